@@ -1,0 +1,68 @@
+/*
+ * One PostgreSQL connection per worker, opened after fork.
+ *
+ * Statements are static ch_stmt_t constants, prepared on first use on each
+ * connection and again after a reconnect.  When the database goes away the
+ * connection is dropped; the next use reconnects (at most every 250 ms, so
+ * a dead database costs each request a refused connect, not a timeout), and
+ * requests meanwhile fail fast so the server answers 503.
+ *
+ * Values are passed and returned as text (PQexecPrepared, $n for every
+ * value); results belong to the caller's pool.
+ */
+#ifndef CERTHALL_DB_H
+#define CERTHALL_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "certhall/pool.h"
+
+typedef struct ch_db ch_db_t;
+
+typedef struct ch_stmt {
+	const char *name;	/* unique prepared statement name */
+	const char *sql;
+	int nparams;
+	bool readonly;		/* safe to retry once on a fresh connection */
+} ch_stmt_t;
+
+/* Creates a handle; does not connect.  conninfo is copied.  Defaults of
+ * connect_timeout=3 and tcp_user_timeout=15000 (a black-holed remote server
+ * fails within 15 s) are added unless conninfo sets them. */
+ch_db_t *ch_db_new(const char *conninfo);
+void ch_db_free(ch_db_t *db);
+
+/* Connects if not connected (subject to the reconnect backoff).  0 or -1. */
+int ch_db_connect(ch_db_t *db);
+/* Whether the last use found the database reachable. */
+bool ch_db_up(const ch_db_t *db);
+
+/*
+ * Checks the database is usable, cheaply enough for a health endpoint under
+ * load: a connection the server has closed (shutdown, crash) is noticed at
+ * once from its socket, without a round trip; a round trip (SELECT 1) is
+ * made only when no statement has succeeded on this connection for
+ * max_age_ms.  Reconnects (subject to the back-off) when needed.  0 if
+ * usable, -1 if not.
+ */
+int ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms);
+
+/*
+ * Executes stmt with params (nparams text values; NULL entries are SQL
+ * NULL).  Returns a PGresult owned by pool (PGRES_TUPLES_OK or
+ * PGRES_COMMAND_OK), or NULL after logging the error; ch_db_sqlstate()
+ * then tells what failed ("08006" for a lost connection).
+ */
+PGresult *ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    const char *const *params);
+/* Runs one parameterless command (BEGIN, COMMIT, ...).  0 or -1. */
+int ch_db_command(ch_db_t *db, const char *sql);
+/* SQLSTATE of the last failure, "" if none. */
+const char *ch_db_sqlstate(const ch_db_t *db);
+
+/* The raw connection, for tools (certhall-admin) that need it; NULL if
+ * not connected.  Borrowed. */
+PGconn *ch_db_conn(ch_db_t *db);
+
+#endif

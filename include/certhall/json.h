@@ -1,0 +1,87 @@
+/*
+ * Request bodies: parse strictly, then validate against a declared schema
+ * that both checks each field and stores its typed C value (kcgi's
+ * kvalid_*), so a handler starts from checked input.
+ *
+ * Parsing refuses duplicate keys (JSON_REJECT_DUPLICATES), NUL in strings,
+ * and nesting deeper than the cap, measured before Jansson builds anything.
+ * Validation refuses unknown fields, missing required ones and every value
+ * outside its declared type and range, naming the field as a JSON Pointer.
+ */
+#ifndef CERTHALL_JSON_H
+#define CERTHALL_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "certhall/http.h"
+
+struct json_t;
+
+#define CH_JSON_MAX_DEPTH 16
+
+typedef enum {
+	CH_F_STRING,	/* stores const char * (borrowed from the json), NULL if absent */
+	CH_F_INT,	/* stores ch_int_t; JSON integers only, never 1.0 or "1" */
+	CH_F_BOOL,	/* stores int: -1 absent, 0, 1 */
+	CH_F_ENUM,	/* stores int: index into values, -1 if absent */
+	CH_FTYPE__MAX
+} ch_ftype_t;
+
+#define CH_F_REQUIRED	0x1u
+#define CH_F_NULLABLE	0x2u	/* JSON null is taken as absent */
+
+typedef struct {
+	bool set;
+	long long v;
+} ch_int_t;
+
+typedef struct ch_field {
+	const char *name;
+	ch_ftype_t type;
+	unsigned flags;
+	long long min, max;		/* INT: value; STRING: length in characters */
+	const char *const *values;	/* ENUM: NULL-terminated */
+	/* STRING: an extra rule; returns 0 if s is acceptable, else -1 with
+	 * *why set to a static explanation. */
+	int (*check)(const char *s, const char **why);
+	size_t offset;			/* where the value goes in the input struct */
+} ch_field_t;
+
+typedef struct ch_schema {
+	const ch_field_t *fields;
+	size_t nfields;
+	size_t size;			/* sizeof the input struct */
+} ch_schema_t;
+
+typedef struct {
+	ch_problem_t kind;
+	char pointer[160];		/* JSON Pointer of the field, "" for the body */
+	char detail[256];
+} ch_json_error_t;
+
+/*
+ * Parses len bytes as one JSON value.  Returns a new reference (the caller
+ * owns it), or NULL with err filled: CH_P_MALFORMED_JSON, CH_P_DUPLICATE_KEY
+ * or CH_P_TOO_DEEP.
+ */
+struct json_t *ch_json_parse(const char *buf, size_t len, int max_depth,
+    ch_json_error_t *err);
+
+/* Returns the deepest nesting of arrays/objects in buf (1 for {}), scanning
+ * at most until it exceeds limit; strings and escapes are skipped. */
+int ch_json_depth(const char *buf, size_t len, int limit);
+
+/*
+ * Validates a parsed body against schema and writes the typed values into
+ * out (schema->size bytes, zeroed by the caller).  Returns 0, or -1 with err
+ * filled (CH_P_INVALID_FIELD, CH_P_MISSING_FIELD, CH_P_UNKNOWN_FIELD).  On
+ * failure out may be partly written and must not be used.
+ */
+int ch_json_validate(const ch_schema_t *schema, struct json_t *body, void *out,
+    ch_json_error_t *err);
+
+/* Counts the characters of a valid UTF-8 string. */
+size_t ch_utf8_length(const char *s);
+
+#endif

@@ -1,0 +1,114 @@
+#include "certhall/server.h"
+#include "certhall/db.h"
+#include "certhall/json.h"
+#include "certhall/log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Reads, parses and validates the body for a route that takes one.
+ * Returns 0, or -1 with a problem response set. */
+static int
+take_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
+{
+	const char *cl = ch_req_env(req, "CONTENT_LENGTH");
+	size_t len = 0;
+	char *buf;
+	json_t *json;
+	ch_json_error_t err;
+
+	switch (ch_body_length(cl, route->max_body, &len)) {
+	case CH_BODY_TOO_LARGE:
+		ch_problem(req, CH_P_PAYLOAD_TOO_LARGE,
+		    "this operation takes a body of at most %zu bytes",
+		    route->max_body);
+		return -1;
+	case CH_BODY_BAD_LENGTH:
+		json_object_set_new(ch_problem(req, CH_P_BAD_REQUEST,
+		    "Content-Length is not a decimal number"),
+		    "header", json_string("Content-Length"));
+		return -1;
+	case CH_BODY_NONE:
+	case CH_BODY_OK:
+		break;
+	}
+	if (!ch_body_is_json(ch_req_env(req, "CONTENT_TYPE"))) {
+		json_object_set_new(ch_problem(req, CH_P_UNSUPPORTED_MEDIA_TYPE,
+		    "this operation takes application/json"),
+		    "header", json_string("Content-Type"));
+		ch_resp_header(req, "Accept-Post", "application/json");
+		return -1;
+	}
+	buf = ch_palloc(req->pool, len + 1);
+	if (len > 0 && ch_body_read(rd, ctx, buf, len) != 0) {
+		ch_problem(req, CH_P_BAD_REQUEST,
+		    "the request body ended before Content-Length bytes");
+		return -1;
+	}
+	req->body = buf;
+	req->body_len = len;
+
+	json = ch_json_parse(buf, len, CH_JSON_MAX_DEPTH, &err);
+	if (json == NULL) {
+		ch_problem(req, err.kind, "%s", err.detail);
+		return -1;
+	}
+	req->json = ch_pool_json(req->pool, json);
+	req->input = ch_palloc(req->pool, route->schema->size);
+	if (ch_json_validate(route->schema, json, req->input, &err) != 0) {
+		ch_problem_field(req, err.kind, err.pointer, "%s", err.detail);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ch_dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
+    ch_read_fn rd, void *ctx)
+{
+	ch_match_t m;
+	char allow[96];
+
+	switch (ch_router_match(routes, nroutes, req->method, req->path,
+	    req->pool, &m)) {
+	case CH_MATCH_NOT_FOUND:
+		ch_problem(req, CH_P_NOT_FOUND, "no resource at this path");
+		return;
+	case CH_MATCH_METHOD:
+		ch_router_allow(m.allow, allow, sizeof allow);
+		ch_problem(req, CH_P_METHOD_NOT_ALLOWED,
+		    "%s is not allowed here; allowed: %s", req->method_name,
+		    allow);
+		ch_resp_header(req, "Allow", allow);
+		return;
+	case CH_MATCH_OK:
+		break;
+	}
+	req->route = m.route;
+	req->nparams = m.nparams;
+	memcpy(req->param_names, m.names, sizeof m.names);
+	memcpy(req->param_values, m.values, sizeof m.values);
+
+	/* Until sign-in exists (issue 3) nobody can hold a role, so only
+	 * public routes can be served: deny by default. */
+	if (!(m.route->roles & CH_ROLE_PUBLIC)) {
+		ch_problem(req, CH_P_UNAUTHORIZED,
+		    "this operation needs a signed-in caller");
+		return;
+	}
+	if (m.route->schema != NULL && take_body(req, m.route, rd, ctx) != 0)
+		return;
+
+	if (m.route->handler(req) != 0 || req->resp.status == 0) {
+		if (req->db != NULL && !ch_db_up(req->db)) {
+			ch_problem(req, CH_P_SERVICE_UNAVAILABLE,
+			    "the database is unavailable; try again shortly");
+			ch_resp_header(req, "Retry-After", "5");
+		} else {
+			ch_problem(req, CH_P_INTERNAL,
+			    "the request could not be completed; quote the "
+			    "request id when reporting this");
+		}
+	}
+}

@@ -1,0 +1,118 @@
+/*
+ * certhall-api: the prefork FastCGI server behind nginx.
+ *
+ *   certhall-api --listen PATH|HOST:PORT [--workers N] [--socket-mode 0660]
+ *                [--user NAME] [--pid-file FILE] [--stop-timeout SECONDS]
+ *
+ * The database conninfo comes from CERTHALL_DB (or --db).  Logs are JSON
+ * lines on stderr.  Exit codes follow sysexits.h.
+ */
+#include "certhall/log.h"
+#include "certhall/server.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: certhall-api --listen PATH|HOST:PORT [--workers N]\n"
+	    "                    [--socket-mode MODE] [--user NAME]\n"
+	    "                    [--pid-file FILE] [--stop-timeout SECONDS]\n"
+	    "                    [--db CONNINFO]\n"
+	    "The database conninfo defaults to $CERTHALL_DB.\n");
+}
+
+/* Parses a bounded decimal or octal number; -1 if it is not one. */
+static long
+parse_num(const char *s, int base, long max)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	v = strtol(s, &end, base);
+	if (*end != '\0' || v < 0 || v > max)
+		return -1;
+	return v;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "socket-mode", required_argument, NULL, 'm' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "stop-timeout", required_argument, NULL, 't' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	ch_server_config_t cfg = {
+		.workers = (int)(cores > 0 ? 2 * cores : 2),
+		.socket_mode = 0660,
+		.conninfo = getenv("CERTHALL_DB"),
+		.stop_timeout = 30,
+	};
+	long v;
+	int c;
+
+	ch_log_init("certhall-api");
+	while ((c = getopt_long(argc, argv, "l:w:m:u:p:t:d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			cfg.listen = optarg;
+			break;
+		case 'w':
+			if ((v = parse_num(optarg, 10, 256)) < 1)
+				goto bad;
+			cfg.workers = (int)v;
+			break;
+		case 'm':
+			if ((v = parse_num(optarg, 8, 0777)) < 0)
+				goto bad;
+			cfg.socket_mode = (mode_t)v;
+			break;
+		case 'u':
+			cfg.user = optarg;
+			break;
+		case 'p':
+			cfg.pid_file = optarg;
+			break;
+		case 't':
+			if ((v = parse_num(optarg, 10, 3600)) < 1)
+				goto bad;
+			cfg.stop_timeout = (int)v;
+			break;
+		case 'd':
+			cfg.conninfo = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc || cfg.listen == NULL) {
+		fprintf(stderr, "certhall-api: --listen is required\n");
+		goto bad;
+	}
+	if (cfg.conninfo == NULL) {
+		fprintf(stderr, "certhall-api: set CERTHALL_DB or --db\n");
+		goto bad;
+	}
+	return ch_server_run(&cfg);
+bad:
+	usage(stderr);
+	return 64;
+}

@@ -1,0 +1,188 @@
+#include "test.h"
+#include "certhall/json.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+static const char *const colours[] = { "red", "green", NULL };
+
+static int
+no_x(const char *s, const char **why)
+{
+	if (strchr(s, 'x') != NULL) {
+		*why = "must not contain x";
+		return -1;
+	}
+	return 0;
+}
+
+struct input {
+	const char *name;
+	ch_int_t years;
+	int colour;
+	int paid;
+};
+
+static const ch_field_t fields[] = {
+	{ .name = "name", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 4, .check = no_x,
+	  .offset = offsetof(struct input, name) },
+	{ .name = "years", .type = CH_F_INT, .flags = CH_F_NULLABLE,
+	  .min = 1, .max = 5, .offset = offsetof(struct input, years) },
+	{ .name = "colour", .type = CH_F_ENUM, .values = colours,
+	  .offset = offsetof(struct input, colour) },
+	{ .name = "a/b~c", .type = CH_F_BOOL,
+	  .offset = offsetof(struct input, paid) },
+};
+
+static const ch_schema_t schema = { fields, 4, sizeof(struct input) };
+
+/* Parses text and validates it; returns the error kind or -1 on success.
+ * The parsed value lives until the next call (strings in *in borrow it). */
+static int
+run(const char *text, struct input *in, ch_json_error_t *err)
+{
+	static json_t *j;
+	int rc;
+
+	json_decref(j);
+	j = ch_json_parse(text, strlen(text), CH_JSON_MAX_DEPTH, err);
+	if (j == NULL)
+		return (int)err->kind;
+	memset(in, 0, sizeof *in);
+	rc = ch_json_validate(&schema, j, in, err);
+	return rc == 0 ? -1 : (int)err->kind;
+}
+
+int
+test_json_depth(void)
+{
+	CHECK(ch_json_depth("1", 1, 16) == 0);
+	CHECK(ch_json_depth("{}", 2, 16) == 1);
+	CHECK(ch_json_depth("[[],[[]]]", 9, 16) == 3);
+	/* Brackets inside strings, escaped quotes included, do not count. */
+	CHECK(ch_json_depth("{\"a\":\"[[[\\\"[[\"}", 15, 16) == 1);
+	CHECK(ch_json_depth("[[[[[[[[[[[[[[[[[[[[", 20, 16) == 17);
+	return 0;
+}
+
+int
+test_json_parse_errors(void)
+{
+	ch_json_error_t err;
+	char deep[64];
+
+	CHECK(ch_json_parse("", 0, 16, &err) == NULL &&
+	    err.kind == CH_P_MALFORMED_JSON);
+	CHECK(ch_json_parse("{", 1, 16, &err) == NULL &&
+	    err.kind == CH_P_MALFORMED_JSON);
+	CHECK(ch_json_parse("{} {}", 5, 16, &err) == NULL &&
+	    err.kind == CH_P_MALFORMED_JSON);
+	CHECK(ch_json_parse("{\"a\":1,\"a\":2}", 13, 16, &err) == NULL &&
+	    err.kind == CH_P_DUPLICATE_KEY);
+	/* NUL inside a string is refused, so C strings stay whole. */
+	CHECK(ch_json_parse("{\"a\":\"x\\u0000y\"}", 16, 16, &err) == NULL &&
+	    err.kind == CH_P_MALFORMED_JSON);
+	/* Invalid UTF-8. */
+	CHECK(ch_json_parse("{\"a\":\"\xff\"}", 8, 16, &err) == NULL &&
+	    err.kind == CH_P_MALFORMED_JSON);
+	memset(deep, '[', 17);
+	memset(deep + 17, ']', 17);
+	CHECK(ch_json_parse(deep, 34, 16, &err) == NULL &&
+	    err.kind == CH_P_TOO_DEEP);
+	return 0;
+}
+
+int
+test_json_validate_ok(void)
+{
+	struct input in;
+	ch_json_error_t err;
+
+	CHECK(run("{\"name\":\"张三\",\"years\":3,\"colour\":\"green\","
+	    "\"a/b~c\":true}", &in, &err) == -1);
+	CHECK_STR(in.name, "张三");
+	CHECK(in.years.set && in.years.v == 3);
+	CHECK(in.colour == 1);
+	CHECK(in.paid == 1);
+
+	CHECK(run("{\"name\":\"ab\",\"years\":null}", &in, &err) == -1);
+	CHECK(!in.years.set);
+	CHECK(in.colour == -1);
+	CHECK(in.paid == -1);
+	return 0;
+}
+
+struct bad_case {
+	const char *body;
+	ch_problem_t kind;
+	const char *pointer;
+};
+
+int
+test_json_validate_errors(void)
+{
+	static const struct bad_case cases[] = {
+		{ "[]", CH_P_INVALID_FIELD, "" },
+		{ "\"name\"", CH_P_INVALID_FIELD, "" },
+		{ "{}", CH_P_MISSING_FIELD, "/name" },
+		{ "{\"name\":null}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"\"}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"五个汉字啊\"}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"a\\tb\"}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"axb\"}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":7}", CH_P_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"a\",\"years\":0}", CH_P_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":6}", CH_P_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":1.0}", CH_P_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":\"1\"}", CH_P_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":true}", CH_P_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"colour\":\"blue\"}", CH_P_INVALID_FIELD, "/colour" },
+		{ "{\"name\":\"a\",\"colour\":null}", CH_P_INVALID_FIELD, "/colour" },
+		{ "{\"name\":\"a\",\"a/b~c\":1}", CH_P_INVALID_FIELD, "/a~1b~0c" },
+		{ "{\"name\":\"a\",\"Name\":\"b\"}", CH_P_UNKNOWN_FIELD, "/Name" },
+		/* An unknown field is named even when a required one is missing. */
+		{ "{\"nmae\":\"a\"}", CH_P_UNKNOWN_FIELD, "/nmae" },
+	};
+	struct input in;
+	ch_json_error_t err;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int kind = run(cases[i].body, &in, &err);
+
+		if (kind != (int)cases[i].kind ||
+		    strcmp(err.pointer, cases[i].pointer) != 0) {
+			fprintf(stderr, "case %zu %s: kind %d pointer \"%s\"\n",
+			    i, cases[i].body, kind, err.pointer);
+			return 1;
+		}
+		CHECK(err.detail[0] != '\0');
+	}
+	return 0;
+}
+
+int
+test_json_pointer_escaping(void)
+{
+	struct input in;
+	ch_json_error_t err;
+	char body[600];
+
+	CHECK(run("{\"name\":\"a\",\"x~/y\":1}", &in, &err) ==
+	    CH_P_UNKNOWN_FIELD);
+	CHECK_STR(err.pointer, "/x~0~1y");
+	/* A huge unknown key is cut short, at a character boundary. */
+	strcpy(body, "{\"");
+	for (int i = 0; i < 100; i++)
+		strcat(body, "键");
+	strcat(body, "\":1}");
+	CHECK(run(body, &in, &err) == CH_P_UNKNOWN_FIELD);
+	CHECK(strlen(err.pointer) < sizeof err.pointer);
+	{
+		json_t *s = json_string(err.pointer);	/* NULL unless UTF-8 */
+
+		CHECK(s != NULL);
+		json_decref(s);
+	}
+	return 0;
+}

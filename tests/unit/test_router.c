@@ -1,0 +1,127 @@
+#include "test.h"
+#include "certhall/router.h"
+
+static int h(ch_req_t *req) { (void)req; return 0; }
+
+static const ch_route_t table[] = {
+	{ CH_GET, "/api/v1/health", h, CH_ROLE_PUBLIC, NULL, 0 },
+	{ CH_GET, "/api/v1/applications", h, CH_ROLE_APPLICANT, NULL, 0 },
+	{ CH_GET, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0 },
+	{ CH_DELETE, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0 },
+	{ CH_PUT, "/api/v1/applications/{id}/materials/{kind}", h,
+	  CH_ROLE_APPLICANT, NULL, 0 },
+};
+#define N (sizeof table / sizeof table[0])
+
+int
+test_router_static(void)
+{
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+
+	CHECK(ch_router_match(table, N, CH_GET, "/api/v1/health", pool, &m) ==
+	    CH_MATCH_OK);
+	CHECK(m.route == &table[0]);
+	CHECK(m.nparams == 0);
+	CHECK(ch_router_match(table, N, CH_HEAD, "/api/v1/health", pool, &m) ==
+	    CH_MATCH_OK);
+	CHECK(ch_router_match(table, N, CH_GET, "/api/v1/healthz", pool, &m) ==
+	    CH_MATCH_NOT_FOUND);
+	CHECK(ch_router_match(table, N, CH_GET, "/api/v1", pool, &m) ==
+	    CH_MATCH_NOT_FOUND);
+	ch_pool_free(pool);
+	return 0;
+}
+
+int
+test_router_params(void)
+{
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+
+	CHECK(ch_router_match(table, N, CH_PUT,
+	    "/api/v1/applications/a%20b/materials/handler_id", pool, &m) ==
+	    CH_MATCH_OK);
+	CHECK(m.route == &table[4]);
+	CHECK(m.nparams == 2);
+	CHECK_STR(m.names[0], "id");
+	CHECK_STR(m.values[0], "a b");
+	CHECK_STR(m.names[1], "kind");
+	CHECK_STR(m.values[1], "handler_id");
+	ch_pool_free(pool);
+	return 0;
+}
+
+int
+test_router_method_not_allowed(void)
+{
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+	char allow[64];
+
+	CHECK(ch_router_match(table, N, CH_POST, "/api/v1/applications/7",
+	    pool, &m) == CH_MATCH_METHOD);
+	ch_router_allow(m.allow, allow, sizeof allow);
+	CHECK_STR(allow, "GET, HEAD, DELETE");
+	CHECK(ch_router_match(table, N, CH_DELETE, "/api/v1/health", pool,
+	    &m) == CH_MATCH_METHOD);
+	ch_router_allow(m.allow, allow, sizeof allow);
+	CHECK_STR(allow, "GET, HEAD");
+	ch_pool_free(pool);
+	return 0;
+}
+
+int
+test_router_rejects_odd_paths(void)
+{
+	static const char *const odd[] = {
+		"", "api/v1/health", "/api/v1/health/", "//api/v1/health",
+		"/api/v1//health", "/api/v1/applications/", "/api/v1/applications//",
+		"/api/v1/applications/%", "/api/v1/applications/%4",
+		"/api/v1/applications/%zz", "/api/v1/applications/%00",
+		"/api/v1/applications/a%2Fb", "/API/v1/health",
+	};
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+
+	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+		if (ch_router_match(table, N, CH_GET, odd[i], pool, &m) !=
+		    CH_MATCH_NOT_FOUND) {
+			fprintf(stderr, "matched \"%s\"\n", odd[i]);
+			return 1;
+		}
+	}
+	CHECK(ch_router_match(table, N, CH_GET, NULL, pool, &m) ==
+	    CH_MATCH_NOT_FOUND);
+	ch_pool_free(pool);
+	return 0;
+}
+
+int
+test_router_check_table(void)
+{
+	static const ch_schema_t schema = { NULL, 0, 0 };
+	const ch_route_t bad[] = {
+		{ CH_GET, "/a", h, 0, NULL, 0 },		/* no roles */
+		{ CH_GET, "/b/", h, CH_ROLE_PUBLIC, NULL, 0 },	/* trailing / */
+		{ CH_GET, "/c/{x", h, CH_ROLE_PUBLIC, NULL, 0 },	/* open brace */
+		{ CH_POST, "/d", h, CH_ROLE_PUBLIC, &schema, 0 },	/* no cap */
+		{ CH_GET, "/e", NULL, CH_ROLE_PUBLIC, NULL, 0 },	/* no handler */
+		{ CH_HEAD, "/f", h, CH_ROLE_PUBLIC, NULL, 0 },	/* HEAD */
+		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0 },
+		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0 },	/* twice */
+	};
+
+	CHECK(ch_router_check(table, N) == 0);
+	CHECK(ch_router_check(bad, sizeof bad / sizeof bad[0]) == 7);
+	return 0;
+}
+
+int
+test_router_app_table(void)
+{
+	/* The real table passes the same checks the server runs at start. */
+	CHECK(ch_nroutes > 0);
+	CHECK(ch_router_check(ch_routes, ch_nroutes) == 0);
+	return 0;
+}
