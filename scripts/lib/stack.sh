@@ -1,0 +1,803 @@
+# shellcheck shell=bash
+# Shared functions for scripts/run, scripts/test and scripts/stackctl.
+#
+# A "stack" is one directory ($CERTHALL_STACK) holding a private PostgreSQL cluster, a
+# SoftHSM2 token, the certhall-api FastCGI server and an nginx in front of it; the layout
+# is fixed in docs/CONTRACT.md. Every setting lives in $CERTHALL_STACK/env (written by
+# stack_write_env), so stackctl can act on a stack that another script started.
+#
+# Source this file from a script that has `set -euo pipefail`; functions report problems
+# on stderr and return non-zero (or exit through stack_die for unrecoverable setup errors).
+
+# Debian packages the stack needs to build, run and test. nodejs/npm count as present when
+# the commands exist (they may come from another source than Debian).
+STACK_PACKAGES=(
+    build-essential cmake pkg-config libfcgi-dev libjansson-dev libpq-dev libssl-dev
+    libp11-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
+    python3-jsonschema python3-yaml python3-psycopg2 nodejs npm curl procps
+)
+
+STACK_HSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+STACK_HSM_LABEL=certhall-ca
+STACK_PG_SUPERUSER=postgres
+
+stack_log() { printf '[stack] %s\n' "$*" >&2; }
+stack_warn() { printf '[stack] warning: %s\n' "$*" >&2; }
+stack_die() {
+    printf '[stack] error: %s\n' "$*" >&2
+    exit 1
+}
+
+stack_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------------------------------
+# Packages
+
+# Prints the packages from STACK_PACKAGES that are not installed, one per line.
+stack_missing_packages() {
+    local pkg status
+    for pkg in "${STACK_PACKAGES[@]}"; do
+        case $pkg in
+        nodejs) command -v node >/dev/null 2>&1 && continue ;;
+        npm) command -v npm >/dev/null 2>&1 && continue ;;
+        esac
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+        [ "$status" = installed ] || printf '%s\n' "$pkg"
+    done
+}
+
+# Installs missing packages with apt-get (as root, or through sudo). Without either it
+# prints the command to run and exits 1.
+stack_ensure_packages() {
+    local missing sudo=() policy=/usr/sbin/policy-rc.d created_policy=0 rc=0
+    mapfile -t missing < <(stack_missing_packages)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+
+    stack_log "missing Debian packages: ${missing[*]}"
+    if ! stack_is_root; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            printf '[stack] error: not root and sudo is not available; run as root:\n' >&2
+            printf '  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s\n' \
+                "${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+    # The postgresql and nginx packages would start their system services; this project
+    # never uses them (it runs its own instances), so keep the installer from starting
+    # anything, unless the machine already has its own policy.
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# temporary, written by certhall scripts/lib/stack.sh\nexit 101\n' |
+            "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        created_policy=1
+    fi
+    "${sudo[@]}" apt-get update -q || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    [ "$created_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
+    [ "$rc" -eq 0 ] || stack_die "apt-get failed (exit $rc) installing: ${missing[*]}"
+}
+
+# ---------------------------------------------------------------------------------------
+# Build
+
+# stack_build [extra cmake -D options...]  (CERTHALL_ROOT is set by the calling script)
+# shellcheck disable=SC2153
+stack_build() {
+    cmake -S "$CERTHALL_ROOT" -B "$CERTHALL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+    cmake --build "$CERTHALL_BUILD" -j2
+    local bin
+    for bin in certhall-api certhall-admin; do
+        [ -x "$CERTHALL_BUILD/$bin" ] || stack_die "build did not produce $CERTHALL_BUILD/$bin"
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# Configuration and the env file
+
+# A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
+stack_free_port() {
+    /usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# True when something already listens on 127.0.0.1:$1.
+stack_port_in_use() {
+    ! /usr/bin/python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+# Newest PostgreSQL server bin dir (Debian installs them side by side).
+stack_pg_bindir() {
+    local dir best=
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/initdb" ] && best=$dir
+    done
+    [ -n "$best" ] || stack_die "no PostgreSQL server found under /usr/lib/postgresql/*/bin"
+    printf '%s\n' "$best"
+}
+
+# libpq conninfo value, quoted when it contains spaces or quotes.
+stack_conninfo_value() {
+    local v=$1
+    case $v in
+    *[[:space:]\'\\]*)
+        v=${v//\\/\\\\}
+        v=${v//\'/\\\'}
+        printf "'%s'" "$v"
+        ;;
+    *) printf '%s' "$v" ;;
+    esac
+}
+
+# stack_configure STACK PORT PGPORT
+# Sets and exports every CERTHALL_* variable for a stack in STACK. Workers come from
+# CERTHALL_WORKERS (default 4) and CERTHALL_NGINX_WORKERS (default 1).
+stack_configure() {
+    local stack=$1 port=$2 pgport=$3 host
+    export CERTHALL_STACK=$stack
+    export CERTHALL_PORT=$port
+    export CERTHALL_PGPORT=$pgport
+    export CERTHALL_URL="http://127.0.0.1:$port"
+    export CERTHALL_BUILD=${CERTHALL_BUILD:-$CERTHALL_ROOT/build}
+    export CERTHALL_WORKERS=${CERTHALL_WORKERS:-4}
+    export CERTHALL_NGINX_WORKERS=${CERTHALL_NGINX_WORKERS:-1}
+    export CERTHALL_PG_BINDIR=${CERTHALL_PG_BINDIR:-$(stack_pg_bindir)}
+    stack_check_number CERTHALL_PORT 1 65535
+    stack_check_number CERTHALL_PGPORT 1 65535
+    stack_check_number CERTHALL_WORKERS 1 256
+    stack_check_number CERTHALL_NGINX_WORKERS 1 64
+    # As root, nginx workers and the API run as nobody; otherwise as the invoking user.
+    if stack_is_root; then
+        export CERTHALL_RUN_USER=nobody
+        CERTHALL_RUN_GROUP=$(id -gn nobody)
+        export CERTHALL_RUN_GROUP
+    else
+        export CERTHALL_RUN_USER=
+        export CERTHALL_RUN_GROUP=
+    fi
+    host=$(stack_conninfo_value "$stack/run")
+    export CERTHALL_DB="host=$host port=$pgport dbname=certhall user=certhall_owner"
+    export CERTHALL_APP_DB="host=$host port=$pgport dbname=certhall user=certhall_app"
+    export SOFTHSM2_CONF=$stack/softhsm/softhsm2.conf
+    export CERTHALL_HSM_MODULE=$STACK_HSM_MODULE
+    export CERTHALL_HSM_TOKEN=$STACK_HSM_LABEL
+    export CERTHALL_HSM_PIN_FILE=$stack/secrets/hsm-user-pin
+}
+
+# stack_check_number VAR MIN MAX: dies unless $VAR is a decimal number in range.
+stack_check_number() {
+    local name=$1 value=${!1}
+    case $value in '' | *[!0-9]*) stack_die "$name must be a number, not '$value'" ;; esac
+    if [ "$value" -lt "$2" ] || [ "$value" -gt "$3" ]; then
+        stack_die "$name must be $2..$3, not $value"
+    fi
+}
+
+STACK_ENV_VARS=(
+    CERTHALL_STACK CERTHALL_ROOT CERTHALL_BUILD CERTHALL_URL CERTHALL_PORT CERTHALL_PGPORT
+    CERTHALL_WORKERS CERTHALL_NGINX_WORKERS CERTHALL_PG_BINDIR CERTHALL_RUN_USER
+    CERTHALL_RUN_GROUP CERTHALL_DB CERTHALL_APP_DB SOFTHSM2_CONF CERTHALL_HSM_MODULE
+    CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE
+)
+
+# Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs stay in secrets/).
+stack_write_env() {
+    local var tmp=$CERTHALL_STACK/env.tmp
+    {
+        printf '# certhall stack environment, written by scripts/lib/stack.sh. No secrets here.\n'
+        for var in "${STACK_ENV_VARS[@]}"; do
+            printf 'export %s=%q\n' "$var" "${!var}"
+        done
+    } >"$tmp"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$CERTHALL_STACK/env"
+}
+
+# stack_load_env STACK: reads a stack's env file (as written by stack_write_env).
+stack_load_env() {
+    local stack=$1
+    [ -f "$stack/env" ] || stack_die "$stack/env not found (start the stack with scripts/run or scripts/test)"
+    # shellcheck disable=SC1091
+    . "$stack/env"
+}
+
+# Creates the directory layout. The stack must be traversable by the postgres user and by
+# nobody when root (they run the database and the web workers).
+stack_prepare_dirs() {
+    local s=$CERTHALL_STACK
+    mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets"
+    chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
+    chmod 700 "$s/secrets" "$s/softhsm/tokens"
+    if stack_is_root; then
+        # PostgreSQL creates its socket and lock file in run/, the API's socket is created
+        # there by root before it drops to nobody: postgres needs to write, others to search.
+        chown root:postgres "$s/run"
+        chmod 775 "$s/run"
+        local who
+        for who in postgres "$CERTHALL_RUN_USER"; do
+            runuser -u "$who" -- test -x "$s/run" ||
+                stack_die "$s is not reachable for user $who: every parent directory needs o+x (or set CERTHALL_STACK to a directory elsewhere)"
+        done
+    else
+        chmod 755 "$s/run"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Process helpers
+
+# True when process $1 exists and is not a zombie.
+stack_pid_alive() {
+    local pid=$1 state
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# True when process $1 is alive and its command line mentions $2 (guards against a pid
+# file whose pid was reused by an unrelated process).
+stack_pid_matches() {
+    local pid=$1 needle=$2
+    stack_pid_alive "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
+}
+
+stack_read_pidfile() {
+    local f=$1 pid
+    [ -s "$f" ] || return 1
+    read -r pid <"$f" || true
+    case $pid in '' | *[!0-9]*) return 1 ;; esac
+    printf '%s\n' "$pid"
+}
+
+# stack_wait_gone PID SECONDS: waits for a process to exit; false on timeout.
+stack_wait_gone() {
+    local pid=$1 tenths=$(($2 * 10))
+    while stack_pid_alive "$pid"; do
+        [ "$tenths" -le 0 ] && return 1
+        sleep 0.1
+        tenths=$((tenths - 1))
+    done
+}
+
+# Kills whatever is left in session $1 (our daemons are each started in their own
+# session, so this reaches forked children that outlived their parent). The session id
+# stays reserved by the kernel while any member exists, so it cannot name a stranger's
+# session as long as its leader is either ours ($2 matches) or gone.
+stack_kill_session() {
+    local sid=$1 needle=$2 pids
+    case $sid in '' | *[!0-9]* | 0 | 1) return 0 ;; esac
+    if stack_pid_alive "$sid" && ! stack_pid_matches "$sid" "$needle"; then
+        return 0
+    fi
+    pids=$(stack_session_members "$sid")
+    [ -n "$pids" ] || return 0
+    stack_warn "killing leftover processes of session $sid: ${pids//$'\n'/ }"
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    sleep 1
+    pids=$(stack_session_members "$sid")
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+# Live (non-zombie) members of session $1, never this shell.
+stack_session_members() {
+    local p
+    for p in $(pgrep -s "$1" 2>/dev/null || true); do
+        [ "$p" = "$$" ] || [ "$p" = "${BASHPID:-$$}" ] && continue
+        stack_pid_alive "$p" && printf '%s\n' "$p"
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL (project-local cluster, unix socket only)
+
+# Runs a PostgreSQL server binary as the cluster owner (initdb refuses root), from / so
+# an unreadable working directory does not matter.
+stack_pg() {
+    local bin=$CERTHALL_PG_BINDIR/$1
+    shift
+    if stack_is_root; then
+        (cd / && runuser -u postgres -- "$bin" "$@")
+    else
+        "$bin" "$@"
+    fi
+}
+
+stack_pg_running() {
+    [ -f "$CERTHALL_STACK/pg/PG_VERSION" ] &&
+        stack_pg pg_ctl status -D "$CERTHALL_STACK/pg" >/dev/null 2>&1
+}
+
+# psql as the bootstrap superuser.
+stack_psql_super() {
+    "$CERTHALL_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+        -h "$CERTHALL_STACK/run" -p "$CERTHALL_PGPORT" -U "$STACK_PG_SUPERUSER" -d "${1:-postgres}" "${@:2}"
+}
+
+# Creates the cluster once; reuses an existing one.
+stack_pg_init() {
+    local pg=$CERTHALL_STACK/pg
+    [ -f "$pg/PG_VERSION" ] && return 0
+    stack_log "creating PostgreSQL cluster in $pg"
+    rm -rf "$pg"
+    mkdir -m 700 "$pg"
+    stack_is_root && chown postgres: "$pg"
+    stack_pg initdb -D "$pg" -U "$STACK_PG_SUPERUSER" --encoding=UTF8 --locale=C \
+        --auth=trust >"$CERTHALL_STACK/log/initdb.log" 2>&1 || {
+        tail -n 30 "$CERTHALL_STACK/log/initdb.log" >&2
+        stack_die "initdb failed (log: $CERTHALL_STACK/log/initdb.log)"
+    }
+    # Our settings live in certhall.conf (rewritten on every start, so a moved stack or a
+    # new port just works); postgresql.conf only includes it.
+    printf "\n# certhall: stack settings (scripts/lib/stack.sh)\ninclude_if_exists = 'certhall.conf'\n" |
+        stack_pg_write_file "$pg/postgresql.conf" append
+    stack_pg_write_file "$pg/pg_hba.conf" <<'EOF'
+# certhall dev/test cluster: unix socket only (listen_addresses = ''), and the socket
+# directory is private to this stack, so every local connection is trusted.
+# PRODUCTION DOES NOT DO THIS: there the database uses scram-sha-256 with separate
+# credentials for the owner role (migrations) and the app role (workers).
+# TYPE  DATABASE  USER  METHOD
+local   all       all   trust
+EOF
+}
+
+# stack_pg_write_file FILE [append]: writes stdin to FILE as the cluster owner.
+stack_pg_write_file() {
+    local file=$1 mode=${2:-}
+    if [ "$mode" = append ]; then cat >>"$file"; else cat >"$file"; fi
+    stack_is_root && chown postgres: "$file"
+    return 0
+}
+
+stack_pg_write_conf() {
+    stack_pg_write_file "$CERTHALL_STACK/pg/certhall.conf" <<EOF
+# Written by scripts/lib/stack.sh on every start; edit the script, not this file.
+listen_addresses = ''
+unix_socket_directories = '$CERTHALL_STACK/run'
+port = $CERTHALL_PGPORT
+max_connections = 100
+# This is a CA's database: durability stays on, also in tests.
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+# JIT only pays off for long analytic queries; for this OLTP service it compiled the
+# catalogue query on every request (~0.5 s each). Production needs the same setting.
+jit = off
+logging_collector = off
+log_destination = 'stderr'
+log_line_prefix = '%m [%p] %q%u@%d '
+log_min_messages = warning
+log_min_error_statement = error
+EOF
+}
+
+stack_pg_start() {
+    local log=$CERTHALL_STACK/log/postgres.log
+    stack_pg_running && return 0
+    stack_pg_write_conf
+    touch "$log"
+    stack_is_root && chown postgres: "$log"
+    # pg_ctl puts the postmaster in its own session, so Ctrl-C in the terminal reaches
+    # only our script, which then stops everything in order.
+    if ! stack_pg pg_ctl start -w -t 60 -D "$CERTHALL_STACK/pg" -l "$log" >/dev/null; then
+        tail -n 30 "$log" >&2
+        stack_warn "PostgreSQL did not start (log: $log)"
+        return 1
+    fi
+}
+
+stack_pg_stop() {
+    stack_pg_running || return 0
+    stack_pg pg_ctl stop -w -t 60 -m fast -D "$CERTHALL_STACK/pg" >/dev/null || {
+        stack_warn "pg_ctl stop failed; sending SIGQUIT (immediate shutdown)"
+        local pid
+        pid=$(stack_read_pidfile "$CERTHALL_STACK/pg/postmaster.pid") &&
+            stack_pid_matches "$pid" "$CERTHALL_STACK/pg" && kill -QUIT "$pid" 2>/dev/null
+        return 1
+    }
+}
+
+# Roles and database (idempotent). Migrations, run as the owner, grant certhall_app what
+# it needs.
+stack_pg_bootstrap() {
+    stack_psql_super postgres <<'EOF'
+SELECT 'CREATE ROLE certhall_owner LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certhall_owner')\gexec
+SELECT 'CREATE ROLE certhall_app LOGIN'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'certhall_app')\gexec
+SELECT 'CREATE DATABASE certhall OWNER certhall_owner'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'certhall')\gexec
+EOF
+    # Schema public belongs to pg_database_owner (PostgreSQL 15), i.e. to certhall_owner.
+}
+
+stack_migrate() {
+    stack_log "migrating database (certhall-admin migrate --dir sql)"
+    CERTHALL_DB=$CERTHALL_DB "$CERTHALL_BUILD/certhall-admin" migrate --dir "$CERTHALL_ROOT/sql"
+}
+
+# ---------------------------------------------------------------------------------------
+# SoftHSM2 token
+
+stack_hsm_has_token() {
+    softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+${STACK_HSM_LABEL}[[:space:]]*$"
+}
+
+# Writes the project-local SoftHSM2 config and creates the token once, with PINs made
+# here and kept only in secrets/ (mode 0600).
+stack_hsm_init() {
+    local s=$CERTHALL_STACK so_pin_file=$CERTHALL_STACK/secrets/hsm-so-pin
+    cat >"$SOFTHSM2_CONF" <<EOF
+# certhall SoftHSM2 configuration (written by scripts/lib/stack.sh)
+directories.tokendir = $s/softhsm/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+slots.mechanisms = ALL
+library.reset_on_fork = false
+EOF
+    chmod 644 "$SOFTHSM2_CONF"
+    if ! stack_hsm_has_token; then
+        stack_log "initialising SoftHSM2 token '$STACK_HSM_LABEL' in $s/softhsm/tokens"
+        (
+            umask 077
+            # No trailing newline: the file holds exactly the PIN.
+            printf '%s' "$(openssl rand -hex 16)" >"$so_pin_file"
+            printf '%s' "$(openssl rand -hex 16)" >"$CERTHALL_HSM_PIN_FILE"
+        )
+        # PINs go on the command line here (softhsm2-util has no other way); this runs
+        # once at setup, on a dev/test machine.
+        softhsm2-util --init-token --free --label "$STACK_HSM_LABEL" \
+            --so-pin "$(cat "$so_pin_file")" --pin "$(cat "$CERTHALL_HSM_PIN_FILE")" >/dev/null ||
+            stack_die "softhsm2-util --init-token failed"
+    fi
+    [ -s "$CERTHALL_HSM_PIN_FILE" ] || stack_die "token exists but $CERTHALL_HSM_PIN_FILE is missing; remove $s/softhsm/tokens to start over"
+    chmod 600 "$s"/secrets/*
+    # Only the signer (root or a dedicated user, later) reads the token; never the web
+    # workers, which run as nobody when started as root.
+    chmod -R go-rwx "$s/softhsm/tokens"
+}
+
+# ---------------------------------------------------------------------------------------
+# certhall-api (prefork FastCGI master)
+
+stack_api_pid() {
+    local pid
+    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/api.pid") || return 1
+    stack_pid_matches "$pid" "$CERTHALL_STACK/run/api.sock" || return 1
+    printf '%s\n' "$pid"
+}
+
+stack_api_workers() {
+    local pid
+    pid=$(stack_api_pid) || return 1
+    pgrep -P "$pid" || true
+}
+
+# Starts the API in its own session through a small wrapper shell that records the
+# master's exit status in run/api.exit when it ends. The master writes run/api.pid itself
+# (--pid-file). Its own stop deadline (--stop-timeout 25) is shorter than api-stop's 30 s
+# wait, so a stuck worker shows up as the master's exit status, not as our SIGKILL.
+stack_api_start() {
+    local s=$CERTHALL_STACK bin=$CERTHALL_BUILD/certhall-api log=$CERTHALL_STACK/log/api.log
+    local args pid i
+    if pid=$(stack_api_pid); then
+        stack_log "certhall-api already running (pid $pid)"
+        return 0
+    fi
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    rm -f "$s/run/api.sock" "$s/run/api.pid" "$s/run/api.exit" "$s/run/api.wrapper.pid"
+    args=(--listen "$s/run/api.sock" --workers "$CERTHALL_WORKERS" --socket-mode 0660
+        --pid-file "$s/run/api.pid" --stop-timeout 25)
+    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
+    # The API connects as the app role and gets no HSM settings: web workers never hold
+    # CA keys or PINs.
+    # shellcheck disable=SC2016
+    setsid bash -c '
+        exitfile=$1
+        shift
+        "$@"
+        echo "$?" >"$exitfile"
+    ' certhall-api-wrapper "$s/run/api.exit" \
+        env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
+        CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
+        </dev/null >>"$log" 2>&1 &
+    echo "$!" >"$s/run/api.wrapper.pid"
+    # Ready when the socket exists; give up after 15 s or when the master died.
+    for ((i = 0; i < 150; i++)); do
+        if [ -S "$s/run/api.sock" ] && stack_api_pid >/dev/null; then
+            return 0
+        fi
+        if [ -s "$s/run/api.exit" ]; then
+            break
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$log" >&2 || true
+    if [ -s "$s/run/api.exit" ]; then
+        stack_warn "certhall-api exited with status $(cat "$s/run/api.exit") during start (log: $log)"
+    else
+        stack_warn "certhall-api did not create $s/run/api.sock within 15 s (log: $log)"
+        stack_api_stop 30 >/dev/null || true
+    fi
+    return 1
+}
+
+# SIGTERM to the master, wait up to $1 seconds (default 30), print its exit status on
+# stdout. When it had already stopped, prints the last exit status. Returns 1 when there
+# is no status to report (never started) or it had to be killed.
+stack_api_stop() {
+    local timeout=${1:-30} s=$CERTHALL_STACK pid wrapper i
+    wrapper=$(stack_read_pidfile "$s/run/api.wrapper.pid" || true)
+    if ! pid=$(stack_api_pid); then
+        stack_kill_session "$wrapper" "$s/run/api.exit"
+        if [ -s "$s/run/api.exit" ]; then
+            stack_log "certhall-api was already stopped; its last exit status follows"
+            cat "$s/run/api.exit"
+            return 0
+        fi
+        stack_warn "certhall-api is not running"
+        return 1
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    # The wrapper writes api.exit right after the master is gone.
+    for ((i = 0; i < timeout * 10; i++)); do
+        if ! stack_pid_alive "$pid" && [ -s "$s/run/api.exit" ]; then
+            break
+        fi
+        sleep 0.1
+    done
+    if stack_pid_alive "$pid"; then
+        stack_warn "certhall-api (pid $pid) still running after ${timeout}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        stack_wait_gone "$pid" 5 || true
+        sleep 0.2
+        stack_kill_session "$wrapper" "$s/run/api.exit"
+        [ -s "$s/run/api.exit" ] && cat "$s/run/api.exit"
+        return 1
+    fi
+    # Workers that outlived the master would keep the stack busy: none may remain.
+    stack_kill_session "$wrapper" "$s/run/api.exit"
+    for ((i = 0; i < 20; i++)); do
+        [ -s "$s/run/api.exit" ] && break
+        sleep 0.1
+    done
+    if [ -s "$s/run/api.exit" ]; then
+        cat "$s/run/api.exit"
+    else
+        echo unknown
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
+# nginx
+
+stack_sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+# Renders nginx/certhall.conf.in into $STACK/nginx/nginx.conf.
+stack_nginx_render() {
+    local s=$CERTHALL_STACK k keepalive keep_conn user_line openapi
+    # Keepalive pool per nginx worker: one idle connection, and only when there are more
+    # FastCGI workers than nginx workers (see the SIZING RULE in the template).
+    # CERTHALL_UPSTREAM_KEEPALIVE overrides it, for measurements only.
+    k=1
+    [ "$CERTHALL_WORKERS" -gt "$CERTHALL_NGINX_WORKERS" ] || k=0
+    k=${CERTHALL_UPSTREAM_KEEPALIVE:-$k}
+    if [ "$k" -ge 1 ]; then
+        keepalive="keepalive $k;"
+        keep_conn=on
+    else
+        # No more FastCGI workers than nginx workers: even one cached connection per
+        # nginx worker could pin them all, so no keepalive at all.
+        stack_warn "$CERTHALL_WORKERS FastCGI worker(s) for $CERTHALL_NGINX_WORKERS nginx worker(s): upstream keepalive disabled"
+        keepalive="# keepalive disabled: $CERTHALL_WORKERS FastCGI workers for $CERTHALL_NGINX_WORKERS nginx workers"
+        keep_conn=off
+    fi
+    user_line='# (not root: workers run as the invoking user)'
+    [ -n "$CERTHALL_RUN_USER" ] && user_line="user $CERTHALL_RUN_USER $CERTHALL_RUN_GROUP;"
+    # Serve openapi.yaml from the repository; when the workers (nobody) cannot read it
+    # there (e.g. the clone sits under a private home), serve a copy from the stack.
+    openapi=$CERTHALL_ROOT/openapi.yaml
+    if [ -n "$CERTHALL_RUN_USER" ] && ! runuser -u "$CERTHALL_RUN_USER" -- test -r "$openapi" 2>/dev/null; then
+        mkdir -p "$s/nginx/htdocs"
+        if [ -f "$CERTHALL_ROOT/openapi.yaml" ]; then
+            cp "$CERTHALL_ROOT/openapi.yaml" "$s/nginx/htdocs/openapi.yaml"
+            chmod 644 "$s/nginx/htdocs/openapi.yaml"
+        fi
+        openapi=$s/nginx/htdocs/openapi.yaml
+    fi
+    sed -e "s|@STACK@|$(stack_sed_escape "$s")|g" \
+        -e "s|@PORT@|$(stack_sed_escape "$CERTHALL_PORT")|g" \
+        -e "s|@NGINX_WORKERS@|$(stack_sed_escape "$CERTHALL_NGINX_WORKERS")|g" \
+        -e "s|@UPSTREAM_KEEPALIVE@|$(stack_sed_escape "$keepalive")|g" \
+        -e "s|@KEEP_CONN@|$keep_conn|g" \
+        -e "s|@USER_LINE@|$(stack_sed_escape "$user_line")|g" \
+        -e "s|@OPENAPI@|$(stack_sed_escape "$openapi")|g" \
+        "$CERTHALL_ROOT/nginx/certhall.conf.in" >"$s/nginx/nginx.conf.tmp"
+    if grep -q '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp"; then
+        stack_die "unrendered placeholder in nginx config: $(grep -o '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp" | head -n 1)"
+    fi
+    mv -f "$s/nginx/nginx.conf.tmp" "$s/nginx/nginx.conf"
+}
+
+stack_nginx() {
+    nginx -e "$CERTHALL_STACK/log/nginx-error.log" -p "$CERTHALL_STACK/nginx" \
+        -c "$CERTHALL_STACK/nginx/nginx.conf" "$@"
+}
+
+stack_nginx_pid() {
+    local pid
+    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/nginx.pid") || return 1
+    stack_pid_matches "$pid" "$CERTHALL_STACK/nginx" || return 1
+    printf '%s\n' "$pid"
+}
+
+# HTTP status of GET $CERTHALL_URL$1 ("000" when nothing answers).
+stack_http_status() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$CERTHALL_URL$1" 2>/dev/null || true
+}
+
+stack_nginx_start() {
+    local s=$CERTHALL_STACK pid i code
+    if pid=$(stack_nginx_pid); then
+        stack_log "nginx already running (pid $pid)"
+        return 0
+    fi
+    rm -f "$s/run/nginx.pid"
+    if stack_port_in_use "$CERTHALL_PORT"; then
+        stack_warn "port 127.0.0.1:$CERTHALL_PORT is already in use (set CERTHALL_PORT to another port)"
+        return 1
+    fi
+    stack_nginx_render
+    stack_nginx -q -t || { stack_warn "nginx config test failed ($s/nginx/nginx.conf)"; return 1; }
+    # Own session (daemon off + setsid): Ctrl-C reaches the script, which stops it in order.
+    setsid nginx -e "$s/log/nginx-error.log" -p "$s/nginx" -c "$s/nginx/nginx.conf" \
+        </dev/null >>"$s/log/nginx-stderr.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        stack_pid_alive "$pid" || break
+        code=$(stack_http_status /)
+        [ "$code" != 000 ] && [ -s "$s/run/nginx.pid" ] && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$s/log/nginx-error.log" >&2 || true
+    stack_warn "nginx did not come up on $CERTHALL_URL (log: $s/log/nginx-error.log)"
+    if stack_pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    return 1
+}
+
+stack_nginx_stop() {
+    local pid
+    pid=$(stack_nginx_pid) || { rm -f "$CERTHALL_STACK/run/nginx.pid"; return 0; }
+    # Fast shutdown (TERM): idle keep-alive clients would delay a graceful QUIT.
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! stack_wait_gone "$pid" 10; then
+        stack_warn "nginx (pid $pid) did not stop in 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    stack_kill_session "$pid" "$CERTHALL_STACK/nginx"
+    rm -f "$CERTHALL_STACK/run/nginx.pid"
+}
+
+# Re-renders the config, tests it, and reloads; returns once new workers run.
+stack_nginx_reload() {
+    local pid old new i
+    pid=$(stack_nginx_pid) || { stack_warn "nginx is not running"; return 1; }
+    stack_nginx_render
+    stack_nginx -q -t || { stack_warn "nginx config test failed; not reloaded"; return 1; }
+    old=$(pgrep -P "$pid" | sort)
+    kill -HUP "$pid"
+    # Done when new workers run and every old one has stopped accepting (it is gone or
+    # titled "shutting down"; it may still finish requests on open connections).
+    for ((i = 0; i < 100; i++)); do
+        sleep 0.1
+        new=$(pgrep -P "$pid" | sort)
+        [ -n "$(comm -13 <(printf '%s\n' "$old") <(printf '%s\n' "$new") | grep . || true)" ] || continue
+        # shellcheck disable=SC2086  # one argument per pid
+        stack_nginx_old_workers_done $old && return 0
+    done
+    stack_warn "nginx did not switch to new workers within 10 s after reload (see $CERTHALL_STACK/log/nginx-error.log)"
+    return 1
+}
+
+stack_nginx_old_workers_done() {
+    local w
+    for w in "$@"; do
+        stack_pid_alive "$w" || continue
+        tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null | grep -q 'shutting down' || return 1
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# The whole stack
+
+# Database, migrations, token, API and nginx, in that order. Returns non-zero on failure
+# (the caller's trap stops what was started).
+stack_up() {
+    stack_prepare_dirs
+    stack_write_env
+    stack_pg_init
+    stack_pg_start
+    stack_pg_bootstrap
+    stack_migrate
+    stack_hsm_init
+    stack_api_start
+    stack_nginx_start
+}
+
+# Waits until GET /api/v1/health answers 200 (up to $1 seconds, default 30).
+stack_wait_healthy() {
+    local tenths=$((${1:-30} * 10)) code=000
+    while [ "$tenths" -gt 0 ]; do
+        code=$(stack_http_status /api/v1/health)
+        [ "$code" = 200 ] && return 0
+        sleep 0.2
+        tenths=$((tenths - 2))
+    done
+    stack_warn "GET $CERTHALL_URL/api/v1/health answered $code, not 200"
+    return 1
+}
+
+# Stops nginx, the API and PostgreSQL; never fails, so it is safe in traps.
+stack_down() {
+    [ -n "${CERTHALL_STACK:-}" ] && [ -d "$CERTHALL_STACK" ] || return 0
+    stack_nginx_stop || true
+    if stack_api_pid >/dev/null 2>&1; then
+        stack_api_stop 30 >/dev/null || true
+    else
+        stack_kill_session "$(stack_read_pidfile "$CERTHALL_STACK/run/api.wrapper.pid" || true)" \
+            "$CERTHALL_STACK/run/api.exit"
+    fi
+    stack_pg_stop || true
+    return 0
+}
+
+stack_status() {
+    local pid rc=0
+    printf 'stack:      %s\n' "$CERTHALL_STACK"
+    printf 'url:        %s\n' "$CERTHALL_URL"
+    if stack_pg_running; then
+        printf 'postgresql: running (pid %s, socket %s/run port %s)\n' \
+            "$(head -n 1 "$CERTHALL_STACK/pg/postmaster.pid")" "$CERTHALL_STACK" "$CERTHALL_PGPORT"
+    else
+        printf 'postgresql: stopped\n'
+        rc=1
+    fi
+    if pid=$(stack_api_pid); then
+        printf 'api:        running (master %s, workers %s)\n' "$pid" "$(stack_api_workers | tr '\n' ' ')"
+    else
+        printf 'api:        stopped%s\n' "$([ -s "$CERTHALL_STACK/run/api.exit" ] && printf ' (last exit %s)' "$(cat "$CERTHALL_STACK/run/api.exit")")"
+        rc=1
+    fi
+    if pid=$(stack_nginx_pid); then
+        printf 'nginx:      running (master %s)\n' "$pid"
+    else
+        printf 'nginx:      stopped\n'
+        rc=1
+    fi
+    return "$rc"
+}
+
+# Where the logs are, and their last lines (for failures).
+stack_show_logs() {
+    local dir=${1:-$CERTHALL_STACK/log} f
+    printf '\n[stack] logs are in %s\n' "$dir" >&2
+    for f in api.log nginx-error.log postgres.log; do
+        [ -s "$dir/$f" ] || continue
+        printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
+        tail -n 40 "$dir/$f" >&2
+    done
+}
