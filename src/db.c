@@ -1,5 +1,6 @@
 #include "certhall/db.h"
 #include "certhall/log.h"
+#include "certhall/util.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -19,28 +20,6 @@ struct ch_db {
 	bool up;
 	char sqlstate[6];
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* First line of a libpq message, for one-line logs. */
-static const char *
-first_line(const char *msg, char *buf, size_t cap)
-{
-	size_t n = strcspn(msg, "\n");
-
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(buf, msg, n);
-	buf[n] = '\0';
-	return buf;
-}
 
 ch_db_t *
 ch_db_new(const char *conninfo)
@@ -86,11 +65,11 @@ connect_now(ch_db_t *db)
 	PGresult *res;
 
 	drop(db);
-	db->last_attempt_ms = now_ms();
+	db->last_attempt_ms = ch_monotonic_ms();
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		ch_warn("database connect failed: %s",
-		    first_line(PQerrorMessage(db->conn), line, sizeof line));
+		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
 		drop(db);
 		snprintf(db->sqlstate, sizeof db->sqlstate, "08001");
 		return -1;
@@ -103,14 +82,14 @@ connect_now(ch_db_t *db)
 	    "SET idle_in_transaction_session_timeout = '30s'; SET jit = off");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		ch_error("database session setup failed: %s",
-		    first_line(PQerrorMessage(db->conn), line, sizeof line));
+		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
 		PQclear(res);
 		drop(db);
 		return -1;
 	}
 	PQclear(res);
 	db->up = true;
-	db->last_ok_ms = now_ms();
+	db->last_ok_ms = ch_monotonic_ms();
 	ch_info("database connected");
 	return 0;
 }
@@ -122,7 +101,7 @@ ch_db_connect(ch_db_t *db)
 		return 0;
 	if (db->conn != NULL)
 		drop(db);
-	if (now_ms() - db->last_attempt_ms < RECONNECT_INTERVAL_MS)
+	if (ch_monotonic_ms() - db->last_attempt_ms < RECONNECT_INTERVAL_MS)
 		return -1;
 	return connect_now(db);
 }
@@ -160,7 +139,7 @@ note_failure(ch_db_t *db, PGresult *res, const char *what)
 
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		ch_warn("database connection lost during \"%s\": %s", what,
-		    first_line(PQerrorMessage(db->conn), line, sizeof line));
+		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
 		snprintf(db->sqlstate, sizeof db->sqlstate, "08006");
 		drop(db);
 		return;
@@ -168,7 +147,7 @@ note_failure(ch_db_t *db, PGresult *res, const char *what)
 	snprintf(db->sqlstate, sizeof db->sqlstate, "%s",
 	    state != NULL ? state : "XX000");
 	ch_error("statement \"%s\" failed: %s: %s", what, db->sqlstate,
-	    first_line(res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn),
+	    ch_log_first_line(res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn),
 	    line, sizeof line));
 }
 
@@ -216,7 +195,7 @@ exec_once(ch_db_t *db, const ch_stmt_t *stmt, const char *const *params)
 	    NULL, NULL, 0);
 	st = PQresultStatus(res);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		db->last_ok_ms = now_ms();
+		db->last_ok_ms = ch_monotonic_ms();
 		return res;
 	}
 	note_failure(db, res, stmt->name);
@@ -289,7 +268,7 @@ ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms)
 	}
 	if (ch_db_connect(db) != 0)
 		return -1;
-	if (now_ms() - db->last_ok_ms < max_age_ms &&
+	if (ch_monotonic_ms() - db->last_ok_ms < max_age_ms &&
 	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
 		return 0;
 	return ch_db_exec(db, pool, &stmt_ping, NULL) != NULL ? 0 : -1;
@@ -310,4 +289,31 @@ ch_db_command(ch_db_t *db, const char *sql)
 	}
 	PQclear(res);
 	return 0;
+}
+
+int
+ch_db_begin(ch_db_t *db)
+{
+	return ch_db_command(db, "BEGIN");
+}
+
+int
+ch_db_commit(ch_db_t *db)
+{
+	return ch_db_command(db, "COMMIT");
+}
+
+int
+ch_db_rollback(ch_db_t *db)
+{
+	return ch_db_command(db, "ROLLBACK");
+}
+
+void
+ch_db_finish(ch_db_t *db)
+{
+	if (db->conn != NULL &&
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE &&
+	    ch_db_command(db, "ROLLBACK") != 0)
+		drop(db);
 }

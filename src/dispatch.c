@@ -1,22 +1,22 @@
-#include "certhall/server.h"
+#include "certhall/auth.h"
+#include "certhall/cors.h"
 #include "certhall/db.h"
 #include "certhall/json.h"
 #include "certhall/log.h"
+#include "certhall/server.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Reads, parses and validates the body for a route that takes one.
+/* Applies the route's cap and media type, then reads the body whole.
  * Returns 0, or -1 with a problem response set. */
 static int
-take_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
+read_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
 {
 	const char *cl = ch_req_env(req, "CONTENT_LENGTH");
 	size_t len = 0;
 	char *buf;
-	json_t *json;
-	ch_json_error_t err;
 
 	switch (ch_body_length(cl, route->max_body, &len)) {
 	case CH_BODY_TOO_LARGE:
@@ -48,8 +48,17 @@ take_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
 	}
 	req->body = buf;
 	req->body_len = len;
+	return 0;
+}
 
-	json = ch_json_parse(buf, len, CH_JSON_MAX_DEPTH, &err);
+/* Parses and validates the body read by read_body(). */
+static int
+take_json(ch_req_t *req, const ch_route_t *route)
+{
+	json_t *json;
+	ch_json_error_t err;
+
+	json = ch_json_parse(req->body, req->body_len, CH_JSON_MAX_DEPTH, &err);
 	if (json == NULL) {
 		ch_problem(req, err.kind, "%s", err.detail);
 		return -1;
@@ -63,8 +72,56 @@ take_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
 	return 0;
 }
 
-void
-ch_dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
+static void
+unavailable(ch_req_t *req)
+{
+	ch_problem(req, CH_P_SERVICE_UNAVAILABLE,
+	    "the database is unavailable; try again shortly");
+	ch_resp_header(req, "Retry-After", "5");
+}
+
+/* Who may call: 401 without (valid) credentials, 403 with the wrong ones. */
+static int
+authorize(ch_req_t *req, const ch_route_t *route)
+{
+	const char *why;
+
+	switch (ch_auth_authenticate(req, req->body, req->body_len, &why)) {
+	case CH_AUTH_UNAVAILABLE:
+		/* A public operation does not depend on who calls: go on as
+		 * anonymous (so /health can say what is down). */
+		if (route->roles & CH_ROLE_PUBLIC) {
+			memset(&req->principal, 0, sizeof req->principal);
+			req->principal.kind = CH_ACTOR_ANONYMOUS;
+			req->principal.roles = CH_ROLE_PUBLIC;
+			break;
+		}
+		unavailable(req);
+		return -1;
+	case CH_AUTH_REFUSED:
+		ch_problem(req, CH_P_UNAUTHORIZED, "%s", why);
+		ch_resp_header(req, "WWW-Authenticate",
+		    "Bearer realm=\"certhall\", error=\"invalid_token\"");
+		return -1;
+	case CH_AUTH_NONE:
+	case CH_AUTH_OK:
+		break;
+	}
+	if (route->roles & req->principal.roles)
+		return 0;
+	if (req->principal.kind == CH_ACTOR_ANONYMOUS) {
+		ch_problem(req, CH_P_UNAUTHORIZED,
+		    "this operation needs a signed-in caller");
+		ch_resp_header(req, "WWW-Authenticate", "Bearer realm=\"certhall\"");
+	} else {
+		ch_problem(req, CH_P_FORBIDDEN,
+		    "your role does not allow this operation");
+	}
+	return -1;
+}
+
+static void
+dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
     ch_read_fn rd, void *ctx)
 {
 	ch_match_t m;
@@ -76,7 +133,14 @@ ch_dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
 		ch_problem(req, CH_P_NOT_FOUND, "no resource at this path");
 		return;
 	case CH_MATCH_METHOD:
+		req->allow = m.allow;
 		ch_router_allow(m.allow, allow, sizeof allow);
+		if (req->method == CH_OPTIONS) {
+			/* OPTIONS (and CORS preflight) answers for the path. */
+			ch_resp_raw(req, 204, NULL, NULL, 0);
+			ch_resp_header(req, "Allow", allow);
+			return;
+		}
 		ch_problem(req, CH_P_METHOD_NOT_ALLOWED,
 		    "%s is not allowed here; allowed: %s", req->method_name,
 		    allow);
@@ -90,25 +154,29 @@ ch_dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
 	memcpy(req->param_names, m.names, sizeof m.names);
 	memcpy(req->param_values, m.values, sizeof m.values);
 
-	/* Until sign-in exists (issue 3) nobody can hold a role, so only
-	 * public routes can be served: deny by default. */
-	if (!(m.route->roles & CH_ROLE_PUBLIC)) {
-		ch_problem(req, CH_P_UNAUTHORIZED,
-		    "this operation needs a signed-in caller");
+	/* The body is read before authenticating: an integrator's signature
+	 * covers it.  Its size and type are checked before a byte is read. */
+	if (m.route->schema != NULL && read_body(req, m.route, rd, ctx) != 0)
 		return;
-	}
-	if (m.route->schema != NULL && take_body(req, m.route, rd, ctx) != 0)
+	if (authorize(req, m.route) != 0)
+		return;
+	if (m.route->schema != NULL && take_json(req, m.route) != 0)
 		return;
 
 	if (m.route->handler(req) != 0 || req->resp.status == 0) {
-		if (req->db != NULL && !ch_db_up(req->db)) {
-			ch_problem(req, CH_P_SERVICE_UNAVAILABLE,
-			    "the database is unavailable; try again shortly");
-			ch_resp_header(req, "Retry-After", "5");
-		} else {
+		if (req->db != NULL && !ch_db_up(req->db))
+			unavailable(req);
+		else
 			ch_problem(req, CH_P_INTERNAL,
 			    "the request could not be completed; quote the "
 			    "request id when reporting this");
-		}
 	}
+}
+
+void
+ch_dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
+    ch_read_fn rd, void *ctx)
+{
+	dispatch(req, routes, nroutes, rd, ctx);
+	ch_cors_finish(req);
 }

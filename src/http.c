@@ -47,6 +47,7 @@ static const struct {
 	    "The request body is nested too deeply"},
 	[CH_P_UNAUTHORIZED] = {401, "unauthorized",
 	    "Authentication required"},
+	[CH_P_FORBIDDEN] = {403, "forbidden", "Forbidden"},
 	[CH_P_NOT_FOUND] = {404, "not-found", "Not found"},
 	[CH_P_METHOD_NOT_ALLOWED] = {405, "method-not-allowed",
 	    "Method not allowed"},
@@ -61,6 +62,10 @@ static const struct {
 	    "A required field is missing"},
 	[CH_P_UNKNOWN_FIELD] = {422, "unknown-field",
 	    "The request body has a field this operation does not take"},
+	[CH_P_CONFLICT] = {409, "conflict",
+	    "The request conflicts with the resource's current state"},
+	[CH_P_TOO_MANY_REQUESTS] = {429, "too-many-requests",
+	    "Too many requests"},
 	[CH_P_INTERNAL] = {500, "internal", "Internal error"},
 	[CH_P_SERVICE_UNAVAILABLE] = {503, "service-unavailable",
 	    "Service temporarily unavailable"},
@@ -95,6 +100,7 @@ ch_http_reason(int status)
 	case 406: return "Not Acceptable";
 	case 409: return "Conflict";
 	case 412: return "Precondition Failed";
+	case 423: return "Locked";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";

@@ -169,9 +169,42 @@ store_absent(const ch_field_t *f, void *out)
 	case CH_F_ENUM:
 		*(int *)slot = -1;
 		break;
+	case CH_F_ENUM_SET:
+		*(unsigned *)slot = 0;
+		break;
 	default:
 		break;
 	}
+}
+
+bool
+ch_json_has(const json_t *body, const char *name)
+{
+	json_t *v = json_object_get(body, name);
+
+	return v != NULL && !json_is_null(v);
+}
+
+/* Index of s in values, or -1. */
+static int
+enum_index(const char *const *values, const char *s)
+{
+	for (int i = 0; values[i] != NULL; i++)
+		if (strcmp(values[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* "one of: a, b, c" into buf. */
+static void
+enum_list(const char *const *values, char *list, size_t cap)
+{
+	size_t n = 0;
+
+	list[0] = '\0';
+	for (int i = 0; values[i] != NULL && n < cap; i++)
+		n += (size_t)snprintf(list + n, cap - n, "%s%s", i ? ", " : "",
+		    values[i]);
 }
 
 static int
@@ -231,29 +264,51 @@ store_value(const ch_field_t *f, json_t *v, void *out, const char *ptr,
 		*(int *)slot = json_is_true(v);
 		return 0;
 	case CH_F_ENUM: {
-		const char *s;
+		char list[256];
+		int i;
 
 		if (!json_is_string(v))
 			goto type;
-		s = json_string_value(v);
-		for (int i = 0; f->values[i] != NULL; i++) {
-			if (strcmp(f->values[i], s) == 0) {
-				*(int *)slot = i;
-				return 0;
-			}
+		i = enum_index(f->values, json_string_value(v));
+		if (i >= 0) {
+			*(int *)slot = i;
+			return 0;
 		}
-		{
-			char list[256];
-			size_t n = 0;
-
-			list[0] = '\0';
-			for (int i = 0; f->values[i] != NULL && n < sizeof list; i++)
-				n += (size_t)snprintf(list + n, sizeof list - n,
-				    "%s%s", i ? ", " : "", f->values[i]);
-			set_error(err, CH_P_INVALID_FIELD, ptr,
-			    "%s must be one of: %s", f->name, list);
-		}
+		enum_list(f->values, list, sizeof list);
+		set_error(err, CH_P_INVALID_FIELD, ptr, "%s must be one of: %s",
+		    f->name, list);
 		return -1;
+	}
+	case CH_F_ENUM_SET: {
+		char list[256];
+		unsigned bits = 0;
+		size_t idx;
+		json_t *e;
+
+		if (!json_is_array(v))
+			goto type;
+		if ((long long)json_array_size(v) < f->min ||
+		    (long long)json_array_size(v) > f->max) {
+			set_error(err, CH_P_INVALID_FIELD, ptr,
+			    "%s must list %lld to %lld values", f->name,
+			    f->min, f->max);
+			return -1;
+		}
+		json_array_foreach(v, idx, e) {
+			int i = json_is_string(e)
+			    ? enum_index(f->values, json_string_value(e)) : -1;
+
+			if (i < 0 || (bits & (1u << i))) {
+				enum_list(f->values, list, sizeof list);
+				set_error(err, CH_P_INVALID_FIELD, ptr,
+				    "%s must list distinct values from: %s",
+				    f->name, list);
+				return -1;
+			}
+			bits |= 1u << i;
+		}
+		*(unsigned *)slot = bits;
+		return 0;
 	}
 	default:
 		break;
@@ -265,6 +320,7 @@ type:
 			[CH_F_INT] = "an integer",
 			[CH_F_BOOL] = "true or false",
 			[CH_F_ENUM] = "a string",
+			[CH_F_ENUM_SET] = "an array of strings",
 		};
 
 		set_error(err, CH_P_INVALID_FIELD, ptr, "%s must be %s",

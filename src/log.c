@@ -142,3 +142,45 @@ ch_log_access(const char *method, const char *path, int status, double ms,
 	n += (size_t)snprintf(buf + n, sizeof buf - n, "\"");
 	line_write(buf, n, sizeof buf);
 }
+
+static void
+mask(const char *s, size_t head, size_t tail, char out[32])
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n > 31)
+		n = 31;
+	if (n < head + tail + 2) {
+		memset(out, '*', n ? n : 1);
+		out[n ? n : 1] = '\0';
+		return;
+	}
+	memcpy(out, s, head);
+	memset(out + head, '*', n - head - tail);
+	memcpy(out + n - tail, s + n - tail, tail);
+	out[n] = '\0';
+}
+
+void
+ch_mask_phone(const char *phone, char out[32])
+{
+	mask(phone, 3, 4, out);
+}
+
+void
+ch_mask_id(const char *id, char out[32])
+{
+	mask(id, 4, 4, out);
+}
+
+const char *
+ch_log_first_line(const char *msg, char *buf, size_t cap)
+{
+	size_t n = strcspn(msg, "\n");
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(buf, msg, n);
+	buf[n] = '\0';
+	return buf;
+}

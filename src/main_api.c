@@ -4,11 +4,17 @@
  *   certhall-api --listen PATH|HOST:PORT [--workers N] [--socket-mode 0660]
  *                [--user NAME] [--pid-file FILE] [--stop-timeout SECONDS]
  *
- * The database conninfo comes from CERTHALL_DB (or --db).  Logs are JSON
- * lines on stderr.  Exit codes follow sysexits.h.
+ * The database conninfo comes from CERTHALL_DB (or --db).  The server pepper
+ * (docs: certhall/crypto.h) is read from CERTHALL_PEPPER_FILE before the
+ * workers start; CERTHALL_CORS_ORIGINS lists the SPA origins allowed to call
+ * from a browser.  Logs are JSON lines on stderr.  Exit codes follow
+ * sysexits.h.
  */
+#include "certhall/cors.h"
+#include "certhall/crypto.h"
 #include "certhall/log.h"
 #include "certhall/server.h"
+#include "certhall/util.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -25,21 +31,6 @@ usage(FILE *out)
 	    "                    [--pid-file FILE] [--stop-timeout SECONDS]\n"
 	    "                    [--db CONNINFO]\n"
 	    "The database conninfo defaults to $CERTHALL_DB.\n");
-}
-
-/* Parses a bounded decimal or octal number; -1 if it is not one. */
-static long
-parse_num(const char *s, int base, long max)
-{
-	char *end;
-	long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	v = strtol(s, &end, base);
-	if (*end != '\0' || v < 0 || v > max)
-		return -1;
-	return v;
 }
 
 int
@@ -73,12 +64,12 @@ main(int argc, char **argv)
 			cfg.listen = optarg;
 			break;
 		case 'w':
-			if ((v = parse_num(optarg, 10, 256)) < 1)
+			if ((v = ch_parse_long(optarg, 10, 256)) < 1)
 				goto bad;
 			cfg.workers = (int)v;
 			break;
 		case 'm':
-			if ((v = parse_num(optarg, 8, 0777)) < 0)
+			if ((v = ch_parse_long(optarg, 8, 0777)) < 0)
 				goto bad;
 			cfg.socket_mode = (mode_t)v;
 			break;
@@ -89,7 +80,7 @@ main(int argc, char **argv)
 			cfg.pid_file = optarg;
 			break;
 		case 't':
-			if ((v = parse_num(optarg, 10, 3600)) < 1)
+			if ((v = ch_parse_long(optarg, 10, 3600)) < 1)
 				goto bad;
 			cfg.stop_timeout = (int)v;
 			break;
@@ -111,6 +102,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "certhall-api: set CERTHALL_DB or --db\n");
 		goto bad;
 	}
+	/* Read once, as the user that started us, before privileges drop. */
+	if (getenv("CERTHALL_PEPPER_FILE") == NULL) {
+		fprintf(stderr, "certhall-api: set CERTHALL_PEPPER_FILE\n");
+		return 78;
+	}
+	if (ch_crypto_load_pepper(getenv("CERTHALL_PEPPER_FILE")) != 0 ||
+	    ch_cors_configure(getenv("CERTHALL_CORS_ORIGINS")) != 0)
+		return 78;
 	return ch_server_run(&cfg);
 bad:
 	usage(stderr);

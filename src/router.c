@@ -1,20 +1,9 @@
 #include "certhall/router.h"
 #include "certhall/log.h"
+#include "certhall/util.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes one path segment; NULL if an escape is bad or yields NUL or '/'. */
 static const char *
@@ -31,8 +20,8 @@ decode_segment(const char *s, size_t len, ch_pool_t *pool)
 
 			if (i + 2 >= len)
 				return NULL;	/* needs two hex digits */
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = ch_hex_value((unsigned char)s[i + 1]);
+			lo = ch_hex_value((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return NULL;
 			c = hi * 16 + lo;

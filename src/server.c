@@ -1,6 +1,7 @@
 #include "certhall/server.h"
 #include "certhall/db.h"
 #include "certhall/log.h"
+#include "certhall/util.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -35,15 +36,6 @@ struct worker {
 	long long started_ms;
 	long long respawn_at_ms;	/* 0: not waiting */
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the listening socket ------------------------------------------- */
 
@@ -215,6 +207,8 @@ serve(FCGX_Request *fr, ch_pool_t *pool, ch_db_t *db)
 	} else {
 		ch_dispatch(&req, ch_routes, ch_nroutes, fcgx_read, fr->in);
 	}
+	/* A transaction a handler left open (after an error) ends here. */
+	ch_db_finish(db);
 	/* Whatever happened, the rest of stdin is read: libfcgi does not
 	 * drain it and the kept-alive connection would break. */
 	ch_body_drain(fcgx_read, fr->in);
@@ -243,36 +237,11 @@ readable_now(int fd)
 	return poll(&p, 1, 0) > 0;
 }
 
-static int
-drop_privileges(const char *user)
-{
-	struct passwd *pw;
-
-	if (user == NULL || geteuid() != 0)
-		return 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		ch_error("user \"%s\" does not exist", user);
-		return -1;
-	}
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0) {
-		ch_error("cannot become \"%s\": %s", user, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		ch_error("still able to regain root after dropping to \"%s\"",
-		    user);
-		return -1;
-	}
-	return 0;
-}
-
 static void __attribute__((noreturn))
 worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 {
 	sigset_t mask;
-	int sigfd, stopping = 0;
+	int sigfd, stopping = 0, rc;
 	ch_pool_t *pool;
 	ch_db_t *db;
 	FCGX_Request fr;
@@ -282,8 +251,8 @@ worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 	close(master_sigfd);
 	if (getppid() != master)
 		_exit(0);
-	if (drop_privileges(cfg->user) != 0)
-		_exit(78);
+	if ((rc = ch_become_user(cfg->user)) != 0)
+		_exit(rc);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -303,8 +272,6 @@ worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 	ch_info("worker ready");
 
 	for (;;) {
-		int rc;
-
 		if (!stopping) {
 			struct pollfd p[2] = {
 				{ .fd = fr.ipcFd >= 0 ? fr.ipcFd : listen_fd,
@@ -369,13 +336,13 @@ spawn(struct worker *w, int listen_fd, const ch_server_config_t *cfg)
 
 	if (pid < 0) {
 		ch_error("fork: %s", strerror(errno));
-		w->respawn_at_ms = now_ms() + BACKOFF_MAX_MS;
+		w->respawn_at_ms = ch_monotonic_ms() + BACKOFF_MAX_MS;
 		return -1;
 	}
 	if (pid == 0)
 		worker_main(listen_fd, cfg, master);
 	w->pid = pid;
-	w->started_ms = now_ms();
+	w->started_ms = ch_monotonic_ms();
 	w->respawn_at_ms = 0;
 	return pid;
 }
@@ -462,7 +429,7 @@ ch_server_run(const ch_server_config_t *cfg)
 	for (;;) {
 		struct pollfd p = { .fd = sigfd, .events = POLLIN };
 		struct signalfd_siginfo si;
-		long long now = now_ms(), wake = -1;
+		long long now = ch_monotonic_ms(), wake = -1;
 		int timeout;
 
 		for (int i = 0; i < nworkers && !stopping; i++)
@@ -482,7 +449,7 @@ ch_server_run(const ch_server_config_t *cfg)
 				if (stopping)
 					continue;
 				stopping = 1;
-				deadline = now_ms() + cfg->stop_timeout * 1000LL;
+				deadline = ch_monotonic_ms() + cfg->stop_timeout * 1000LL;
 				ch_info("stopping: unlinking the socket, "
 				    "letting workers finish");
 				/* Unlink first: new connections are refused
@@ -514,7 +481,7 @@ ch_server_run(const ch_server_config_t *cfg)
 					continue;
 				live--;
 				w->pid = 0;
-				lived = now_ms() - w->started_ms;
+				lived = ch_monotonic_ms() - w->started_ms;
 				if (WIFSIGNALED(st))
 					ch_log(stopping ? CH_LOG_INFO : CH_LOG_ERROR,
 					    "worker %ld killed by signal %d",
@@ -528,11 +495,11 @@ ch_server_run(const ch_server_config_t *cfg)
 				/* A worker that dies young is likely to die
 				 * again: back off instead of fork-looping. */
 				if (lived < YOUNG_MS) {
-					w->respawn_at_ms = now_ms() + backoff;
+					w->respawn_at_ms = ch_monotonic_ms() + backoff;
 					backoff = backoff * 2 > BACKOFF_MAX_MS
 					    ? BACKOFF_MAX_MS : backoff * 2;
 				} else {
-					w->respawn_at_ms = now_ms();
+					w->respawn_at_ms = ch_monotonic_ms();
 					backoff = BACKOFF_MIN_MS;
 				}
 			}
@@ -541,20 +508,20 @@ ch_server_run(const ch_server_config_t *cfg)
 		if (stopping) {
 			if (live == 0)
 				break;
-			if (now_ms() >= deadline) {
+			if (ch_monotonic_ms() >= deadline) {
 				ch_error("workers still busy after %d s; killing them",
 				    cfg->stop_timeout);
 				for (int i = 0; i < nworkers; i++)
 					if (workers[i].pid > 0)
 						kill(workers[i].pid, SIGKILL);
 				exit_code = 1;
-				deadline = now_ms() + 5000;
+				deadline = ch_monotonic_ms() + 5000;
 			}
 			continue;
 		}
 		for (int i = 0; i < nworkers; i++) {
 			if (workers[i].pid == 0 && workers[i].respawn_at_ms &&
-			    workers[i].respawn_at_ms <= now_ms()) {
+			    workers[i].respawn_at_ms <= ch_monotonic_ms()) {
 				if (spawn(&workers[i], listen_fd, cfg) > 0) {
 					live++;
 					ch_info("worker %ld started in slot %d",

@@ -58,6 +58,16 @@ PGresult *ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params);
 /* Runs one parameterless command (BEGIN, COMMIT, ...).  0 or -1. */
 int ch_db_command(ch_db_t *db, const char *sql);
+/*
+ * Transactions: one per request that writes.  ch_db_finish() rolls back a
+ * transaction a handler left open (after an error) and is called by the
+ * server after every request.  0 or -1.
+ */
+int ch_db_begin(ch_db_t *db);
+int ch_db_commit(ch_db_t *db);
+int ch_db_rollback(ch_db_t *db);
+void ch_db_finish(ch_db_t *db);
+
 /* SQLSTATE of the last failure, "" if none. */
 const char *ch_db_sqlstate(const ch_db_t *db);
 

@@ -45,6 +45,7 @@ typedef enum {
 	CH_P_DUPLICATE_KEY,
 	CH_P_TOO_DEEP,
 	CH_P_UNAUTHORIZED,
+	CH_P_FORBIDDEN,
 	CH_P_NOT_FOUND,
 	CH_P_METHOD_NOT_ALLOWED,
 	CH_P_NOT_ACCEPTABLE,
@@ -53,6 +54,8 @@ typedef enum {
 	CH_P_INVALID_FIELD,
 	CH_P_MISSING_FIELD,
 	CH_P_UNKNOWN_FIELD,
+	CH_P_CONFLICT,
+	CH_P_TOO_MANY_REQUESTS,
 	CH_P_INTERNAL,
 	CH_P_SERVICE_UNAVAILABLE,
 	CH_P__MAX
@@ -79,6 +82,27 @@ typedef struct {
 	size_t nheaders;
 } ch_resp_t;
 
+/* Who is calling (certhall/auth.h fills it in before the role check). */
+typedef enum {
+	CH_ACTOR_ANONYMOUS,
+	CH_ACTOR_APPLICANT,
+	CH_ACTOR_STAFF,
+	CH_ACTOR_INTEGRATOR,
+	CH_ACTOR__MAX
+} ch_actor_t;
+
+typedef struct ch_principal {
+	ch_actor_t kind;
+	long long id;			/* applicant, staff or integrator id */
+	unsigned roles;			/* ch_role_t bits; CH_ROLE_PUBLIC always */
+	long long session_id;		/* bearer sessions, else 0 */
+	/* Whose objects the caller acts on: the applicant itself, or the
+	 * applicant an integrator acts for; 0 for none (staff, anonymous). */
+	long long applicant_id;
+	const char *external_user_id;	/* integrator's user, or NULL */
+	const char *name;		/* staff username or integrator key id */
+} ch_principal_t;
+
 typedef struct ch_req {
 	ch_pool_t *pool;
 	char **env;			/* CGI-style NAME=value array (borrowed) */
@@ -101,6 +125,8 @@ typedef struct ch_req {
 	void *input;			/* the route schema's typed struct */
 
 	struct ch_db *db;		/* this worker's connection */
+	ch_principal_t principal;
+	unsigned allow;			/* methods on this path, for OPTIONS/CORS */
 	ch_resp_t resp;
 } ch_req_t;
 

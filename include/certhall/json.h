@@ -25,6 +25,10 @@ typedef enum {
 	CH_F_INT,	/* stores ch_int_t; JSON integers only, never 1.0 or "1" */
 	CH_F_BOOL,	/* stores int: -1 absent, 0, 1 */
 	CH_F_ENUM,	/* stores int: index into values, -1 if absent */
+	CH_F_ENUM_SET,	/* array of distinct values: stores unsigned, bit i
+			 * for values[i]; min/max bound the count; absent: 0
+			 * and the field's bit CH_F_... not set (check with
+			 * ch_json_has()) */
 	CH_FTYPE__MAX
 } ch_ftype_t;
 
@@ -80,6 +84,9 @@ int ch_json_depth(const char *buf, size_t len, int limit);
  */
 int ch_json_validate(const ch_schema_t *schema, struct json_t *body, void *out,
     ch_json_error_t *err);
+
+/* Whether the body has a (non-null) value for field name. */
+bool ch_json_has(const struct json_t *body, const char *name);
 
 /* Counts the characters of a valid UTF-8 string. */
 size_t ch_utf8_length(const char *s);

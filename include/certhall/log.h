@@ -44,4 +44,17 @@ void ch_log_access(const char *method, const char *path, int status,
  */
 size_t ch_log_escape(char *dst, size_t cap, const char *src);
 
+/* Copies the first line of msg (e.g. a multi-line libpq error) into buf,
+ * which holds cap bytes, and returns buf: for one-line logs. */
+const char *ch_log_first_line(const char *msg, char *buf, size_t cap);
+
+/*
+ * Masks personal data for logs, lists and audit details (SPEC §10): a phone
+ * keeps its first 3 and last 4 digits ("138****5678"), an identity number or
+ * credit code its first 4 and last 4 ("5101**********1234").  Anything too
+ * short to mask meaningfully becomes all asterisks.  out holds 32 bytes.
+ */
+void ch_mask_phone(const char *phone, char out[32]);
+void ch_mask_id(const char *id, char out[32]);
+
 #endif

@@ -26,6 +26,9 @@ typedef enum {
 	CH_ROLE_ADMIN = 1u << 7,
 } ch_role_t;
 
+#define CH_ROLE_STAFF_ALL (CH_ROLE_REVIEWER | CH_ROLE_OPERATOR | \
+	CH_ROLE_FINANCE | CH_ROLE_COUNTER | CH_ROLE_ADMIN)
+
 /* Returns 0 with req->resp set, or -1 when it could not answer (the server
  * then answers 503 if the database is down, else 500). */
 typedef int (*ch_handler_fn)(ch_req_t *req);

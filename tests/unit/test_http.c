@@ -1,5 +1,6 @@
 #include "test.h"
 #include "certhall/http.h"
+#include "certhall/cors.h"
 #include "certhall/server.h"
 
 #include <jansson.h>
@@ -223,6 +224,84 @@ test_dispatch_pipeline(void)
 	CHECK_STR(slug, "internal");
 	/* A route for staff only is denied while nobody can sign in. */
 	CHECK(dispatch(pool, CH_GET, "/staff", NULL, NULL, &slug, &used) == 401);
+	ch_pool_free(pool);
+	return 0;
+}
+
+/* Dispatches with extra CGI parameters (NULL-terminated "NAME=value"). */
+static ch_req_t *
+dispatch_env(ch_pool_t *pool, ch_method_t method, const char *path,
+    char **env)
+{
+	ch_req_t *req = ch_palloc(pool, sizeof *req);
+	struct mem m = { "", 0, 0 };
+
+	req_init(req, pool, method, path, env);
+	ch_dispatch(req, routes, sizeof routes / sizeof routes[0], mem_read, &m);
+	return req;
+}
+
+static const char *
+header(const ch_req_t *req, const char *name)
+{
+	for (size_t i = 0; i < req->resp.nheaders; i++)
+		if (strcmp(req->resp.headers[i].name, name) == 0)
+			return req->resp.headers[i].value;
+	return NULL;
+}
+
+int
+test_dispatch_auth_and_cors(void)
+{
+	ch_pool_t *pool = ch_pool_new();
+	char *none[] = { NULL };
+	char *basic[] = { "HTTP_AUTHORIZATION=Basic dXNlcjpwYXNz", NULL };
+	char *short_token[] = { "HTTP_AUTHORIZATION=Bearer ch_short", NULL };
+	char *origin_ok[] = { "HTTP_ORIGIN=http://127.0.0.1:5173", NULL };
+	char *origin_bad[] = { "HTTP_ORIGIN=http://evil.example", NULL };
+	char *preflight[] = { "HTTP_ORIGIN=http://127.0.0.1:5173",
+	    "HTTP_ACCESS_CONTROL_REQUEST_METHOD=GET", NULL };
+	ch_req_t *r;
+
+	CHECK(ch_cors_configure("http://127.0.0.1:5173") == 0);
+
+	/* Anonymous on a staff route: 401 with a challenge. */
+	r = dispatch_env(pool, CH_GET, "/staff", none);
+	CHECK(r->resp.status == 401);
+	CHECK(header(r, "WWW-Authenticate") != NULL);
+	/* Credentials of an unknown scheme, or a malformed token: 401, and the
+	 * database is never asked (there is none here). */
+	r = dispatch_env(pool, CH_GET, "/staff", basic);
+	CHECK(r->resp.status == 401);
+	r = dispatch_env(pool, CH_GET, "/fails", short_token);
+	CHECK(r->resp.status == 401);
+
+	/* OPTIONS answers for the path, with Allow; unknown paths are 404. */
+	r = dispatch_env(pool, CH_OPTIONS, "/echo", none);
+	CHECK(r->resp.status == 204);
+	CHECK_STR(header(r, "Allow"), "POST");
+	r = dispatch_env(pool, CH_OPTIONS, "/nope", none);
+	CHECK(r->resp.status == 404);
+
+	/* CORS: a preflight from an allowed origin gets the methods the path
+	 * has; any answer, errors included, carries Allow-Origin. */
+	r = dispatch_env(pool, CH_OPTIONS, "/fails", preflight);
+	CHECK(r->resp.status == 204);
+	CHECK_STR(header(r, "Access-Control-Allow-Origin"),
+	    "http://127.0.0.1:5173");
+	CHECK_STR(header(r, "Access-Control-Allow-Methods"), "GET, HEAD");
+	CHECK(strstr(header(r, "Access-Control-Allow-Headers"), "Authorization"));
+	r = dispatch_env(pool, CH_GET, "/nope", origin_ok);
+	CHECK(r->resp.status == 404);
+	CHECK_STR(header(r, "Access-Control-Allow-Origin"),
+	    "http://127.0.0.1:5173");
+	CHECK(strstr(header(r, "Access-Control-Expose-Headers"), "X-Request-Id"));
+	CHECK_STR(header(r, "Vary"), "Origin");
+	r = dispatch_env(pool, CH_GET, "/nope", origin_bad);
+	CHECK(header(r, "Access-Control-Allow-Origin") == NULL);
+	CHECK_STR(header(r, "Vary"), "Origin");
+
+	ch_cors_configure(NULL);
 	ch_pool_free(pool);
 	return 0;
 }

@@ -186,3 +186,51 @@ test_json_pointer_escaping(void)
 	}
 	return 0;
 }
+
+static const char *const roles[] = { "reviewer", "operator", "admin", NULL };
+
+struct set_input {
+	unsigned roles;
+};
+
+static const ch_field_t set_fields[] = {
+	{ .name = "roles", .type = CH_F_ENUM_SET, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 3, .values = roles,
+	  .offset = offsetof(struct set_input, roles) },
+};
+
+static const ch_schema_t set_schema = { set_fields, 1, sizeof(struct set_input) };
+
+static int
+run_set(const char *text, struct set_input *in, ch_json_error_t *err)
+{
+	json_t *j = ch_json_parse(text, strlen(text), CH_JSON_MAX_DEPTH, err);
+	int rc;
+
+	if (j == NULL)
+		return (int)err->kind;
+	memset(in, 0, sizeof *in);
+	rc = ch_json_validate(&set_schema, j, in, err);
+	json_decref(j);
+	return rc == 0 ? -1 : (int)err->kind;
+}
+
+int
+test_json_enum_set(void)
+{
+	struct set_input in;
+	ch_json_error_t err;
+
+	CHECK(run_set("{\"roles\":[\"admin\",\"reviewer\"]}", &in, &err) == -1);
+	CHECK(in.roles == (1u << 2 | 1u << 0));
+	CHECK(run_set("{\"roles\":[]}", &in, &err) == CH_P_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[\"admin\",\"admin\"]}", &in, &err) ==
+	    CH_P_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[\"root\"]}", &in, &err) == CH_P_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[1]}", &in, &err) == CH_P_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":\"admin\"}", &in, &err) == CH_P_INVALID_FIELD);
+	CHECK_STR(err.pointer, "/roles");
+	CHECK(run_set("{\"roles\":[\"a\",\"b\",\"c\",\"d\"]}", &in, &err) ==
+	    CH_P_INVALID_FIELD);
+	return 0;
+}
