@@ -14,7 +14,42 @@
 int api_health(ch_req_t *req);
 int api_catalog(ch_req_t *req);
 int api_quote_create(ch_req_t *req);
-
 extern const ch_schema_t api_quote_schema;
+
+/* api/auth.c: sign-in and sessions */
+int api_sms_code_create(ch_req_t *req);
+int api_session_create(ch_req_t *req);
+int api_staff_session_create(ch_req_t *req);
+int api_session_delete(ch_req_t *req);
+extern const ch_schema_t api_sms_code_schema;
+extern const ch_schema_t api_session_schema;
+extern const ch_schema_t api_staff_session_schema;
+
+/* api/me.c */
+int api_me_get(ch_req_t *req);
+int api_me_password_put(ch_req_t *req);
+extern const ch_schema_t api_password_schema;
+/* The Me object (docs/CONTRACT.md) for principal p, for GET /me and the
+ * answer to a sign-in.  A new reference, or NULL after a database error
+ * (logged). */
+struct json_t *api_me_json(ch_req_t *req, const ch_principal_t *p);
+
+/* api/staff.c */
+int api_staff_list(ch_req_t *req);
+int api_staff_create(ch_req_t *req);
+int api_staff_get(ch_req_t *req);
+int api_staff_patch(ch_req_t *req);
+extern const ch_schema_t api_staff_create_schema;
+extern const ch_schema_t api_staff_patch_schema;
+
+/* api/integrators.c */
+int api_integrator_list(ch_req_t *req);
+int api_integrator_create(ch_req_t *req);
+int api_integrator_patch(ch_req_t *req);
+extern const ch_schema_t api_integrator_create_schema;
+extern const ch_schema_t api_integrator_patch_schema;
+
+/* api/audit.c */
+int api_audit_list(ch_req_t *req);
 
 #endif

@@ -1,15 +1,49 @@
 /*
  * The route table: the whole API on one screen, path by path as in
  * openapi.yaml.  Every route states its roles (certhall/router.h); the
- * server refuses to start if one does not.
+ * server refuses to start if one does not, and the authorization matrix
+ * test (tests/e2e/test_authz_matrix.py) reads this table through
+ * `certhall-admin routes`.
  */
 #include "api.h"
+
+#define KiB 1024
 
 const ch_route_t ch_routes[] = {
 	{ CH_GET,  "/api/v1/health",  api_health,  CH_ROLE_PUBLIC, NULL, 0 },
 	{ CH_GET,  "/api/v1/catalog", api_catalog, CH_ROLE_PUBLIC, NULL, 0 },
 	{ CH_POST, "/api/v1/quotes",  api_quote_create, CH_ROLE_PUBLIC,
-	  &api_quote_schema, 16 * 1024 },
+	  &api_quote_schema, 16 * KiB },
+
+	/* Sign-in and sessions. */
+	{ CH_POST, "/api/v1/auth/sms-codes", api_sms_code_create,
+	  CH_ROLE_PUBLIC, &api_sms_code_schema, 1 * KiB },
+	{ CH_POST, "/api/v1/auth/sessions", api_session_create,
+	  CH_ROLE_PUBLIC, &api_session_schema, 1 * KiB },
+	{ CH_POST, "/api/v1/auth/staff-sessions", api_staff_session_create,
+	  CH_ROLE_PUBLIC, &api_staff_session_schema, 1 * KiB },
+	{ CH_DELETE, "/api/v1/auth/sessions/current", api_session_delete,
+	  CH_ROLE_APPLICANT | CH_ROLE_STAFF_ALL, NULL, 0 },
+	{ CH_GET, "/api/v1/me", api_me_get,
+	  CH_ROLE_APPLICANT | CH_ROLE_INTEGRATOR | CH_ROLE_STAFF_ALL, NULL, 0 },
+	{ CH_PUT, "/api/v1/me/password", api_me_password_put,
+	  CH_ROLE_STAFF_ALL, &api_password_schema, 1 * KiB },
+
+	/* Administration. */
+	{ CH_GET, "/api/v1/staff", api_staff_list, CH_ROLE_ADMIN, NULL, 0 },
+	{ CH_POST, "/api/v1/staff", api_staff_create, CH_ROLE_ADMIN,
+	  &api_staff_create_schema, 4 * KiB },
+	{ CH_GET, "/api/v1/staff/{id}", api_staff_get, CH_ROLE_ADMIN, NULL, 0 },
+	{ CH_PATCH, "/api/v1/staff/{id}", api_staff_patch, CH_ROLE_ADMIN,
+	  &api_staff_patch_schema, 4 * KiB },
+	{ CH_GET, "/api/v1/integrators", api_integrator_list, CH_ROLE_ADMIN,
+	  NULL, 0 },
+	{ CH_POST, "/api/v1/integrators", api_integrator_create, CH_ROLE_ADMIN,
+	  &api_integrator_create_schema, 1 * KiB },
+	{ CH_PATCH, "/api/v1/integrators/{id}", api_integrator_patch,
+	  CH_ROLE_ADMIN, &api_integrator_patch_schema, 1 * KiB },
+	{ CH_GET, "/api/v1/audit-events", api_audit_list, CH_ROLE_ADMIN,
+	  NULL, 0 },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -1,0 +1,602 @@
+/*
+ * Sign-in and sign-out (docs/CONTRACT.md, "Identity and access"):
+ *
+ *   POST   /api/v1/auth/sms-codes        send an applicant a sign-in code
+ *   POST   /api/v1/auth/sessions         phone + code -> applicant session
+ *   POST   /api/v1/auth/staff-sessions   username + password -> staff session
+ *   DELETE /api/v1/auth/sessions/current sign out
+ *
+ * Each request is one transaction.  A refused sign-in still commits what it
+ * must remember (a code's spent try, a staff member's failure count and
+ * lockout, the audit event) before answering 401.  Codes, passwords and
+ * tokens never reach a log line or an audit detail; phones appear masked.
+ */
+#include "api.h"
+#include "certhall/auth.h"
+#include "certhall/crypto.h"
+#include "certhall/log.h"
+#include "certhall/ratelimit.h"
+#include "certhall/validate.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMS_CODE_SECONDS 300		/* a code's validity */
+#define SMS_RESEND_SECONDS 60		/* per phone: 1 code a minute ... */
+#define SMS_PHONE_PER_HOUR 5		/* ... and 5 an hour */
+#define SMS_ADDR_PER_HOUR 20		/* per client address */
+#define SMS_MAX_TRIES 5			/* wrong tries a code survives */
+
+#define STAFF_MAX_FAILURES 5		/* consecutive wrong passwords ... */
+#define STAFF_LOCK_SECONDS (15 * 60)	/* ... lock the account this long */
+
+#define WRONG_CODE "the code is wrong, expired or already used"
+#define WRONG_PASSWORD "wrong username or password"
+
+/*
+ * Verified when the username is unknown, so that answer takes as long as a
+ * wrong password (same scrypt parameters as ch_password_hash).  The
+ * password behind it was random and has been thrown away.
+ */
+static const char dummy_password_hash[] =
+    "$scrypt$ln=15,r=8,p=1$Fdi6U1ub/jQpL7X55qrNyw"
+    "$EFXc2lrMcsdzZC3FkIvepXTjsfzj3+M3OJBrkL2NyKo";
+
+/* ---- schemas ------------------------------------------------------------
+ * Lengths are only a sanity cap where a checker (certhall/validate.h) holds
+ * the exact rule, so the problem detail states the rule, not a length. */
+
+struct sms_code_input {
+	const char *phone;
+};
+
+static const ch_field_t sms_code_fields[] = {
+	{ .name = "phone", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 64, .check = ch_check_phone,
+	  .offset = offsetof(struct sms_code_input, phone) },
+};
+
+const ch_schema_t api_sms_code_schema = {
+	.fields = sms_code_fields,
+	.nfields = sizeof sms_code_fields / sizeof sms_code_fields[0],
+	.size = sizeof(struct sms_code_input),
+};
+
+struct session_input {
+	const char *phone;
+	const char *code;
+};
+
+static const ch_field_t session_fields[] = {
+	{ .name = "phone", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 64, .check = ch_check_phone,
+	  .offset = offsetof(struct session_input, phone) },
+	{ .name = "code", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 64, .check = ch_check_sms_code,
+	  .offset = offsetof(struct session_input, code) },
+};
+
+const ch_schema_t api_session_schema = {
+	.fields = session_fields,
+	.nfields = sizeof session_fields / sizeof session_fields[0],
+	.size = sizeof(struct session_input),
+};
+
+struct staff_session_input {
+	const char *username;
+	const char *password;
+};
+
+static const ch_field_t staff_session_fields[] = {
+	/* No format rule and no minimum beyond 1: a username that could not
+	 * exist, like a short password, is simply wrong (the one 401).  The
+	 * password cap bounds what scrypt is given. */
+	{ .name = "username", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 64,
+	  .offset = offsetof(struct staff_session_input, username) },
+	{ .name = "password", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	  .min = 1, .max = 128,
+	  .offset = offsetof(struct staff_session_input, password) },
+};
+
+const ch_schema_t api_staff_session_schema = {
+	.fields = staff_session_fields,
+	.nfields = sizeof staff_session_fields / sizeof staff_session_fields[0],
+	.size = sizeof(struct staff_session_input),
+};
+
+/* ---- statements --------------------------------------------------------- */
+
+/* The hash needs the id, so the row goes in with an empty placeholder and
+ * gets its hash in the same transaction: nobody ever sees the placeholder,
+ * and an empty hash could never equal a 32-byte HMAC anyway. */
+static const ch_stmt_t stmt_code_new = {
+	.name = "auth_sms_code_new",
+	.sql = "INSERT INTO sms_code (phone, purpose, code_hash, expires_at,"
+	       "  client_addr)"
+	       " VALUES ($1, 'sign_in', ''::bytea,"
+	       "  now() + make_interval(secs => $2::int), $3)"
+	       " RETURNING id",
+	.nparams = 3,
+};
+
+static const ch_stmt_t stmt_code_hash = {
+	.name = "auth_sms_code_hash",
+	.sql = "UPDATE sms_code SET code_hash = $2::bytea WHERE id = $1",
+	.nparams = 2,
+};
+
+/* The sender LISTENs on "outbox"; the notice goes out at commit. */
+static const ch_stmt_t stmt_outbox = {
+	.name = "auth_sms_outbox",
+	.sql = "WITH o AS ("
+	       "  INSERT INTO outbox (channel, recipient, template, params, body)"
+	       "  VALUES ('sms', $1, 'login_code', $2::jsonb, $3)"
+	       "  RETURNING id)"
+	       " SELECT o.id, pg_notify('outbox', '') FROM o",
+	.nparams = 3,
+};
+
+/*
+ * The newest code sent to the phone that is still within its 5 minutes,
+ * used or not: a newer code supersedes the older ones, and a used one is
+ * refused rather than letting an older code stand in for it.  FOR UPDATE:
+ * concurrent tries on one code are counted one after the other.
+ */
+static const ch_stmt_t stmt_code_get = {
+	.name = "auth_sms_code_get",
+	.sql = "SELECT id, encode(code_hash, 'hex'), attempts,"
+	       "       consumed_at IS NOT NULL"
+	       "  FROM sms_code"
+	       " WHERE phone = $1 AND purpose = 'sign_in' AND expires_at > now()"
+	       " ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+	.nparams = 1,
+};
+
+/* Every try counts, the right one too; $2 says whether it was right. */
+static const ch_stmt_t stmt_code_try = {
+	.name = "auth_sms_code_try",
+	.sql = "UPDATE sms_code SET attempts = attempts + 1,"
+	       "  consumed_at = CASE WHEN $2::boolean THEN now() END"
+	       " WHERE id = $1 RETURNING attempts",
+	.nparams = 2,
+};
+
+/* The direct applicant with this phone, created on first sign-in.  The
+ * DO UPDATE only matters in a race with another first sign-in: it makes
+ * the statement return the row either way. */
+static const ch_stmt_t stmt_applicant = {
+	.name = "auth_applicant_for_phone",
+	.sql = "WITH found AS ("
+	       "  SELECT id FROM applicant"
+	       "   WHERE phone = $1 AND integrator_id IS NULL),"
+	       " made AS ("
+	       "  INSERT INTO applicant (phone)"
+	       "  SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM found)"
+	       "  ON CONFLICT (phone) WHERE integrator_id IS NULL"
+	       "  DO UPDATE SET phone = EXCLUDED.phone"
+	       "  RETURNING id)"
+	       " SELECT id, false FROM found"
+	       " UNION ALL SELECT id, true FROM made",
+	.nparams = 1,
+};
+
+/* Columns: 0 id, 1 password_hash, 2 disabled, 3 locked now, 4 locked_until
+ * (unix s).  The row stays locked until commit, so the failure count of
+ * concurrent tries adds up. */
+static const ch_stmt_t stmt_staff_get = {
+	.name = "auth_staff_for_sign_in",
+	.sql = "SELECT id, password_hash, disabled,"
+	       "       coalesce(locked_until > now(), false),"
+	       "       extract(epoch FROM locked_until)::bigint"
+	       "  FROM staff WHERE username = $1 FOR UPDATE",
+	.nparams = 1,
+};
+
+/*
+ * One more wrong password; the STAFF_MAX_FAILURES-th locks the account.  A
+ * lock that has run out starts the count again at this failure (only
+ * reached when the account is not locked now).  $2 max failures, $3 lock
+ * seconds.  Columns: 0 failures, 1 locked by this one, 2 until (unix s).
+ */
+static const ch_stmt_t stmt_staff_failed = {
+	.name = "auth_staff_failed",
+	.sql = "WITH c AS ("
+	       "  SELECT id, CASE WHEN locked_until <= now() THEN 1"
+	       "                  ELSE failed_logins + 1 END AS n"
+	       "    FROM staff WHERE id = $1)"
+	       " UPDATE staff s SET failed_logins = c.n,"
+	       "   locked_until = CASE WHEN c.n >= $2::int"
+	       "     THEN now() + make_interval(secs => $3::int) END"
+	       "  FROM c WHERE s.id = c.id"
+	       " RETURNING s.failed_logins, s.locked_until IS NOT NULL,"
+	       "   extract(epoch FROM s.locked_until)::bigint",
+	.nparams = 3,
+};
+
+static const ch_stmt_t stmt_staff_ok = {
+	.name = "auth_staff_ok",
+	.sql = "UPDATE staff SET failed_logins = 0, locked_until = NULL"
+	       " WHERE id = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)",
+	.nparams = 1,
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A 401 for a refused sign-in.  The challenge is what RFC 9110 §15.5.2
+ * asks of every 401; the problem says what went wrong. */
+static void
+refuse(ch_req_t *req, const char *detail)
+{
+	ch_problem(req, CH_P_UNAUTHORIZED, "%s", detail);
+	ch_resp_header(req, "WWW-Authenticate", "Bearer realm=\"certhall\"");
+}
+
+/*
+ * Opens the session, builds the answer (token, expiry and Me) and commits.
+ * 0 with a 201 response, or -1 (database error; the transaction is left to
+ * be rolled back).
+ */
+static int
+session_answer(ch_req_t *req, ch_actor_t kind, long long id)
+{
+	ch_session_new_t s;
+	ch_principal_t p;
+	json_t *me, *body;
+	char at[32];
+	int rc = -1;
+
+	if (ch_session_create(req, kind, id, &s) != 0)
+		goto out;
+	memset(&p, 0, sizeof p);
+	p.kind = kind;
+	p.id = id;
+	p.session_id = s.id;
+	p.applicant_id = kind == CH_ACTOR_APPLICANT ? id : 0;
+	if ((me = api_me_json(req, &p)) == NULL)
+		goto out;
+	ch_time_shanghai(s.expires_at, at);
+	body = json_pack("{s:s, s:s, s:s, s:i, s:o}", "token", s.token,
+	    "token_type", "Bearer", "expires_at", at,
+	    "idle_timeout_seconds", s.idle_seconds, "me", me);
+	if (body == NULL)
+		ch_oom();
+	ch_pool_json(req->pool, body);
+	if (ch_db_commit(req->db) != 0)
+		goto out;
+	ch_resp_json(req, 201, json_incref(body));
+	rc = 0;
+out:
+	memset(&s, 0, sizeof s);
+	return rc;
+}
+
+/* ---- POST /api/v1/auth/sms-codes ---------------------------------------- */
+
+/* Always counted in this order, so concurrent requests take the counter
+ * rows' locks in one order and cannot deadlock. */
+static const struct sms_limit {
+	bool by_addr;		/* bucket "sms:addr:<ip>", else "sms:phone:<phone>" */
+	int window, limit;
+	const char *detail;
+} sms_limits[] = {
+	{ false, SMS_RESEND_SECONDS, 1,
+	  "a code was sent to this phone less than a minute ago" },
+	{ false, 3600, SMS_PHONE_PER_HOUR,
+	  "this phone has had its 5 codes for this hour" },
+	{ true, 3600, SMS_ADDR_PER_HOUR,
+	  "too many codes have been requested from this address in this hour" },
+};
+
+/*
+ * Counts this request against every limit.  0 if all allow it; 1 with a
+ * 429 response when one refuses (Retry-After: the longest wait among the
+ * refusing limits, after which all of them allow again); -1 on a database
+ * error.  Every limit is counted even after one refuses; the caller rolls
+ * the whole transaction back on refusal, so only codes actually sent use
+ * up anyone's allowance.
+ */
+static int
+sms_rate_limit(ch_req_t *req, const char *phone)
+{
+	const char *addr = req->remote_addr != NULL ? req->remote_addr : "-";
+	const struct sms_limit *worst = NULL;
+	int wait = 0;
+	char retry[16];
+
+	for (size_t i = 0; i < sizeof sms_limits / sizeof sms_limits[0]; i++) {
+		const struct sms_limit *l = &sms_limits[i];
+		const char *bucket = l->by_addr
+		    ? ch_psprintf(req->pool, "sms:addr:%s", addr)
+		    : ch_psprintf(req->pool, "sms:phone:%s", phone);
+		int after = 0;
+
+		switch (ch_rate_hit(req, bucket, l->window, l->limit, &after)) {
+		case CH_RATE_ALLOWED:
+			break;
+		case CH_RATE_LIMITED:
+			if (after > wait) {
+				wait = after;
+				worst = l;
+			}
+			break;
+		case CH_RATE_ERROR:
+			return -1;
+		}
+	}
+	if (worst == NULL)
+		return 0;
+	snprintf(retry, sizeof retry, "%d", wait);
+	ch_problem(req, CH_P_TOO_MANY_REQUESTS, "%s; try again in %d seconds",
+	    worst->detail, wait);
+	ch_resp_header(req, "Retry-After", retry);
+	return 1;
+}
+
+int
+api_sms_code_create(ch_req_t *req)
+{
+	const struct sms_code_input *in = req->input;
+	unsigned char h[CH_SHA256_LEN];
+	char code[8], masked[32], hex[2 + 2 * CH_SHA256_LEN + 1];
+	const char *params[3], *id, *keyed;
+	PGresult *res;
+	int rc = -1;
+
+	ch_mask_phone(in->phone, masked);
+	if (ch_db_begin(req->db) != 0)
+		goto out;
+	switch (sms_rate_limit(req, in->phone)) {
+	case 0:
+		break;
+	case 1:
+		/* Un-count the refused request (certhall/ratelimit.h). */
+		if (ch_db_rollback(req->db) == 0)
+			rc = 0;
+		goto out;
+	default:
+		goto out;
+	}
+
+	snprintf(code, sizeof code, "%06u", ch_random_below(1000000));
+	params[0] = in->phone;
+	params[1] = ch_psprintf(req->pool, "%d", SMS_CODE_SECONDS);
+	params[2] = req->remote_addr != NULL ? req->remote_addr : "-";
+	res = ch_db_exec(req->db, req->pool, &stmt_code_new, params);
+	if (res == NULL || PQntuples(res) != 1)
+		goto out;
+	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+
+	/* Bound to its row and phone: a hash copied to another row or
+	 * phone does not match. */
+	keyed = ch_psprintf(req->pool, "%s:%s:%s", id, in->phone, code);
+	ch_keyed_hash(CH_KEY_SMS_CODE, keyed, strlen(keyed), h);
+	hex[0] = '\\';
+	hex[1] = 'x';
+	ch_hex(h, sizeof h, hex + 2);
+	params[0] = id;
+	params[1] = hex;
+	if (ch_db_exec(req->db, req->pool, &stmt_code_hash, params) == NULL)
+		goto out;
+
+	params[0] = in->phone;
+	params[1] = ch_psprintf(req->pool, "{\"code\":\"%s\"}", code);
+	params[2] = ch_psprintf(req->pool, "【四川CA】您的登录验证码为%s，"
+	    "5分钟内有效，请勿泄露给他人。如非本人操作，请忽略本短信。", code);
+	res = ch_db_exec(req->db, req->pool, &stmt_outbox, params);
+	if (res == NULL || PQntuples(res) != 1)
+		goto out;
+
+	if (ch_audit(req, "auth.sms_code_sent", "sms_code", id,
+	    json_pack("{s:s, s:s}", "phone", masked, "outbox_id",
+	    PQgetvalue(res, 0, 0))) != 0 ||
+	    ch_db_commit(req->db) != 0)
+		goto out;
+	/* The same answer whether or not the phone has signed in before. */
+	ch_resp_json(req, 202, json_pack("{s:s, s:i, s:i}", "phone", masked,
+	    "expires_in", SMS_CODE_SECONDS, "resend_after",
+	    SMS_RESEND_SECONDS));
+	rc = 0;
+out:
+	memset(code, 0, sizeof code);
+	return rc;
+}
+
+/* ---- POST /api/v1/auth/sessions ----------------------------------------- */
+
+/* Records a refused applicant sign-in, commits and answers 401.  code_id
+ * is NULL when no code was in play. */
+static int
+sign_in_refused(ch_req_t *req, const char *masked, const char *code_id,
+    const char *reason, const char *detail)
+{
+	if (ch_audit(req, "auth.sign_in_failed", code_id ? "sms_code" : NULL,
+	    code_id, json_pack("{s:s, s:s}", "phone", masked, "reason",
+	    reason)) != 0 ||
+	    ch_db_commit(req->db) != 0)
+		return -1;
+	refuse(req, detail);
+	return 0;
+}
+
+int
+api_session_create(ch_req_t *req)
+{
+	const struct session_input *in = req->input;
+	unsigned char want[CH_SHA256_LEN], got[CH_SHA256_LEN];
+	char masked[32];
+	const char *params[2], *code_id, *keyed;
+	PGresult *res;
+	long long applicant_id;
+	bool right;
+
+	ch_mask_phone(in->phone, masked);
+	if (ch_db_begin(req->db) != 0)
+		return -1;
+	params[0] = in->phone;
+	res = ch_db_exec(req->db, req->pool, &stmt_code_get, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0)
+		return sign_in_refused(req, masked, NULL, "no valid code",
+		    WRONG_CODE);
+	code_id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	if (PQgetvalue(res, 0, 3)[0] == 't')
+		return sign_in_refused(req, masked, code_id, "code already used",
+		    WRONG_CODE);
+	/* The 6th try is refused before the code is even looked at. */
+	if (atoi(PQgetvalue(res, 0, 2)) >= SMS_MAX_TRIES)
+		return sign_in_refused(req, masked, code_id, "too many tries",
+		    "this code has had 5 wrong tries; request a new code");
+
+	keyed = ch_psprintf(req->pool, "%s:%s:%s", code_id, in->phone,
+	    in->code);
+	ch_keyed_hash(CH_KEY_SMS_CODE, keyed, strlen(keyed), got);
+	right = strlen(PQgetvalue(res, 0, 1)) == 2 * CH_SHA256_LEN &&
+	    ch_unhex(PQgetvalue(res, 0, 1), want, sizeof want) == 0 &&
+	    ch_equal(want, got, sizeof want);
+
+	params[0] = code_id;
+	params[1] = right ? "true" : "false";
+	res = ch_db_exec(req->db, req->pool, &stmt_code_try, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	if (!right)
+		return sign_in_refused(req, masked, code_id, "wrong code",
+		    WRONG_CODE);
+
+	params[0] = in->phone;
+	res = ch_db_exec(req->db, req->pool, &stmt_applicant, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	applicant_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (ch_audit_as(req, CH_ACTOR_APPLICANT, applicant_id, "auth.sign_in",
+	    "applicant", PQgetvalue(res, 0, 0), json_pack("{s:s, s:b}",
+	    "phone", masked, "first_sign_in", PQgetvalue(res, 0, 1)[0] == 't'))
+	    != 0)
+		return -1;
+	return session_answer(req, CH_ACTOR_APPLICANT, applicant_id);
+}
+
+/* ---- POST /api/v1/auth/staff-sessions ----------------------------------- */
+
+/* Records a refused staff sign-in (staff_id 0: no such user), commits and
+ * answers 401 with detail. */
+static int
+staff_refused(ch_req_t *req, long long staff_id, const char *username,
+    const char *reason, json_int_t failures, const char *detail)
+{
+	const char *why;
+	json_t *d;
+
+	/* What was typed as an unknown username may be anything, a password
+	 * typed in the wrong box included: the log keeps only what could
+	 * have been a username. */
+	if (staff_id <= 0 && ch_check_username(username, &why) != 0)
+		username = "(not a valid username)";
+	d = json_pack("{s:s, s:s}", "username", username, "reason", reason);
+
+	if (failures > 0)
+		json_object_set_new(d, "failed_logins", json_integer(failures));
+	if (ch_audit_as(req, staff_id > 0 ? CH_ACTOR_STAFF : CH_ACTOR_ANONYMOUS,
+	    staff_id, "auth.staff_sign_in_failed", staff_id > 0 ? "staff" : NULL,
+	    staff_id > 0 ? ch_psprintf(req->pool, "%lld", staff_id) : NULL, d)
+	    != 0 ||
+	    ch_db_commit(req->db) != 0)
+		return -1;
+	refuse(req, detail);
+	return 0;
+}
+
+int
+api_staff_session_create(ch_req_t *req)
+{
+	const struct staff_session_input *in = req->input;
+	const char *params[3], *id;
+	char until[32];
+	PGresult *res;
+	long long staff_id;
+	json_int_t failures;
+
+	if (ch_db_begin(req->db) != 0)
+		return -1;
+	params[0] = in->username;
+	res = ch_db_exec(req->db, req->pool, &stmt_staff_get, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		/* As slow as a wrong password: no timing oracle for names. */
+		ch_password_verify(in->password, dummy_password_hash);
+		return staff_refused(req, 0, in->username, "unknown user", 0,
+		    WRONG_PASSWORD);
+	}
+	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	staff_id = strtoll(id, NULL, 10);
+	if (PQgetvalue(res, 0, 2)[0] == 't') {
+		ch_password_verify(in->password, PQgetvalue(res, 0, 1));
+		return staff_refused(req, staff_id, in->username, "disabled", 0,
+		    WRONG_PASSWORD);
+	}
+	/* Locked: the password is not even tried, so a lock cannot be used
+	 * to go on guessing. */
+	if (PQgetvalue(res, 0, 3)[0] == 't') {
+		ch_time_shanghai(strtoll(PQgetvalue(res, 0, 4), NULL, 10), until);
+		return staff_refused(req, staff_id, in->username, "locked", 0,
+		    ch_psprintf(req->pool, "the account is locked after %d "
+		    "wrong passwords until %s; try again then, or ask an "
+		    "administrator to unlock it", STAFF_MAX_FAILURES, until));
+	}
+
+	if (!ch_password_verify(in->password, PQgetvalue(res, 0, 1))) {
+		params[0] = id;
+		params[1] = ch_psprintf(req->pool, "%d", STAFF_MAX_FAILURES);
+		params[2] = ch_psprintf(req->pool, "%d", STAFF_LOCK_SECONDS);
+		res = ch_db_exec(req->db, req->pool, &stmt_staff_failed, params);
+		if (res == NULL || PQntuples(res) != 1)
+			return -1;
+		failures = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (PQgetvalue(res, 0, 1)[0] == 't') {
+			ch_time_shanghai(strtoll(PQgetvalue(res, 0, 2), NULL,
+			    10), until);
+			if (ch_audit_as(req, CH_ACTOR_STAFF, staff_id,
+			    "auth.staff_locked", "staff", id,
+			    json_pack("{s:s, s:I, s:s}", "username",
+			    in->username, "failed_logins", failures,
+			    "locked_until", until)) != 0)
+				return -1;
+			ch_warn("staff account \"%s\" locked after %d wrong "
+			    "passwords", in->username, STAFF_MAX_FAILURES);
+		}
+		return staff_refused(req, staff_id, in->username,
+		    "wrong password", failures, WRONG_PASSWORD);
+	}
+
+	params[0] = id;
+	if (ch_db_exec(req->db, req->pool, &stmt_staff_ok, params) == NULL ||
+	    ch_audit_as(req, CH_ACTOR_STAFF, staff_id, "auth.staff_sign_in",
+	    "staff", id, json_pack("{s:s}", "username", in->username)) != 0)
+		return -1;
+	return session_answer(req, CH_ACTOR_STAFF, staff_id);
+}
+
+/* ---- DELETE /api/v1/auth/sessions/current ------------------------------- */
+
+int
+api_session_delete(ch_req_t *req)
+{
+	/* The route admits bearer sessions only (applicants, staff). */
+	const char *sid = ch_psprintf(req->pool, "%lld",
+	    req->principal.session_id);
+
+	if (ch_db_begin(req->db) != 0 ||
+	    ch_session_revoke(req, req->principal.session_id) != 0 ||
+	    ch_audit(req, "auth.sign_out", "session", sid, NULL) != 0 ||
+	    ch_db_commit(req->db) != 0)
+		return -1;
+	ch_resp_raw(req, 204, NULL, NULL, 0);
+	return 0;
+}
