@@ -2,23 +2,79 @@
  * certhall-admin: operator commands that run beside the service.
  *
  *   certhall-admin migrate [--dir sql]
+ *   certhall-admin routes
+ *   certhall-admin create-admin --username U --display-name N  < password
+ *   certhall-admin create-integrator --name N
  *
  * The database conninfo comes from CERTHALL_DB (connect as the schema
- * owner).  Exit codes follow sysexits.h.
+ * owner); create-integrator also reads the pepper from
+ * CERTHALL_PEPPER_FILE, under which the secret is sealed.  Exit codes
+ * follow sysexits.h.
  */
+#include "certhall/auth.h"
+#include "certhall/crypto.h"
+#include "certhall/db.h"
 #include "certhall/log.h"
 #include "certhall/migrate.h"
+#include "certhall/people.h"
+#include "certhall/router.h"
 
+#include <getopt.h>
+#include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <termios.h>
+#include <unistd.h>
 #include <string.h>
 
 static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: certhall-admin migrate [--dir DIR]\n"
-	    "The database conninfo comes from $CERTHALL_DB.\n");
+	    "       certhall-admin routes\n"
+	    "       certhall-admin create-admin --username U --display-name N"
+	    " < password\n"
+	    "       certhall-admin create-integrator --name N\n"
+	    "The database conninfo comes from $CERTHALL_DB; create-integrator\n"
+	    "also needs $CERTHALL_PEPPER_FILE.  create-admin reads the\n"
+	    "password (12 to 128 characters) from the first line of stdin.\n");
+}
+
+/* Prints the route table as JSON: what the authorization matrix test and a
+ * reviewer of openapi.yaml compare against. */
+static int
+cmd_routes(void)
+{
+	json_t *all = json_array();
+	char *s;
+
+	for (size_t i = 0; i < ch_nroutes; i++) {
+		const ch_route_t *r = &ch_routes[i];
+		json_t *roles = json_array();
+
+		if (r->roles & CH_ROLE_PUBLIC)
+			json_array_append_new(roles, json_string("public"));
+		if (r->roles & CH_ROLE_APPLICANT)
+			json_array_append_new(roles, json_string("applicant"));
+		if (r->roles & CH_ROLE_INTEGRATOR)
+			json_array_append_new(roles, json_string("integrator"));
+		for (int b = 0; ch_staff_role_names[b] != NULL; b++)
+			if (r->roles & ((unsigned)CH_ROLE_REVIEWER << b))
+				json_array_append_new(roles,
+				    json_string(ch_staff_role_names[b]));
+		json_array_append_new(all, json_pack("{s:s, s:s, s:o}",
+		    "method", ch_method_name(r->method), "path", r->pattern,
+		    "roles", roles));
+	}
+	s = json_dumps(all, JSON_INDENT(2));
+	json_decref(all);
+	if (s == NULL)
+		return 70;
+	puts(s);
+	free(s);
+	return ch_router_check(ch_routes, ch_nroutes) == 0 ? 0 : 65;
 }
 
 static int
@@ -50,6 +106,222 @@ cmd_migrate(int argc, char **argv, const char *conninfo)
 	return 0;
 }
 
+/* ---- create-admin, create-integrator ---------------------------------- */
+
+/* What the commands write as: the audit log's "system" actor (ch_actor_name()
+ * names every kind past the real ones so), from the command line. */
+#define ACTOR_SYSTEM CH_ACTOR__MAX
+
+typedef struct {
+	ch_pool_t *pool;
+	ch_db_t *db;
+	ch_req_t req;		/* only what ch_audit_as() reads */
+} cli_t;
+
+/* Connects and opens a transaction.  0, or an exit code after saying why. */
+static int
+cli_open(cli_t *c, const char *conninfo)
+{
+	memset(c, 0, sizeof *c);
+	c->pool = ch_pool_new();
+	c->db = ch_db_new(conninfo);
+	c->req.pool = c->pool;
+	c->req.db = c->db;
+	c->req.request_id = "cli";
+	c->req.remote_addr = "local";
+	if (ch_db_connect(c->db) != 0) {
+		fprintf(stderr, "certhall-admin: cannot connect to the database\n");
+		return 69;
+	}
+	if (ch_db_begin(c->db) != 0)
+		return 70;
+	return 0;
+}
+
+static void
+cli_close(cli_t *c)
+{
+	ch_db_free(c->db);
+	ch_pool_free(c->pool);
+}
+
+/* Parses "--name value" / "--name=value" options of a command (argv[0] is
+ * the command).  0, or 64 after printing the usage. */
+static int
+cli_options(int argc, char **argv, const struct option *opts,
+    const char **values)
+{
+	int c, idx;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (c != 0) {
+			usage(stderr);
+			return 64;
+		}
+		values[idx] = optarg;
+	}
+	for (idx = 0; opts[idx].name != NULL; idx++)
+		if (values[idx] == NULL)
+			break;
+	if (optind != argc || opts[idx].name != NULL) {
+		usage(stderr);
+		return 64;
+	}
+	return 0;
+}
+
+/*
+ * Reads the first line of stdin (without its line end) into a malloc'ed
+ * buffer the caller wipes and frees; NULL at end of input.  On a terminal
+ * it asks, without echo.
+ */
+static char *
+read_password(const char *username)
+{
+	struct termios saved, quiet;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (tty) {
+		fprintf(stderr, "password for \"%s\": ", username);
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	n = getline(&line, &cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+	}
+	if (n < 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int
+cmd_create_admin(int argc, char **argv, const char *conninfo)
+{
+	static const struct option opts[] = {
+		{ "username", required_argument, NULL, 0 },
+		{ "display-name", required_argument, NULL, 0 },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *values[2] = { NULL, NULL }, *field, *why;
+	ch_staff_new_t s = { .roles = CH_ROLE_ADMIN };
+	char *password = NULL, idbuf[24];
+	long long id;
+	cli_t c;
+	int rc;
+
+	if ((rc = cli_options(argc, argv, opts, values)) != 0)
+		return rc;
+	s.username = values[0];
+	s.display_name = values[1];
+	s.password = password = read_password(s.username);
+	/* Refuse bad input before touching the database. */
+	if (ch_staff_check(&s, &field, &why) != CH_PEOPLE_OK) {
+		fprintf(stderr, "certhall-admin: %s %s%s\n", field, why,
+		    strcmp(field, "password") == 0
+		    ? " (the first line of stdin)" : "");
+		rc = 65;
+		goto wipe;
+	}
+	if ((rc = cli_open(&c, conninfo)) != 0)
+		goto out;
+	switch (ch_staff_create(c.db, c.pool, &s, &id, &field, &why)) {
+	case CH_PEOPLE_OK:
+		break;
+	case CH_PEOPLE_CONFLICT:
+		fprintf(stderr, "certhall-admin: the username \"%s\" is taken; "
+		    "nothing was changed\n", s.username);
+		rc = 65;
+		goto out;
+	case CH_PEOPLE_INVALID:
+		fprintf(stderr, "certhall-admin: %s %s\n", field, why);
+		rc = 65;
+		goto out;
+	case CH_PEOPLE_ERROR:
+		rc = 70;
+		goto out;
+	}
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	if (ch_audit_as(&c.req, ACTOR_SYSTEM, 0, "staff.created", "staff",
+	    idbuf, ch_staff_created_detail(&s)) != 0 ||
+	    ch_db_commit(c.db) != 0) {
+		rc = 70;
+		goto out;
+	}
+	printf("{\"id\":%lld,\"username\":\"%s\",\"roles\":[\"admin\"]}\n",
+	    id, s.username);
+out:
+	cli_close(&c);
+wipe:
+	if (password != NULL) {
+		OPENSSL_cleanse(password, strlen(password));
+		free(password);
+	}
+	return rc;
+}
+
+static int
+cmd_create_integrator(int argc, char **argv, const char *conninfo)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 0 },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *pepper = getenv("CERTHALL_PEPPER_FILE"), *why;
+	ch_integrator_new_t k;
+	cli_t c;
+	int rc;
+
+	if ((rc = cli_options(argc, argv, opts, &name)) != 0)
+		return rc;
+	if (pepper == NULL) {
+		fprintf(stderr, "certhall-admin: set CERTHALL_PEPPER_FILE\n");
+		return 78;
+	}
+	if (ch_crypto_load_pepper(pepper) != 0)
+		return 78;
+	if ((rc = cli_open(&c, conninfo)) != 0)
+		goto out;
+	switch (ch_integrator_create(c.db, c.pool, name, &k, &why)) {
+	case CH_PEOPLE_OK:
+		break;
+	case CH_PEOPLE_INVALID:
+		fprintf(stderr, "certhall-admin: name %s\n", why);
+		rc = 65;
+		goto out;
+	case CH_PEOPLE_CONFLICT:
+	case CH_PEOPLE_ERROR:
+		rc = 70;
+		goto out;
+	}
+	if (ch_audit_as(&c.req, ACTOR_SYSTEM, 0, "integrator.created",
+	    "integrator", k.key_id, ch_integrator_created_detail(&k, name))
+	    != 0 ||
+	    ch_db_commit(c.db) != 0) {
+		rc = 70;
+		goto wipe;
+	}
+	/* Hex digits only: no JSON escaping needed, and no copy of the
+	 * secret left in a library's heap. */
+	printf("{\"id\":%lld,\"key_id\":\"%s\",\"secret\":\"%s\"}\n", k.id,
+	    k.key_id, k.secret);
+wipe:
+	OPENSSL_cleanse(&k, sizeof k);
+out:
+	cli_close(&c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -60,12 +332,18 @@ main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 64 : 0;
 	}
+	if (strcmp(argv[1], "routes") == 0)
+		return cmd_routes();
 	if (conninfo == NULL) {
 		fprintf(stderr, "certhall-admin: set CERTHALL_DB\n");
 		return 64;
 	}
 	if (strcmp(argv[1], "migrate") == 0)
 		return cmd_migrate(argc - 2, argv + 2, conninfo);
+	if (strcmp(argv[1], "create-admin") == 0)
+		return cmd_create_admin(argc - 1, argv + 1, conninfo);
+	if (strcmp(argv[1], "create-integrator") == 0)
+		return cmd_create_integrator(argc - 1, argv + 1, conninfo);
 	usage(stderr);
 	return 64;
 }

@@ -1,0 +1,168 @@
+/*
+ * GET /api/v1/audit-events?limit=&before_id=&action= — the audit log,
+ * newest first, for admins (docs/CONTRACT.md).
+ *
+ * Keyset pagination: a page ends with next_before_id, the id to pass as
+ * before_id for the next (older) page, or null when there is none; a page
+ * is fetched with one row more than asked to know.  Writers mask personal
+ * data before it reaches the log (certhall/auth.h), so rows are shown as
+ * stored.
+ */
+#include "api.h"
+#include "certhall/people.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUDIT_LIMIT_DEFAULT 50
+#define AUDIT_LIMIT_MAX 200
+#define AUDIT_ACTION_MAX 64
+
+static const ch_stmt_t stmt_page = {
+	.name = "audit_page",
+	.sql = "SELECT id, json_build_object('id', id,"
+	       " 'at', " CH_SQL_TIME("at") ","
+	       " 'actor_kind', actor_kind, 'actor_id', actor_id,"
+	       " 'action', action, 'object_type', object_type,"
+	       " 'object_id', object_id, 'client_addr', client_addr,"
+	       " 'request_id', request_id, 'detail', detail)::text"
+	       " FROM audit_event"
+	       " WHERE id < $1 AND ($2::text IS NULL OR action = $2)"
+	       " ORDER BY id DESC LIMIT $3",
+	.nparams = 3,
+	.readonly = true,
+};
+
+struct audit_query {
+	long long limit;
+	long long before_id;		/* LLONG_MAX: from the newest */
+	const char *action;		/* NULL: every action */
+};
+
+/* Answers 422 naming the query parameter; always returns -1. */
+static int
+bad_parameter(ch_req_t *req, const char *name, const char *detail)
+{
+	json_object_set_new(ch_problem(req, CH_P_INVALID_FIELD, "%s", detail),
+	    "parameter", json_string(name));
+	return -1;
+}
+
+/* An action filter: what an action can be, ^[a-z_]+(\.[a-z_]+)+$ (the
+ * table's CHECK), so values need no percent-decoding. */
+static int
+action_ok(const char *s)
+{
+	size_t n = strlen(s), dots = 0;
+
+	if (n == 0 || n > AUDIT_ACTION_MAX || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return 0;
+			dots++;
+		} else if ((s[i] < 'a' || s[i] > 'z') && s[i] != '_') {
+			return 0;
+		}
+	}
+	return dots > 0;
+}
+
+/*
+ * Reads req->query (name=value pairs joined by '&') into q.  Each parameter
+ * may appear once; an unknown one is refused rather than ignored, as
+ * unknown body fields are.  0, or -1 with a 422 answer set.
+ */
+static int
+parse_query(ch_req_t *req, struct audit_query *q)
+{
+	char *rest = ch_pstrdup(req->pool, req->query), *pair, *save = NULL;
+	bool seen_limit = false, seen_before = false;
+
+	q->limit = AUDIT_LIMIT_DEFAULT;
+	q->before_id = LLONG_MAX;
+	q->action = NULL;
+	for (pair = strtok_r(rest, "&", &save); pair != NULL;
+	    pair = strtok_r(NULL, "&", &save)) {
+		char *value = strchr(pair, '=');
+
+		if (value != NULL)
+			*value++ = '\0';
+		else
+			value = pair + strlen(pair);
+		if (strcmp(pair, "limit") == 0) {
+			if (seen_limit)
+				return bad_parameter(req, pair,
+				    "limit is given more than once");
+			seen_limit = true;
+			if (ch_id_parse(value, &q->limit) != 0 ||
+			    q->limit > AUDIT_LIMIT_MAX)
+				return bad_parameter(req, pair,
+				    "limit must be an integer from 1 to 200");
+		} else if (strcmp(pair, "before_id") == 0) {
+			if (seen_before)
+				return bad_parameter(req, pair,
+				    "before_id is given more than once");
+			seen_before = true;
+			if (ch_id_parse(value, &q->before_id) != 0)
+				return bad_parameter(req, pair,
+				    "before_id must be a positive integer");
+		} else if (strcmp(pair, "action") == 0) {
+			if (q->action != NULL)
+				return bad_parameter(req, pair,
+				    "action is given more than once");
+			if (!action_ok(value))
+				return bad_parameter(req, pair,
+				    "action must be an audit action such as "
+				    "staff.created");
+			q->action = value;
+		} else {
+			return bad_parameter(req, pair,
+			    "unknown query parameter; this operation takes "
+			    "limit, before_id and action");
+		}
+	}
+	return 0;
+}
+
+int
+api_audit_list(ch_req_t *req)
+{
+	struct audit_query q;
+	char before[24], limit[24];
+	const char *params[3] = { before, NULL, limit };
+	json_t *items, *next = NULL;
+	PGresult *res;
+	int n;
+
+	if (parse_query(req, &q) != 0)
+		return 0;
+	snprintf(before, sizeof before, "%lld", q.before_id);
+	snprintf(limit, sizeof limit, "%lld", q.limit + 1);
+	params[1] = q.action;
+	res = ch_db_exec(req->db, req->pool, &stmt_page, params);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	if (n > q.limit) {
+		n = (int)q.limit;
+		next = json_integer(strtoll(PQgetvalue(res, n - 1, 0), NULL, 10));
+	}
+	items = json_array();
+	for (int i = 0; i < n; i++) {
+		json_t *item = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+
+		if (item == NULL || json_array_append_new(items, item) != 0) {
+			json_decref(items);
+			json_decref(next);
+			return -1;
+		}
+	}
+	ch_resp_json(req, 200, json_pack("{s:o, s:o}", "items", items,
+	    "next_before_id", next != NULL ? next : json_null()));
+	return 0;
+}
