@@ -2,7 +2,8 @@
 # Shared functions for scripts/run, scripts/test and scripts/stackctl.
 #
 # A "stack" is one directory ($CERTHALL_STACK) holding a private PostgreSQL cluster, a
-# SoftHSM2 token, the certhall-api FastCGI server and an nginx in front of it; the layout
+# SoftHSM2 token, the certhall-api FastCGI server and an nginx in front of it, the SMS
+# outbox sender and the fake SMS gateway it delivers to (tests/fakes/); the layout
 # is fixed in docs/CONTRACT.md. Every setting lives in $CERTHALL_STACK/env (written by
 # stack_write_env), so stackctl can act on a stack that another script started.
 #
@@ -13,7 +14,7 @@
 # the commands exist (they may come from another source than Debian).
 STACK_PACKAGES=(
     build-essential cmake pkg-config libfcgi-dev libjansson-dev libpq-dev libssl-dev
-    libp11-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
+    libp11-dev libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
     python3-jsonschema python3-yaml python3-psycopg2 nodejs npm curl procps
 )
 
@@ -91,7 +92,7 @@ stack_build() {
     cmake -S "$CERTHALL_ROOT" -B "$CERTHALL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
     cmake --build "$CERTHALL_BUILD" -j2
     local bin
-    for bin in certhall-api certhall-admin; do
+    for bin in certhall-api certhall-admin certhall-sms-sender; do
         [ -x "$CERTHALL_BUILD/$bin" ] || stack_die "build did not produce $CERTHALL_BUILD/$bin"
     done
 }
@@ -141,7 +142,8 @@ stack_conninfo_value() {
 
 # stack_configure STACK PORT PGPORT
 # Sets and exports every CERTHALL_* variable for a stack in STACK. Workers come from
-# CERTHALL_WORKERS (default 4) and CERTHALL_NGINX_WORKERS (default 1).
+# CERTHALL_WORKERS (default 4) and CERTHALL_NGINX_WORKERS (default 1); the fake SMS
+# gateway listens on CERTHALL_SMS_PORT (default: a free port).
 stack_configure() {
     local stack=$1 port=$2 pgport=$3 host
     export CERTHALL_STACK=$stack
@@ -172,6 +174,17 @@ stack_configure() {
     export CERTHALL_HSM_MODULE=$STACK_HSM_MODULE
     export CERTHALL_HSM_TOKEN=$STACK_HSM_LABEL
     export CERTHALL_HSM_PIN_FILE=$stack/secrets/hsm-user-pin
+    # The API's secret pepper (HMAC keys for tokens and codes; integrator secrets are
+    # encrypted under a key derived from it) and the key the SMS sender presents to the
+    # provider, here the fake gateway.
+    export CERTHALL_PEPPER_FILE=$stack/secrets/pepper
+    export CERTHALL_SMS_KEY_FILE=$stack/secrets/sms-key
+    export CERTHALL_SMS_PORT=${CERTHALL_SMS_PORT:-$(stack_free_port)}
+    stack_check_number CERTHALL_SMS_PORT 1 65535
+    export CERTHALL_SMS_URL="http://127.0.0.1:$CERTHALL_SMS_PORT"
+    export CERTHALL_SMS_GATEWAY_URL=$CERTHALL_SMS_URL
+    # Browser origins the API answers CORS for (comma list): a Vite dev server.
+    export CERTHALL_CORS_ORIGINS=${CERTHALL_CORS_ORIGINS:-http://127.0.0.1:5173}
 }
 
 # stack_check_number VAR MIN MAX: dies unless $VAR is a decimal number in range.
@@ -187,10 +200,12 @@ STACK_ENV_VARS=(
     CERTHALL_STACK CERTHALL_ROOT CERTHALL_BUILD CERTHALL_URL CERTHALL_PORT CERTHALL_PGPORT
     CERTHALL_WORKERS CERTHALL_NGINX_WORKERS CERTHALL_PG_BINDIR CERTHALL_RUN_USER
     CERTHALL_RUN_GROUP CERTHALL_DB CERTHALL_APP_DB SOFTHSM2_CONF CERTHALL_HSM_MODULE
-    CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE
+    CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE CERTHALL_PEPPER_FILE CERTHALL_SMS_KEY_FILE
+    CERTHALL_SMS_PORT CERTHALL_SMS_URL CERTHALL_SMS_GATEWAY_URL CERTHALL_CORS_ORIGINS
 )
 
-# Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs stay in secrets/).
+# Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs, pepper and keys stay in
+# secrets/; the env file names their paths).
 stack_write_env() {
     local var tmp=$CERTHALL_STACK/env.tmp
     {
@@ -215,10 +230,14 @@ stack_load_env() {
 # nobody when root (they run the database and the web workers).
 stack_prepare_dirs() {
     local s=$CERTHALL_STACK
-    mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets"
+    mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway"
     chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
-    chmod 700 "$s/secrets" "$s/softhsm/tokens"
+    chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway"
     if stack_is_root; then
+        # The API's workers (nobody) read the pepper: they may pass through secrets/ (not
+        # list it) and read that one file; every other secret stays root's alone.
+        chgrp "$CERTHALL_RUN_GROUP" "$s/secrets"
+        chmod 710 "$s/secrets"
         # PostgreSQL creates its socket and lock file in run/, the API's socket is created
         # there by root before it drops to nobody: postgres needs to write, others to search.
         chown root:postgres "$s/run"
@@ -430,6 +449,37 @@ stack_migrate() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Secrets: the API's pepper and the SMS provider key
+
+# Creates secrets/pepper (32 random bytes as 64 hex characters, no newline) and
+# secrets/sms-key once, like the HSM PINs; later runs keep them (a new pepper would void
+# every session, code and stored integrator secret). The pepper is readable by the API's
+# run user: as root, group nogroup (mode 0640, owner root, so nobody cannot change it);
+# the SMS key by the sender and the fake gateway only (root, or the invoking user).
+stack_secrets_init() {
+    local f
+    (
+        umask 077
+        for f in "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE"; do
+            [ -s "$f" ] && continue
+            printf '%s' "$(openssl rand -hex 32)" >"$f.tmp"
+            mv -f "$f.tmp" "$f"
+        done
+    )
+    chmod 600 "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE"
+    if stack_is_root; then
+        chown "root:$CERTHALL_RUN_GROUP" "$CERTHALL_PEPPER_FILE"
+        chmod 640 "$CERTHALL_PEPPER_FILE"
+        runuser -u "$CERTHALL_RUN_USER" -- test -r "$CERTHALL_PEPPER_FILE" ||
+            stack_die "$CERTHALL_PEPPER_FILE is not readable by $CERTHALL_RUN_USER"
+        ! runuser -u "$CERTHALL_RUN_USER" -- test -r "$CERTHALL_SMS_KEY_FILE" ||
+            stack_die "$CERTHALL_SMS_KEY_FILE is readable by $CERTHALL_RUN_USER"
+    fi
+    [ "$(wc -c <"$CERTHALL_PEPPER_FILE")" -eq 64 ] ||
+        stack_die "$CERTHALL_PEPPER_FILE is not 64 hex characters; remove it only if no data depends on it"
+}
+
+# ---------------------------------------------------------------------------------------
 # SoftHSM2 token
 
 stack_hsm_has_token() {
@@ -465,7 +515,7 @@ EOF
             stack_die "softhsm2-util --init-token failed"
     fi
     [ -s "$CERTHALL_HSM_PIN_FILE" ] || stack_die "token exists but $CERTHALL_HSM_PIN_FILE is missing; remove $s/softhsm/tokens to start over"
-    chmod 600 "$s"/secrets/*
+    chmod 600 "$so_pin_file" "$CERTHALL_HSM_PIN_FILE"
     # Only the signer (root or a dedicated user, later) reads the token; never the web
     # workers, which run as nobody when started as root.
     chmod -R go-rwx "$s/softhsm/tokens"
@@ -504,7 +554,7 @@ stack_api_start() {
         --pid-file "$s/run/api.pid" --stop-timeout 25)
     [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
     # The API connects as the app role and gets no HSM settings: web workers never hold
-    # CA keys or PINs.
+    # CA keys or PINs. It reads the pepper at start; the SMS provider key is the sender's.
     # shellcheck disable=SC2016
     setsid bash -c '
         exitfile=$1
@@ -513,6 +563,8 @@ stack_api_start() {
         echo "$?" >"$exitfile"
     ' certhall-api-wrapper "$s/run/api.exit" \
         env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
+        -u CERTHALL_SMS_KEY_FILE CERTHALL_PEPPER_FILE="$CERTHALL_PEPPER_FILE" \
+        CERTHALL_CORS_ORIGINS="$CERTHALL_CORS_ORIGINS" \
         CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
         </dev/null >>"$log" 2>&1 &
     echo "$!" >"$s/run/api.wrapper.pid"
@@ -580,6 +632,154 @@ stack_api_stop() {
     else
         echo unknown
     fi
+}
+
+# ---------------------------------------------------------------------------------------
+# The fake SMS gateway (tests/fakes/sms_gateway.py) and certhall-sms-sender
+
+stack_sms_gateway_pid() {
+    local pid
+    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/sms-gateway.pid") || return 1
+    stack_pid_matches "$pid" "$CERTHALL_STACK/sms-gateway/messages.jsonl" || return 1
+    printf '%s\n' "$pid"
+}
+
+# Starts the fake gateway on 127.0.0.1:$CERTHALL_SMS_PORT in its own session; returns
+# when it answers. Its journal (sms-gateway/messages.jsonl) survives restarts.
+stack_sms_gateway_start() {
+    local s=$CERTHALL_STACK log=$CERTHALL_STACK/log/sms-gateway.log pid i code
+    if pid=$(stack_sms_gateway_pid); then
+        stack_log "sms gateway already running (pid $pid)"
+        return 0
+    fi
+    rm -f "$s/run/sms-gateway.pid"
+    if stack_port_in_use "$CERTHALL_SMS_PORT"; then
+        stack_warn "port 127.0.0.1:$CERTHALL_SMS_PORT is already in use (set CERTHALL_SMS_PORT to another port)"
+        return 1
+    fi
+    setsid /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/sms_gateway.py" \
+        --listen "127.0.0.1:$CERTHALL_SMS_PORT" --key-file "$CERTHALL_SMS_KEY_FILE" \
+        --state "$s/sms-gateway/messages.jsonl" --pid-file "$s/run/sms-gateway.pid" \
+        </dev/null >>"$log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        stack_pid_alive "$pid" || break
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$CERTHALL_SMS_URL/stats" 2>/dev/null || true)
+        [ "$code" = 200 ] && [ -s "$s/run/sms-gateway.pid" ] && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$log" >&2 || true
+    stack_warn "sms gateway did not come up on $CERTHALL_SMS_URL (log: $log)"
+    if stack_pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    return 1
+}
+
+stack_sms_gateway_stop() {
+    local pid
+    pid=$(stack_sms_gateway_pid) || { rm -f "$CERTHALL_STACK/run/sms-gateway.pid"; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! stack_wait_gone "$pid" 10; then
+        stack_warn "sms gateway (pid $pid) did not stop in 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        stack_wait_gone "$pid" 5 || true
+    fi
+    stack_kill_session "$pid" "$CERTHALL_STACK/sms-gateway/messages.jsonl"
+    rm -f "$CERTHALL_STACK/run/sms-gateway.pid"
+}
+
+stack_sms_sender_pid() {
+    local pid
+    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/sms-sender.pid") || return 1
+    stack_pid_matches "$pid" "$CERTHALL_STACK/secrets/sms-key" || return 1
+    printf '%s\n' "$pid"
+}
+
+# Starts certhall-sms-sender in its own session through a wrapper shell that writes its
+# pid (run/sms-sender.pid) and, when it ends, its exit status (run/sms-sender.exit): as
+# root the sender reads its key and then drops to the run user, which may not write run/.
+# Returns once it is connected to the database and listening.
+stack_sms_sender_start() {
+    local s=$CERTHALL_STACK bin=$CERTHALL_BUILD/certhall-sms-sender
+    local log=$CERTHALL_STACK/log/sms-sender.log args pid i from
+    if pid=$(stack_sms_sender_pid); then
+        stack_log "certhall-sms-sender already running (pid $pid)"
+        return 0
+    fi
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    stack_kill_session "$(stack_read_pidfile "$s/run/sms-sender.wrapper.pid" || true)" \
+        "$s/run/sms-sender.exit"
+    rm -f "$s/run/sms-sender.pid" "$s/run/sms-sender.exit" "$s/run/sms-sender.wrapper.pid"
+    touch "$log"
+    from=$(($(wc -c <"$log") + 1))
+    args=(--url "$CERTHALL_SMS_URL" --key-file "$CERTHALL_SMS_KEY_FILE")
+    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
+    # The sender connects as the app role; it gets neither HSM settings nor the pepper,
+    # and no proxy: the gateway is on loopback.
+    # shellcheck disable=SC2016
+    setsid bash -c '
+        pidfile=$1 exitfile=$2
+        shift 2
+        "$@" &
+        echo "$!" >"$pidfile"
+        wait "$!"
+        echo "$?" >"$exitfile"
+    ' certhall-sms-sender-wrapper "$s/run/sms-sender.pid" "$s/run/sms-sender.exit" \
+        env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
+        -u CERTHALL_PEPPER_FILE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
+        -u ALL_PROXY -u all_proxy CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
+        </dev/null >>"$log" 2>&1 &
+    echo "$!" >"$s/run/sms-sender.wrapper.pid"
+    for ((i = 0; i < 150; i++)); do
+        if stack_sms_sender_pid >/dev/null &&
+            tail -c "+$from" "$log" | grep -q 'listening on \\"outbox\\"'; then
+            return 0
+        fi
+        [ -s "$s/run/sms-sender.exit" ] && break
+        sleep 0.1
+    done
+    tail -n 20 "$log" >&2 || true
+    if [ -s "$s/run/sms-sender.exit" ]; then
+        stack_warn "certhall-sms-sender exited with status $(cat "$s/run/sms-sender.exit") during start (log: $log)"
+    else
+        stack_warn "certhall-sms-sender did not connect to the database within 15 s (log: $log)"
+        stack_sms_sender_stop >/dev/null || true
+    fi
+    return 1
+}
+
+# SIGTERM to the sender (it finishes the message in hand, at most ~10 s), wait up to 20 s,
+# print its exit status on stdout (the last one when it had already stopped). Returns 1
+# when there is no status to report or it had to be killed.
+stack_sms_sender_stop() {
+    local s=$CERTHALL_STACK pid wrapper i
+    wrapper=$(stack_read_pidfile "$s/run/sms-sender.wrapper.pid" || true)
+    if ! pid=$(stack_sms_sender_pid); then
+        stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
+        if [ -s "$s/run/sms-sender.exit" ]; then
+            stack_log "certhall-sms-sender was already stopped; its last exit status follows"
+            cat "$s/run/sms-sender.exit"
+            return 0
+        fi
+        stack_warn "certhall-sms-sender is not running"
+        return 1
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        if ! stack_pid_alive "$pid" && [ -s "$s/run/sms-sender.exit" ]; then
+            break
+        fi
+        sleep 0.1
+    done
+    if stack_pid_alive "$pid"; then
+        stack_warn "certhall-sms-sender (pid $pid) still running after 20 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        stack_wait_gone "$pid" 5 || true
+        sleep 0.2
+        stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
+        return 1
+    fi
+    stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
+    cat "$s/run/sms-sender.exit"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -724,16 +924,20 @@ stack_nginx_old_workers_done() {
 # ---------------------------------------------------------------------------------------
 # The whole stack
 
-# Database, migrations, token, API and nginx, in that order. Returns non-zero on failure
+# Secrets, database, migrations, token, SMS gateway and sender, API and nginx, in that
+# order. Returns non-zero on failure
 # (the caller's trap stops what was started).
 stack_up() {
     stack_prepare_dirs
     stack_write_env
+    stack_secrets_init
     stack_pg_init
     stack_pg_start
     stack_pg_bootstrap
     stack_migrate
     stack_hsm_init
+    stack_sms_gateway_start
+    stack_sms_sender_start
     stack_api_start
     stack_nginx_start
 }
@@ -751,7 +955,8 @@ stack_wait_healthy() {
     return 1
 }
 
-# Stops nginx, the API and PostgreSQL; never fails, so it is safe in traps.
+# Stops nginx, the API, the SMS sender and gateway, and PostgreSQL; never fails, so it is
+# safe in traps.
 stack_down() {
     [ -n "${CERTHALL_STACK:-}" ] && [ -d "$CERTHALL_STACK" ] || return 0
     stack_nginx_stop || true
@@ -761,6 +966,9 @@ stack_down() {
         stack_kill_session "$(stack_read_pidfile "$CERTHALL_STACK/run/api.wrapper.pid" || true)" \
             "$CERTHALL_STACK/run/api.exit"
     fi
+    # The sender before the database: it records the outcome of the message in hand.
+    stack_sms_sender_stop >/dev/null 2>&1 || true
+    stack_sms_gateway_stop >/dev/null 2>&1 || true
     stack_pg_stop || true
     return 0
 }
@@ -788,6 +996,18 @@ stack_status() {
         printf 'nginx:      stopped\n'
         rc=1
     fi
+    if pid=$(stack_sms_sender_pid); then
+        printf 'sms-sender: running (pid %s)\n' "$pid"
+    else
+        printf 'sms-sender: stopped%s\n' "$([ -s "$CERTHALL_STACK/run/sms-sender.exit" ] && printf ' (last exit %s)' "$(cat "$CERTHALL_STACK/run/sms-sender.exit")")"
+        rc=1
+    fi
+    if pid=$(stack_sms_gateway_pid); then
+        printf 'sms-gateway: running (pid %s, %s)\n' "$pid" "$CERTHALL_SMS_URL"
+    else
+        printf 'sms-gateway: stopped\n'
+        rc=1
+    fi
     return "$rc"
 }
 
@@ -795,7 +1015,7 @@ stack_status() {
 stack_show_logs() {
     local dir=${1:-$CERTHALL_STACK/log} f
     printf '\n[stack] logs are in %s\n' "$dir" >&2
-    for f in api.log nginx-error.log postgres.log; do
+    for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log; do
         [ -s "$dir/$f" ] || continue
         printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
         tail -n 40 "$dir/$f" >&2

@@ -1,0 +1,116 @@
+#include "certhall/sms.h"
+#include "certhall/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const result_names[CH_SMS__MAX] = {
+	[CH_SMS_SENT] = "sent",
+	[CH_SMS_RETRY] = "retry",
+	[CH_SMS_PERMANENT] = "permanent",
+};
+
+const char *
+ch_sms_result_name(ch_sms_result_t r)
+{
+	return (unsigned)r < CH_SMS__MAX ? result_names[r] : "unknown";
+}
+
+ch_sms_result_t
+ch_sms_send(ch_sms_provider_t *p, const ch_sms_msg_t *msg,
+    ch_sms_outcome_t *out)
+{
+	memset(out, 0, sizeof *out);
+	if (msg->message_id == NULL || msg->phone == NULL ||
+	    msg->template == NULL || msg->text == NULL) {
+		snprintf(out->error, sizeof out->error, "incomplete message");
+		return CH_SMS_PERMANENT;
+	}
+	/* Carriers drop unsigned messages; refuse them here, visibly, rather
+	 * than have them vanish at the provider. */
+	if (strncmp(msg->text, CH_SMS_SIGNATURE, strlen(CH_SMS_SIGNATURE)) != 0) {
+		snprintf(out->error, sizeof out->error,
+		    "body does not start with the signature " CH_SMS_SIGNATURE);
+		return CH_SMS_PERMANENT;
+	}
+	return p->ops->send(p, msg, out);
+}
+
+void
+ch_sms_provider_free(ch_sms_provider_t *p)
+{
+	if (p != NULL)
+		p->ops->free(p);
+}
+
+char *
+ch_sms_mask_phone(const char *phone, char *buf, size_t cap)
+{
+	size_t n = phone ? strlen(phone) : 0;
+
+	if (cap == 0)
+		return buf;
+	/* Only short ASCII is cut: half a UTF-8 sequence must not reach a
+	 * log line, and a short string would show too much of itself. */
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)phone[i] < 0x20 ||
+		    (unsigned char)phone[i] > 0x7e) {
+			n = 0;
+			break;
+		}
+	}
+	if (n < 8 || cap < 12)
+		snprintf(buf, cap, "****");
+	else
+		snprintf(buf, cap, "%.3s****%s", phone, phone + n - 4);
+	return buf;
+}
+
+int
+ch_sms_read_secret(const char *path, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd, rc = -1;
+
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ch_error("secret \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	/* One byte of room past the limit tells "too long" from "exactly". */
+	while (n < cap) {
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ch_error("secret \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n == cap) {
+		ch_error("secret \"%s\" is longer than %zu bytes", path, cap - 1);
+		goto out;
+	}
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
+	    buf[n - 1] == '\r' || buf[n - 1] == '\n'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || memchr(buf, '\0', n) != NULL) {
+		ch_error("secret \"%s\" is empty or binary", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(buf, 0, cap);
+	close(fd);
+	return rc;
+}
