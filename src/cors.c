@@ -88,6 +88,7 @@ ch_cors_finish(ch_req_t *req)
 		ch_resp_header(req, "Access-Control-Max-Age", "600");
 	} else {
 		ch_resp_header(req, "Access-Control-Expose-Headers",
-		    "X-Request-Id, ETag, Location, Retry-After, WWW-Authenticate");
+		    "X-Request-Id, ETag, Location, Retry-After, WWW-Authenticate, "
+		    "Idempotency-Replayed, Content-Disposition");
 	}
 }

@@ -8,8 +8,36 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-/* Applies the route's cap and media type, then reads the body whole.
+/* Whether content_type (parameters ignored, case-insensitive) is listed. */
+static int
+media_type_listed(const char *const *types, const char *content_type)
+{
+	size_t n;
+
+	if (content_type == NULL)
+		return 0;
+	n = strcspn(content_type, "; \t");
+	for (; *types != NULL; types++)
+		if (strlen(*types) == n && strncasecmp(*types, content_type, n) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+media_type_list(const char *const *types, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; types[i] != NULL && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? ", " : "",
+		    types[i]);
+}
+
+/* Applies the route's cap, then reads the body whole (its type is checked
+ * after the role: a caller without one learns 401/403, not 415).
  * Returns 0, or -1 with a problem response set. */
 static int
 read_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
@@ -33,13 +61,6 @@ read_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
 	case CH_BODY_OK:
 		break;
 	}
-	if (!ch_body_is_json(ch_req_env(req, "CONTENT_TYPE"))) {
-		json_object_set_new(ch_problem(req, CH_P_UNSUPPORTED_MEDIA_TYPE,
-		    "this operation takes application/json"),
-		    "header", json_string("Content-Type"));
-		ch_resp_header(req, "Accept-Post", "application/json");
-		return -1;
-	}
 	buf = ch_palloc(req->pool, len + 1);
 	if (len > 0 && ch_body_read(rd, ctx, buf, len) != 0) {
 		ch_problem(req, CH_P_BAD_REQUEST,
@@ -48,6 +69,37 @@ read_body(ch_req_t *req, const ch_route_t *route, ch_read_fn rd, void *ctx)
 	}
 	req->body = buf;
 	req->body_len = len;
+	return 0;
+}
+
+/* The body's media type, once the caller may call the route. */
+static int
+check_media_type(ch_req_t *req, const ch_route_t *route)
+{
+	const char *ct = ch_req_env(req, "CONTENT_TYPE");
+	char list[128];
+
+	if (route->media_types == NULL) {
+		if (ch_body_is_json(ct))
+			return 0;
+		json_object_set_new(ch_problem(req, CH_P_UNSUPPORTED_MEDIA_TYPE,
+		    "this operation takes application/json"),
+		    "header", json_string("Content-Type"));
+		ch_resp_header(req, "Accept-Post", "application/json");
+		return -1;
+	}
+	if (!media_type_listed(route->media_types, ct)) {
+		media_type_list(route->media_types, list, sizeof list);
+		json_object_set_new(ch_problem(req, CH_P_UNSUPPORTED_MEDIA_TYPE,
+		    "this operation takes one of: %s", list),
+		    "header", json_string("Content-Type"));
+		return -1;
+	}
+	if (req->body_len == 0) {
+		ch_problem(req, CH_P_BAD_REQUEST,
+		    "this operation needs a non-empty body");
+		return -1;
+	}
 	return 0;
 }
 
@@ -156,9 +208,13 @@ dispatch(ch_req_t *req, const ch_route_t *routes, size_t nroutes,
 
 	/* The body is read before authenticating: an integrator's signature
 	 * covers it.  Its size and type are checked before a byte is read. */
-	if (m.route->schema != NULL && read_body(req, m.route, rd, ctx) != 0)
+	if ((m.route->schema != NULL || m.route->media_types != NULL) &&
+	    read_body(req, m.route, rd, ctx) != 0)
 		return;
 	if (authorize(req, m.route) != 0)
+		return;
+	if ((m.route->schema != NULL || m.route->media_types != NULL) &&
+	    check_media_type(req, m.route) != 0)
 		return;
 	if (m.route->schema != NULL && take_json(req, m.route) != 0)
 		return;

@@ -64,6 +64,12 @@ static const struct {
 	    "The request body has a field this operation does not take"},
 	[CH_P_CONFLICT] = {409, "conflict",
 	    "The request conflicts with the resource's current state"},
+	[CH_P_PRECONDITION_FAILED] = {412, "precondition-failed",
+	    "The resource has changed since the version given in If-Match"},
+	[CH_P_PRECONDITION_REQUIRED] = {428, "precondition-required",
+	    "This change needs an If-Match header"},
+	[CH_P_NOT_ELIGIBLE] = {422, "not-eligible",
+	    "The application cannot be submitted"},
 	[CH_P_TOO_MANY_REQUESTS] = {429, "too-many-requests",
 	    "Too many requests"},
 	[CH_P_INTERNAL] = {500, "internal", "Internal error"},
@@ -174,6 +180,50 @@ ch_resp_raw(ch_req_t *req, int status, const char *content_type,
 	req->resp.body_len = len;
 }
 
+/*
+ * Returns s as valid UTF-8 (a pool copy with each invalid byte replaced by
+ * '?', or s itself when it is already valid): problem details echo paths
+ * and values from the request, and Jansson refuses invalid UTF-8.
+ */
+static const char *
+utf8_clean(ch_pool_t *pool, const char *s)
+{
+	json_t *probe = json_string(s);
+	char *out;
+	size_t n = 0;
+
+	if (probe != NULL) {
+		json_decref(probe);
+		return s;
+	}
+	out = ch_palloc(pool, strlen(s) + 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t len = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 :
+		    (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+		char seq[5] = { 0 };
+		json_t *t;
+		size_t i;
+
+		for (i = 0; len > 0 && i < len && p[i] != '\0'; i++)
+			seq[i] = (char)p[i];
+		if (len > 0 && i == len && (t = json_stringn(seq, len)) != NULL) {
+			json_decref(t);
+			memcpy(out + n, p, len);
+			n += len;
+			p += len;
+		} else {
+			out[n++] = '?';
+			p++;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static json_t *
+problem_v(ch_req_t *req, ch_problem_t kind, const char *pointer,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
 static json_t *
 problem_v(ch_req_t *req, ch_problem_t kind, const char *pointer,
     const char *fmt, va_list ap)
@@ -187,13 +237,15 @@ problem_v(ch_req_t *req, ch_problem_t kind, const char *pointer,
 	    "type", type,
 	    "title", problems[kind].title,
 	    "status", problems[kind].status,
-	    "detail", detail,
-	    "instance", req->path != NULL ? req->path : "",
-	    "request_id", req->request_id != NULL ? req->request_id : "");
+	    "detail", utf8_clean(req->pool, detail),
+	    "instance", utf8_clean(req->pool, req->path != NULL ? req->path : ""),
+	    "request_id", utf8_clean(req->pool,
+	    req->request_id != NULL ? req->request_id : ""));
 	if (p == NULL)
 		ch_oom();
 	if (pointer != NULL)
-		json_object_set_new(p, "field", json_string(pointer));
+		json_object_set_new(p, "field",
+		    json_string(utf8_clean(req->pool, pointer)));
 	/* Replace any earlier response, including its headers. */
 	req->resp.nheaders = 0;
 	ch_resp_json(req, problems[kind].status, p);

@@ -170,12 +170,18 @@ ch_router_check(const ch_route_t *routes, size_t nroutes)
 			    ch_method_name(r->method), r->pattern);
 			faults++;
 		}
+		if (r->schema != NULL && r->media_types != NULL) {
+			ch_error("route \"%s %s\" takes both JSON and a raw body",
+			    ch_method_name(r->method), r->pattern);
+			faults++;
+		}
 		if (r->method == CH_HEAD) {
 			ch_error("route \"%s\" declares HEAD; GET routes serve it",
 			    r->pattern);
 			faults++;
 		}
-		if (r->schema != NULL && r->max_body == 0) {
+		if ((r->schema != NULL || r->media_types != NULL) &&
+		    r->max_body == 0) {
 			ch_error("route \"%s %s\" takes a body but has no cap",
 			    ch_method_name(r->method), r->pattern);
 			faults++;

@@ -55,6 +55,9 @@ typedef enum {
 	CH_P_MISSING_FIELD,
 	CH_P_UNKNOWN_FIELD,
 	CH_P_CONFLICT,
+	CH_P_PRECONDITION_FAILED,	/* 412: If-Match names another version */
+	CH_P_PRECONDITION_REQUIRED,	/* 428: a change without If-Match */
+	CH_P_NOT_ELIGIBLE,		/* 422: submit refused, naming its rule */
 	CH_P_TOO_MANY_REQUESTS,
 	CH_P_INTERNAL,
 	CH_P_SERVICE_UNAVAILABLE,

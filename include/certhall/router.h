@@ -39,7 +39,10 @@ typedef struct ch_route {
 	ch_handler_fn handler;
 	unsigned roles;			/* ch_role_t bits */
 	const ch_schema_t *schema;	/* JSON body schema, or NULL: no body */
-	size_t max_body;		/* cap in bytes when schema != NULL */
+	size_t max_body;		/* cap in bytes for a body of either kind */
+	/* A raw (non-JSON) body: the media types it may have, NULL-terminated.
+	 * The bytes land in req->body; the handler checks the content. */
+	const char *const *media_types;
 } ch_route_t;
 
 typedef enum {

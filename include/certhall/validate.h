@@ -27,8 +27,30 @@ int ch_check_sms_code(const char *s, const char **why);
  * lowercase ASCII), the same rule as the staff table's CHECK. */
 int ch_check_username(const char *s, const char **why);
 
-/* ---- identity documents (issue 4) -------------------------------------
- * Resident identity numbers and unified social credit codes go here, with
- * their check digits. */
+/* ---- identity documents (issue 4) ------------------------------------- */
+
+/*
+ * A resident identity number (GB 11643-1999): 17 digits and a check
+ * character; weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2, check =
+ * "10X98765432"[sum mod 11] (uppercase X only); digits 7-14 a real date
+ * (YYYYMMDD, from 1900-01-01, not in the future); the region code's first
+ * digit 1-9.
+ */
+int ch_check_id_number(const char *s, const char **why);
+
+/*
+ * A unified social credit code (GB 32100-2015): 18 characters over
+ * 0123456789ABCDEFGHJKLMNPQRTUWXY (no I O S V Z); weights 1 3 9 27 19 26 16
+ * 17 20 29 25 13 8 24 10 30 28; check index = 31 - (sum mod 31), 31 → 0.
+ */
+int ch_check_credit_code(const char *s, const char **why);
+
+/* A person's name (2-50 characters) or a unit's name (2-100): no control
+ * characters (the schema checks length; this refuses names made only of
+ * spaces or punctuation-free garbage like leading/trailing blanks). */
+int ch_check_name(const char *s, const char **why);
+
+/* A mainland postcode: 6 digits. */
+int ch_check_postcode(const char *s, const char **why);
 
 #endif

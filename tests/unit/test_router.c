@@ -4,12 +4,12 @@
 static int h(ch_req_t *req) { (void)req; return 0; }
 
 static const ch_route_t table[] = {
-	{ CH_GET, "/api/v1/health", h, CH_ROLE_PUBLIC, NULL, 0 },
-	{ CH_GET, "/api/v1/applications", h, CH_ROLE_APPLICANT, NULL, 0 },
-	{ CH_GET, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0 },
-	{ CH_DELETE, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0 },
+	{ CH_GET, "/api/v1/health", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/applications", h, CH_ROLE_APPLICANT, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0, NULL },
+	{ CH_DELETE, "/api/v1/applications/{id}", h, CH_ROLE_APPLICANT, NULL, 0, NULL },
 	{ CH_PUT, "/api/v1/applications/{id}/materials/{kind}", h,
-	  CH_ROLE_APPLICANT, NULL, 0 },
+	  CH_ROLE_APPLICANT, NULL, 0, NULL },
 };
 #define N (sizeof table / sizeof table[0])
 
@@ -102,14 +102,14 @@ test_router_check_table(void)
 {
 	static const ch_schema_t schema = { NULL, 0, 0 };
 	const ch_route_t bad[] = {
-		{ CH_GET, "/a", h, 0, NULL, 0 },		/* no roles */
-		{ CH_GET, "/b/", h, CH_ROLE_PUBLIC, NULL, 0 },	/* trailing / */
-		{ CH_GET, "/c/{x", h, CH_ROLE_PUBLIC, NULL, 0 },	/* open brace */
-		{ CH_POST, "/d", h, CH_ROLE_PUBLIC, &schema, 0 },	/* no cap */
-		{ CH_GET, "/e", NULL, CH_ROLE_PUBLIC, NULL, 0 },	/* no handler */
-		{ CH_HEAD, "/f", h, CH_ROLE_PUBLIC, NULL, 0 },	/* HEAD */
-		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0 },
-		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0 },	/* twice */
+		{ CH_GET, "/a", h, 0, NULL, 0, NULL },		/* no roles */
+		{ CH_GET, "/b/", h, CH_ROLE_PUBLIC, NULL, 0, NULL },	/* trailing / */
+		{ CH_GET, "/c/{x", h, CH_ROLE_PUBLIC, NULL, 0, NULL },	/* open brace */
+		{ CH_POST, "/d", h, CH_ROLE_PUBLIC, &schema, 0, NULL },	/* no cap */
+		{ CH_GET, "/e", NULL, CH_ROLE_PUBLIC, NULL, 0, NULL },	/* no handler */
+		{ CH_HEAD, "/f", h, CH_ROLE_PUBLIC, NULL, 0, NULL },	/* HEAD */
+		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+		{ CH_GET, "/g", h, CH_ROLE_PUBLIC, NULL, 0, NULL },	/* twice */
 	};
 
 	CHECK(ch_router_check(table, N) == 0);
