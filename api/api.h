@@ -52,4 +52,27 @@ extern const ch_schema_t api_integrator_patch_schema;
 /* api/audit.c */
 int api_audit_list(ch_req_t *req);
 
+/* api/applications.c */
+int api_application_create(ch_req_t *req);
+int api_application_list(ch_req_t *req);
+int api_application_get(ch_req_t *req);
+int api_application_patch(ch_req_t *req);
+int api_application_cancel(ch_req_t *req);
+int api_application_submit(ch_req_t *req);
+int api_application_history(ch_req_t *req);
+extern const ch_schema_t api_application_create_schema;
+extern const ch_schema_t api_application_patch_schema;
+extern const ch_schema_t api_application_cancel_schema;
+extern const ch_schema_t api_application_submit_schema;
+
+/* api/materials.c */
+int api_material_list(ch_req_t *req);
+int api_material_put(ch_req_t *req);
+int api_material_get(ch_req_t *req);
+
+/* api/review.c */
+int api_review_queue(ch_req_t *req);
+int api_application_review(ch_req_t *req);
+extern const ch_schema_t api_review_schema;
+
 #endif

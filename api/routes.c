@@ -8,42 +8,84 @@
 #include "api.h"
 
 #define KiB 1024
+#define MiB (1024 * KiB)
+
+/* What a scanned material may be (SPEC §3); the handler checks the bytes. */
+static const char *const material_types[] = {
+	"application/pdf", "image/jpeg", "image/png", NULL,
+};
+
+#define APPLICANTS (CH_ROLE_APPLICANT | CH_ROLE_INTEGRATOR)
 
 const ch_route_t ch_routes[] = {
-	{ CH_GET,  "/api/v1/health",  api_health,  CH_ROLE_PUBLIC, NULL, 0 },
-	{ CH_GET,  "/api/v1/catalog", api_catalog, CH_ROLE_PUBLIC, NULL, 0 },
+	{ CH_GET,  "/api/v1/health",  api_health,  CH_ROLE_PUBLIC, NULL, 0, NULL },
+	{ CH_GET,  "/api/v1/catalog", api_catalog, CH_ROLE_PUBLIC, NULL, 0, NULL },
 	{ CH_POST, "/api/v1/quotes",  api_quote_create, CH_ROLE_PUBLIC,
-	  &api_quote_schema, 16 * KiB },
+	  &api_quote_schema, 16 * KiB, NULL },
 
 	/* Sign-in and sessions. */
 	{ CH_POST, "/api/v1/auth/sms-codes", api_sms_code_create,
-	  CH_ROLE_PUBLIC, &api_sms_code_schema, 1 * KiB },
+	  CH_ROLE_PUBLIC, &api_sms_code_schema, 1 * KiB, NULL },
 	{ CH_POST, "/api/v1/auth/sessions", api_session_create,
-	  CH_ROLE_PUBLIC, &api_session_schema, 1 * KiB },
+	  CH_ROLE_PUBLIC, &api_session_schema, 1 * KiB, NULL },
 	{ CH_POST, "/api/v1/auth/staff-sessions", api_staff_session_create,
-	  CH_ROLE_PUBLIC, &api_staff_session_schema, 1 * KiB },
+	  CH_ROLE_PUBLIC, &api_staff_session_schema, 1 * KiB, NULL },
 	{ CH_DELETE, "/api/v1/auth/sessions/current", api_session_delete,
-	  CH_ROLE_APPLICANT | CH_ROLE_STAFF_ALL, NULL, 0 },
+	  CH_ROLE_APPLICANT | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
 	{ CH_GET, "/api/v1/me", api_me_get,
-	  CH_ROLE_APPLICANT | CH_ROLE_INTEGRATOR | CH_ROLE_STAFF_ALL, NULL, 0 },
+	  CH_ROLE_APPLICANT | CH_ROLE_INTEGRATOR | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
 	{ CH_PUT, "/api/v1/me/password", api_me_password_put,
-	  CH_ROLE_STAFF_ALL, &api_password_schema, 1 * KiB },
+	  CH_ROLE_STAFF_ALL, &api_password_schema, 1 * KiB, NULL },
 
 	/* Administration. */
-	{ CH_GET, "/api/v1/staff", api_staff_list, CH_ROLE_ADMIN, NULL, 0 },
+	{ CH_GET, "/api/v1/staff", api_staff_list, CH_ROLE_ADMIN, NULL, 0, NULL },
 	{ CH_POST, "/api/v1/staff", api_staff_create, CH_ROLE_ADMIN,
-	  &api_staff_create_schema, 4 * KiB },
-	{ CH_GET, "/api/v1/staff/{id}", api_staff_get, CH_ROLE_ADMIN, NULL, 0 },
+	  &api_staff_create_schema, 4 * KiB, NULL },
+	{ CH_GET, "/api/v1/staff/{id}", api_staff_get, CH_ROLE_ADMIN, NULL, 0, NULL },
 	{ CH_PATCH, "/api/v1/staff/{id}", api_staff_patch, CH_ROLE_ADMIN,
-	  &api_staff_patch_schema, 4 * KiB },
+	  &api_staff_patch_schema, 4 * KiB, NULL },
 	{ CH_GET, "/api/v1/integrators", api_integrator_list, CH_ROLE_ADMIN,
-	  NULL, 0 },
+	  NULL, 0, NULL },
 	{ CH_POST, "/api/v1/integrators", api_integrator_create, CH_ROLE_ADMIN,
-	  &api_integrator_create_schema, 1 * KiB },
+	  &api_integrator_create_schema, 1 * KiB, NULL },
 	{ CH_PATCH, "/api/v1/integrators/{id}", api_integrator_patch,
-	  CH_ROLE_ADMIN, &api_integrator_patch_schema, 1 * KiB },
+	  CH_ROLE_ADMIN, &api_integrator_patch_schema, 1 * KiB, NULL },
 	{ CH_GET, "/api/v1/audit-events", api_audit_list, CH_ROLE_ADMIN,
-	  NULL, 0 },
+	  NULL, 0, NULL },
+
+	/* Applications: choose, fill in, submit (SPEC §5 steps 1-2). */
+	{ CH_POST, "/api/v1/applications", api_application_create,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_application_create_schema,
+	  16 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications", api_application_list,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/applications/{id}", api_application_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_PATCH, "/api/v1/applications/{id}", api_application_patch,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_application_patch_schema,
+	  16 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/cancel", api_application_cancel,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_application_cancel_schema,
+	  2 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/submit", api_application_submit,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_application_submit_schema,
+	  1 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/history", api_application_history,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+
+	/* Scanned materials. */
+	{ CH_GET, "/api/v1/applications/{id}/materials", api_material_list,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_PUT, "/api/v1/applications/{id}/materials/{kind}", api_material_put,
+	  APPLICANTS | CH_ROLE_COUNTER, NULL, 10 * MiB, material_types },
+	{ CH_GET, "/api/v1/applications/{id}/materials/{kind}", api_material_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+
+	/* Review (SPEC §5 step 3). */
+	{ CH_GET, "/api/v1/review-queue", api_review_queue, CH_ROLE_REVIEWER,
+	  NULL, 0, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/review", api_application_review,
+	  CH_ROLE_REVIEWER, &api_review_schema, 4 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

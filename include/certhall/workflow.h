@@ -1,0 +1,51 @@
+/*
+ * The application state machine (SPEC §5): guarded transitions.
+ *
+ * Every transition runs inside the caller's transaction and does, in this
+ * order: the guarded change (UPDATE … WHERE id = $1 AND status = ANY(from)
+ * RETURNING), so of two concurrent deciders exactly one wins; a history
+ * row; an audit event "application.<to>".  Outbox rows (SMS to the handler)
+ * are added with ch_wf_notify() in the same transaction.  Nothing here
+ * commits.
+ */
+#ifndef CERTHALL_WORKFLOW_H
+#define CERTHALL_WORKFLOW_H
+
+#include "certhall/http.h"
+
+struct json_t;
+
+typedef enum {
+	CH_WF_OK,
+	CH_WF_ILLEGAL,		/* not in a from-state (or gone): 409, nothing changed */
+	CH_WF_ERROR,		/* database error, logged */
+} ch_wf_result_t;
+
+/*
+ * Moves application id from one of the from states (NULL-terminated) to
+ * to, bumping version; reason goes into the history row (may be NULL);
+ * detail (a JSON object or NULL; reference taken) into the audit event.
+ * *version (if not NULL) receives the new version.
+ */
+ch_wf_result_t ch_wf_transition(ch_req_t *req, long long id,
+    const char *const *from, const char *to, const char *reason,
+    struct json_t *detail, int *version);
+
+/* Records the creation of an application (history: NULL → draft; audit
+ * application.created). */
+int ch_wf_created(ch_req_t *req, long long id);
+
+/*
+ * Queues an SMS to the application's handler_phone in the caller's
+ * transaction (and NOTIFYs the sender).  text is the complete message,
+ * which must start with 【四川CA】; template and params are kept with the
+ * row.  Does nothing (returns 0) when the application has no handler phone.
+ */
+int ch_wf_notify(ch_req_t *req, long long id, const char *template,
+    struct json_t *params, const char *text);
+
+/* Sets a 409 conflict problem naming the current state of application id,
+ * after a CH_WF_ILLEGAL. */
+void ch_wf_conflict(ch_req_t *req, long long id, const char *action);
+
+#endif

@@ -1,0 +1,213 @@
+#include "certhall/workflow.h"
+#include "certhall/auth.h"
+#include "certhall/db.h"
+#include "certhall/log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ch_stmt_t stmt_move = {
+	.name = "wf_move",
+	.sql = "UPDATE application SET status = $3, version = version + 1,"
+	       "  updated_at = now()"
+	       " WHERE id = $1 AND status = ANY($2::text[])"
+	       " RETURNING version",
+	.nparams = 3,
+};
+
+static const ch_stmt_t stmt_history = {
+	.name = "wf_history",
+	.sql = "INSERT INTO application_history (application_id, from_status,"
+	       "  to_status, actor_kind, actor_id, reason, request_id)"
+	       " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	.nparams = 7,
+};
+
+/* The row lock first: the guard below is then decided on exactly the state
+ * the history row records. */
+static const ch_stmt_t stmt_lock = {
+	.name = "wf_lock",
+	.sql = "SELECT status FROM application WHERE id = $1 FOR UPDATE",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_phone = {
+	.name = "wf_handler_phone",
+	.sql = "SELECT handler_phone FROM application WHERE id = $1",
+	.nparams = 1,
+	.readonly = true,
+};
+
+static const ch_stmt_t stmt_status = {
+	.name = "wf_status",
+	.sql = "SELECT status FROM application WHERE id = $1",
+	.nparams = 1,
+	.readonly = true,
+};
+
+static const ch_stmt_t stmt_outbox = {
+	.name = "wf_outbox",
+	.sql = "WITH o AS (INSERT INTO outbox (channel, recipient, template,"
+	       "  params, body) VALUES ('sms', $1, $2, $3::jsonb, $4) RETURNING id)"
+	       " SELECT id, pg_notify('outbox', '') FROM o",
+	.nparams = 4,
+};
+
+/* A PostgreSQL array literal of the from states: {a,b}. */
+static char *
+pg_array(ch_pool_t *pool, const char *const *items)
+{
+	size_t n = 3;
+	char *s;
+
+	for (int i = 0; items[i] != NULL; i++)
+		n += strlen(items[i]) + 1;
+	s = ch_palloc(pool, n);
+	strcpy(s, "{");
+	for (int i = 0; items[i] != NULL; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, items[i]);
+	}
+	strcat(s, "}");
+	return s;
+}
+
+static int
+history(ch_req_t *req, const char *id, const char *from, const char *to,
+    const char *reason)
+{
+	char actor[24];
+	const char *params[7];
+
+	snprintf(actor, sizeof actor, "%lld", req->principal.id);
+	params[0] = id;
+	params[1] = from;
+	params[2] = to;
+	params[3] = ch_actor_name(req->principal.kind);
+	params[4] = req->principal.id > 0 ? actor : NULL;
+	params[5] = reason;
+	params[6] = req->request_id != NULL ? req->request_id : "-";
+	return ch_db_exec(req->db, req->pool, &stmt_history, params) != NULL
+	    ? 0 : -1;
+}
+
+ch_wf_result_t
+ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
+    const char *to, const char *reason, json_t *detail, int *version)
+{
+	char idbuf[24], *action;
+	const char *params[3];
+	char *old = NULL;
+	PGresult *res;
+
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	/* Of two concurrent deciders the loser waits here for the winner's
+	 * commit, then finds the guard false: exactly one moves it. */
+	params[0] = idbuf;
+	res = ch_db_exec(req->db, req->pool, &stmt_lock, params);
+	if (res == NULL) {
+		json_decref(detail);
+		return CH_WF_ERROR;
+	}
+	if (PQntuples(res) == 1)
+		old = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+
+	params[1] = pg_array(req->pool, from);
+	params[2] = to;
+	res = ch_db_exec(req->db, req->pool, &stmt_move, params);
+	if (res == NULL) {
+		json_decref(detail);
+		return CH_WF_ERROR;
+	}
+	if (PQntuples(res) != 1) {
+		json_decref(detail);
+		return CH_WF_ILLEGAL;
+	}
+	if (version != NULL)
+		*version = atoi(PQgetvalue(res, 0, 0));
+	if (history(req, idbuf, old, to, reason) != 0) {
+		json_decref(detail);
+		return CH_WF_ERROR;
+	}
+	if (detail == NULL)
+		detail = json_object();
+	json_object_set_new(detail, "from", old ? json_string(old) : json_null());
+	json_object_set_new(detail, "to", json_string(to));
+	if (reason != NULL)
+		json_object_set_new(detail, "reason", json_string(reason));
+	action = ch_psprintf(req->pool, "application.%s", to);
+	return ch_audit(req, action, "application", idbuf, detail) == 0
+	    ? CH_WF_OK : CH_WF_ERROR;
+}
+
+int
+ch_wf_created(ch_req_t *req, long long id)
+{
+	char idbuf[24];
+
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	if (history(req, idbuf, NULL, "draft", NULL) != 0)
+		return -1;
+	return ch_audit(req, "application.created", "application", idbuf, NULL);
+}
+
+int
+ch_wf_notify(ch_req_t *req, long long id, const char *template,
+    json_t *params_json, const char *text)
+{
+	char idbuf[24];
+	const char *params[4];
+	char *p;
+	PGresult *res;
+	int rc;
+
+	if (strncmp(text, "【四川CA】", strlen("【四川CA】")) != 0) {
+		ch_error("sms template \"%s\" lacks the 【四川CA】 signature", template);
+		json_decref(params_json);
+		return -1;
+	}
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	params[0] = idbuf;
+	res = ch_db_exec(req->db, req->pool, &stmt_phone, params);
+	if (res == NULL || PQntuples(res) != 1) {
+		json_decref(params_json);
+		return -1;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		json_decref(params_json);
+		return 0;
+	}
+	if (params_json == NULL)
+		params_json = json_object();
+	p = json_dumps(params_json, JSON_COMPACT);
+	json_decref(params_json);
+	if (p == NULL)
+		ch_oom();
+	params[0] = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	params[1] = template;
+	params[2] = p;
+	params[3] = text;
+	rc = ch_db_exec(req->db, req->pool, &stmt_outbox, params) != NULL ? 0 : -1;
+	free(p);
+	return rc;
+}
+
+void
+ch_wf_conflict(ch_req_t *req, long long id, const char *action)
+{
+	char idbuf[24];
+	const char *params[1] = { idbuf };
+	PGresult *res;
+	const char *status = "unknown";
+
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	res = ch_db_exec(req->db, req->pool, &stmt_status, params);
+	if (res != NULL && PQntuples(res) == 1)
+		status = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	json_object_set_new(ch_problem(req, CH_P_CONFLICT,
+	    "cannot %s an application that is %s", action, status),
+	    "status_now", json_string(status));
+}
