@@ -5,11 +5,12 @@
  *   certhall-admin routes
  *   certhall-admin create-admin --username U --display-name N  < password
  *   certhall-admin create-integrator --name N
+ *   certhall-admin verify-audit [--batch N]
  *
  * The database conninfo comes from CERTHALL_DB (connect as the schema
  * owner); create-integrator also reads the pepper from
  * CERTHALL_PEPPER_FILE, under which the secret is sealed.  Exit codes
- * follow sysexits.h.
+ * follow sysexits.h, but for verify-audit's 1 (the chain is broken).
  */
 #include "certhall/auth.h"
 #include "certhall/crypto.h"
@@ -18,6 +19,7 @@
 #include "certhall/migrate.h"
 #include "certhall/people.h"
 #include "certhall/router.h"
+#include "certhall/util.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -37,9 +39,12 @@ usage(FILE *out)
 	    "       certhall-admin create-admin --username U --display-name N"
 	    " < password\n"
 	    "       certhall-admin create-integrator --name N\n"
+	    "       certhall-admin verify-audit [--batch N]\n"
 	    "The database conninfo comes from $CERTHALL_DB; create-integrator\n"
 	    "also needs $CERTHALL_PEPPER_FILE.  create-admin reads the\n"
-	    "password (12 to 128 characters) from the first line of stdin.\n");
+	    "password (12 to 128 characters) from the first line of stdin.\n"
+	    "verify-audit exits 0 when the audit chain is whole, 1 naming the\n"
+	    "first broken link; it reads N rows (default 1000) a round trip.\n");
 }
 
 /* Prints the route table as JSON: what the authorization matrix test and a
@@ -322,6 +327,149 @@ out:
 	return rc;
 }
 
+/* ---- verify-audit ------------------------------------------------------ */
+
+/* Rows per round trip by default: the chain is walked in keyset pages by
+ * seq, never loaded whole. */
+#define VERIFY_BATCH 1000
+
+/*
+ * One page of the chain after seq $1, with each row's hash recomputed by
+ * audit_event_hash() (sql/0006_audit_chain.sql): the very function the
+ * insert trigger uses, so the verifier and the writer share one definition
+ * of the canonical text and the hash.
+ */
+static const char verify_page_sql[] =
+    "SELECT seq, id, prev_hash, hash, audit_event_hash(prev_hash, e)"
+    " FROM audit_event e WHERE seq > $1::bigint ORDER BY seq"
+    " LIMIT $2::integer";
+
+/* Whether column c of row r is a non-NULL value equal to want. */
+static bool
+col_is(const PGresult *r, int row, int c, const char *want)
+{
+	return !PQgetisnull(r, row, c) && strcmp(PQgetvalue(r, row, c), want) == 0;
+}
+
+/*
+ * Walks the audit chain in seq order (docs/CONTRACT.md "Audit chain"):
+ * seq must run 1, 2, 3, ... without a gap, each row's prev_hash must be
+ * the hash of the row before (64 zeros for the first), and each hash must
+ * be what audit_event_hash() gives for the row now.  The walk reads one
+ * snapshot (REPEATABLE READ), so events added meanwhile neither break nor
+ * lengthen it.  Prints "audit chain ok: N events" (and the head, to be
+ * kept elsewhere: a chain cannot show rows cut off its end) and returns 0,
+ * or prints the first broken link and returns 1; 69/70 when the database
+ * cannot be read.
+ */
+static int
+cmd_verify_audit(int argc, char **argv, const char *conninfo)
+{
+	static const struct option opts[] = {
+		{ "batch", required_argument, NULL, 0 },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *batch_opt = NULL;
+	char expect_prev[65], after[24], limit[24], last_id[24] = "";
+	long long next_seq = 1, count = 0, batch = VERIFY_BATCH;
+	PGconn *conn;
+	PGresult *r = NULL;
+	int rc = 70, n, c, idx;
+
+	/* Every option is optional here, unlike cli_options()'s. */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+		if (c != 0) {
+			usage(stderr);
+			return 64;
+		}
+		batch_opt = optarg;
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	if (batch_opt != NULL &&
+	    (batch = ch_parse_long(batch_opt, 10, 100000)) < 1) {
+		fprintf(stderr, "certhall-admin: --batch must be 1 to 100000\n");
+		return 64;
+	}
+	snprintf(limit, sizeof limit, "%lld", batch);
+	memset(expect_prev, '0', 64);
+	expect_prev[64] = '\0';
+	conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		ch_error("database connect failed: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return 69;
+	}
+	r = PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		goto sqlfail;
+	for (;;) {
+		const char *params[2] = { after, limit };
+
+		PQclear(r);
+		snprintf(after, sizeof after, "%lld", next_seq - 1);
+		r = PQexecParams(conn, verify_page_sql, 2, NULL, params, NULL,
+		    NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			goto sqlfail;
+		n = PQntuples(r);
+		for (int i = 0; i < n; i++) {
+			const char *seq = PQgetvalue(r, i, 0), *id = PQgetvalue(r, i, 1);
+			char want_seq[24];
+			const char *what = NULL;
+
+			snprintf(want_seq, sizeof want_seq, "%lld", next_seq);
+			if (strcmp(seq, want_seq) != 0)
+				what = "missing seq";
+			else if (!col_is(r, i, 2, expect_prev))
+				what = "prev_hash mismatch";
+			else if (PQgetisnull(r, i, 4) ||
+			    !col_is(r, i, 3, PQgetvalue(r, i, 4)))
+				what = "hash mismatch";
+			if (what != NULL) {
+				printf("audit chain broken at seq %s (id %s): %s",
+				    seq, id, what);
+				if (strcmp(what, "missing seq") == 0) {
+					long long got = strtoll(seq, NULL, 10);
+
+					if (got > next_seq + 1)
+						printf(" (seq %lld to %lld absent)",
+						    next_seq, got - 1);
+					else
+						printf(" (seq %lld absent)", next_seq);
+				}
+				putchar('\n');
+				rc = 1;
+				goto out;
+			}
+			/* Verified: the next row must link to this hash. */
+			snprintf(expect_prev, sizeof expect_prev, "%s",
+			    PQgetvalue(r, i, 3));
+			snprintf(last_id, sizeof last_id, "%s", id);
+			next_seq++;
+			count++;
+		}
+		if (n < batch)
+			break;
+	}
+	printf("audit chain ok: %lld events\n", count);
+	if (count > 0)
+		printf("head: seq %lld (id %s) hash %s\n", next_seq - 1, last_id,
+		    expect_prev);
+	rc = 0;
+	goto out;
+sqlfail:
+	ch_error("reading the audit chain failed: %s", PQerrorMessage(conn));
+	rc = 70;
+out:
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -344,6 +492,8 @@ main(int argc, char **argv)
 		return cmd_create_admin(argc - 1, argv + 1, conninfo);
 	if (strcmp(argv[1], "create-integrator") == 0)
 		return cmd_create_integrator(argc - 1, argv + 1, conninfo);
+	if (strcmp(argv[1], "verify-audit") == 0)
+		return cmd_verify_audit(argc - 1, argv + 1, conninfo);
 	usage(stderr);
 	return 64;
 }
