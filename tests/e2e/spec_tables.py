@@ -59,7 +59,13 @@ CERTIFICATE_TYPES = {
                      subject_fields=["holder_name", "holder_id_number", "unit_name", "credit_code"]),
 }
 
-MATERIAL_KIND_CODES = ["application_form", "business_license", "holder_id", "handler_id"]
+# SPEC §3's material kinds (the business × certificate matrix below uses only these) ...
+MATRIX_KIND_CODES = ["application_form", "business_license", "holder_id", "handler_id"]
+# ... and the one issue 4 adds: a PNG scan of the seal impression, required only when
+# e-seals are asked for (seals > 0), so it is in no row of the matrix.
+SEAL_IMPRESSION = "seal_impression"
+SEAL_IMPRESSION_TYPES = ["image/png"]
+MATERIAL_KIND_CODES = MATRIX_KIND_CODES + [SEAL_IMPRESSION]
 
 # The documents as the guide names them.
 APPLICATION_FORM_TITLE = {
@@ -81,6 +87,15 @@ REQUIRED_MATERIALS = {
     (b, c): (_FULL if b in ("new", "renew", "change") else _SHORT)[c]
     for b in BUSINESS_CODES for c in CERT_CODES
 }
+
+
+def required_materials(business, cert, seals=0):
+    """The material kinds an application needs: SPEC §3's row, plus the seal impression
+    when e-seals are asked for (only new and renew take seals)."""
+    kinds = list(REQUIRED_MATERIALS[(business, cert)])
+    if seals and business in WITH_YEARS:
+        kinds.append(SEAL_IMPRESSION)
+    return kinds
 
 
 def material_title(kind, cert):

@@ -15,9 +15,18 @@ a new route without roles, or one that is not documented, fails here.
 Requests that would spend shared state are shaped so they cannot: sign-in bodies carry an
 unknown member (422 after the authorization step, so no code is sent, no rate limit or
 lockout counter moves); sign-out is sent with a fresh session of the same kind of
-principal; PATCH and POST act on throwaway objects made for this module. Routes this file
-does not know get placeholder ids (999999) and, for POST/PUT/PATCH, a body with an unknown
+principal; PATCH and POST act on throwaway objects made for this module. The application
+routes (issue 4) act on a real application of applicant A, made through the API with one
+material uploaded, so `{id}` and `{kind}` name things that exist; their JSON bodies carry an
+unknown member and the material upload is declared a PDF but is not one, so each fails
+after authorization (422, 415) and the application stays as it is. Routes this file does
+not know get placeholder ids (999999) and, for POST/PUT/PATCH, a body with an unknown
 member: a 404 or 422 from the handler still shows that authorization let them through.
+
+Object level (issue 4): applicant B, integrator Y (acting for nobody), integrator X acting
+for another of its users, and a counter clerk (for changes to an online application) get
+404 on every route of A's application, and A's application is unchanged afterwards; the
+same for an application an integrator made for its user.
 """
 
 import json
@@ -36,6 +45,18 @@ PLACEHOLDER_ID = "999999"
 PROBE = {"matrix_probe": True}       # an unknown member: the body fails validation (422)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 SIGN_OUT = ("DELETE", "/api/v1/auth/sessions/current")
+
+APPLICATIONS = "/api/v1/applications"
+APPLICATION_ROUTES = APPLICATIONS + "/{id}"     # every route under one application
+MATERIAL_KIND = "application_form"              # the material the matrix's application has
+# A tiny but real PDF (what the server checks is the leading "%PDF-").
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+NOT_A_PDF = b"not a PDF at all: refused by its first bytes (415), after authorization\n"
+# Routes whose body is not JSON: (content type the route accepts, body). The content type
+# must be one the route takes, or the answer (415) would come before authorization.
+RAW_BODIES = {
+    ("PUT", APPLICATION_ROUTES + "/materials/{kind}"): ("application/pdf", NOT_A_PDF),
+}
 
 
 def load_routes():
@@ -78,14 +99,36 @@ def get_principal(registry, name):
     return _principal_cache[name]
 
 
+def make_application(owner, body=None):
+    """A draft made by owner through the API, with the matrix's material uploaded; returns
+    its id (str)."""
+    body = body or {"business_type": "new", "certificate_type": "org",
+                    "unit_name": "矩阵测试单位", "years": 1}
+    resp = owner.post_json(APPLICATIONS, body)
+    assert resp.status_code == 201, (
+        f"{owner.name}: POST {APPLICATIONS} answered {resp.status_code}: {resp.content[:300]!r}")
+    app_id = str(resp.body["id"])
+    resp = owner.request("PUT", f"{APPLICATIONS}/{app_id}/materials/{MATERIAL_KIND}", data=PDF,
+                         headers={"Content-Type": "application/pdf"})
+    assert resp.status_code == 201, (
+        f"{owner.name}: PUT material answered {resp.status_code}: {resp.content[:300]!r}")
+    return app_id
+
+
 @pytest.fixture(scope="module")
 def objects(principals):
-    """Throwaway objects the matrix may change: a staff member and an integrator."""
+    """The objects the matrix acts on, {path template: {parameter: value}}: a throwaway
+    staff member and integrator (which the matrix may change), and an application of
+    applicant A (which it must not change)."""
     staff = principals.new_staff(["reviewer"], name="matrix target staff")
     integrator = principals.new_integrator("matrix target")
+    owner = get_principal(principals, "applicant A")
+    app_id = make_application(owner)
     return {
-        "/api/v1/staff/{id}": str(staff.info["staff_id"]),
-        "/api/v1/integrators/{id}": str(integrator.id),
+        "/api/v1/staff/{id}": {"id": str(staff.info["staff_id"])},
+        "/api/v1/integrators/{id}": {"id": str(integrator.id)},
+        APPLICATION_ROUTES: {"id": app_id, "kind": MATERIAL_KIND},
+        "snapshot": {app_id: application_state(owner, app_id)},
     }
 
 
@@ -121,16 +164,25 @@ def body_for(method, path):
     return None
 
 
+def path_params(path, objects):
+    """The parameter values for a route: those of the object made for it (routes under an
+    application share it), else none."""
+    if path in objects:
+        return objects[path]
+    if path.startswith(APPLICATION_ROUTES + "/"):
+        return objects[APPLICATION_ROUTES]
+    return {}
+
+
 def fill_path(path, objects):
     """The route's path with its parameters filled: a real object where the module made
     one, else a placeholder id."""
-    if path in objects:
-        return path.replace("{id}", objects[path])
+    params = path_params(path, objects)
     out, i = "", 0
     while i < len(path):
         if path[i] == "{":
             j = path.index("}", i)
-            out += PLACEHOLDER_ID
+            out += params.get(path[i + 1:j], PLACEHOLDER_ID)
             i = j + 1
         else:
             out += path[i]
@@ -156,7 +208,10 @@ def test_matrix(principals, objects, route, who):
         principal = principal.fresh()        # signing out would end the shared session
     path = fill_path(template, objects)
     body = body_for(method, template)
-    if body is None:
+    if (method, template) in RAW_BODIES:
+        content_type, data = RAW_BODIES[(method, template)]
+        resp = principal.request(method, path, data=data, headers={"Content-Type": content_type})
+    elif body is None:
         resp = principal.request(method, path)
     else:
         resp = principal.send_json(method, path, body)
@@ -319,3 +374,160 @@ def test_integrators_users_are_their_own(principals):
     direct = {principals.applicant(label).info["applicant_id"] for label in ("A", "B")}
     assert not {x_u1["id"], x_u2["id"], y_u1["id"]} & direct, (
         "an integrator's user is a direct applicant")
+
+
+# ---------------------------------------------------------------------------------
+# Object level: applications (issue 4)
+# ---------------------------------------------------------------------------------
+
+def application_state(owner, app_id):
+    """What must not change when someone else tries: status, version, the materials."""
+    resp = owner.get(f"{APPLICATIONS}/{app_id}")
+    assert resp.status_code == 200, (
+        f"{owner.name}: GET its own application {app_id}: {resp.status_code} {resp.content[:300]!r}")
+    body = resp.body
+    return {"status": body["status"], "version": body["version"],
+            "unit_name": body["unit_name"], "etag": resp.headers.get("ETag"),
+            "materials": sorted((m["kind"], m["sha256"]) for m in body["materials"])}
+
+
+def test_matrix_left_applicant_as_application_as_it_was(principals, objects):
+    """Runs after the matrix (file order): none of its requests changed A's application."""
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    owner = get_principal(principals, "applicant A")
+    assert application_state(owner, app_id) == objects["snapshot"][app_id]
+
+
+# Every route of one application, as a stranger would try it: (label, method, path under
+# /applications/{id}, how to send). A change is sent as the owner would send it: a valid
+# body, the application's current ETag in If-Match, a real PDF; only the caller is wrong.
+FOREIGN_REQUESTS = [
+    ("get", "GET", "", None),
+    ("patch", "PATCH", "", {"unit_name": "别人改过的单位名称"}),
+    ("submit", "POST", "/submit", {}),
+    ("cancel", "POST", "/cancel", {}),
+    ("history", "GET", "/history", None),
+    ("materials list", "GET", "/materials", None),
+    ("material put", "PUT", f"/materials/{MATERIAL_KIND}", PDF),
+    ("material get", "GET", f"/materials/{MATERIAL_KIND}", None),
+]
+CHANGES = {"patch", "submit", "cancel", "material put"}
+
+
+def foreign_request(principal, app_id, etag, method, suffix, body):
+    path = f"{APPLICATIONS}/{app_id}{suffix}"
+    if isinstance(body, bytes):
+        return principal.request(method, path, data=body, headers={"Content-Type": "application/pdf"})
+    headers = {"If-Match": etag} if method == "PATCH" and etag else {}
+    if body is None:
+        return principal.request(method, path, headers=headers)
+    return principal.send_json(method, path, body, headers=headers)
+
+
+def stranger(registry, name):
+    """The principals who must not reach someone else's application."""
+    if name == "integrator X for 'u2'":
+        return registry.integrator("X").principal("u2", name=name)
+    if name == "integrator X for nobody":
+        return registry.integrator("X").principal(name=name)
+    if name == "integrator Y for 'u1'":
+        return registry.integrator("Y").principal("u1", name=name)
+    if name == "counter clerk":
+        return registry.staff("counter")
+    return get_principal(registry, name)
+
+
+def assert_hidden(resp, who, label):
+    where = (f"{who} → {label}: {resp.status_code} {resp.content[:200]!r} "
+             f"[X-Request-Id {resp.headers.get('X-Request-Id')}]")
+    assert resp.status_code == 404, f"{where}: someone else's application must be 404"
+    assert_problem(resp, 404, "not-found")
+
+
+A_STRANGERS = ["applicant B", "integrator Y", "integrator X for 'u2'"]
+
+
+@pytest.mark.parametrize("label,method,suffix,body", FOREIGN_REQUESTS,
+                         ids=[r[0] for r in FOREIGN_REQUESTS])
+@pytest.mark.parametrize("who", A_STRANGERS)
+def test_strangers_get_404_on_applicant_as_application(principals, objects, who, label, method,
+                                                        suffix, body):
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    owner = get_principal(principals, "applicant A")
+    before = application_state(owner, app_id)
+    resp = foreign_request(stranger(principals, who), app_id, before["etag"], method, suffix, body)
+    assert_hidden(resp, who, label)
+    assert application_state(owner, app_id) == before, f"{who} → {label} changed A's application"
+
+
+@pytest.mark.parametrize("label,method,suffix,body",
+                         [r for r in FOREIGN_REQUESTS if r[0] in CHANGES],
+                         ids=[r[0] for r in FOREIGN_REQUESTS if r[0] in CHANGES])
+def test_counter_clerk_cannot_change_an_online_application(principals, objects, label, method,
+                                                           suffix, body):
+    """Counter clerks change counter applications only; an online one is as unknown to
+    them as to a stranger (they may read it, as all staff may)."""
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    owner = get_principal(principals, "applicant A")
+    before = application_state(owner, app_id)
+    resp = foreign_request(stranger(principals, "counter clerk"), app_id, before["etag"], method,
+                           suffix, body)
+    assert_hidden(resp, "counter clerk", label)
+    assert application_state(owner, app_id) == before, f"counter clerk → {label} changed it"
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_every_staff_role_reads_the_application(principals, objects, role):
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    staff = principals.staff(role)
+    resp = staff.get(f"{APPLICATIONS}/{app_id}")
+    assert resp.status_code == 200, f"staff {role}: {resp.status_code} {resp.content[:200]!r}"
+    assert str(resp.body["id"]) == app_id
+    resp = staff.get(f"{APPLICATIONS}/{app_id}/materials/{MATERIAL_KIND}")
+    assert resp.status_code == 200, f"staff {role}: download {resp.status_code}"
+    assert resp.content == PDF and resp.headers["Content-Type"].startswith("application/pdf")
+
+
+def list_ids(principal):
+    resp = principal.get(APPLICATIONS, params={"limit": 100})
+    assert resp.status_code == 200, f"{principal.name}: list {resp.status_code} {resp.content[:200]!r}"
+    return {str(item["id"]) for item in resp.body["items"]}, resp.body
+
+
+@pytest.mark.parametrize("who", A_STRANGERS)
+def test_strangers_do_not_list_applicant_as_application(principals, objects, who):
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    ids, body = list_ids(stranger(principals, who))
+    assert app_id not in ids, f"{who} lists A's application {app_id}"
+    if who == "integrator Y":
+        assert body["items"] == [] and body["next_cursor"] is None, (
+            f"an integrator acting for nobody has no applications: {body}")
+    owner_ids, _ = list_ids(get_principal(principals, "applicant A"))
+    assert app_id in owner_ids, "A does not list its own application"
+
+
+@pytest.fixture(scope="module")
+def integrator_application(principals):
+    """An application integrator X made for its user u1 (channel integrator)."""
+    owner = get_principal(principals, "integrator X")
+    app_id = make_application(owner, {"business_type": "new", "certificate_type": "personal",
+                                      "unit_name": "矩阵测试单位", "years": 2})
+    resp = owner.get(f"{APPLICATIONS}/{app_id}")
+    assert resp.body["channel"] == "integrator", resp.body
+    return owner, app_id
+
+
+X_STRANGERS = ["applicant A", "integrator X for 'u2'", "integrator X for nobody",
+               "integrator Y for 'u1'"]
+
+
+@pytest.mark.parametrize("label,method,suffix,body", FOREIGN_REQUESTS,
+                         ids=[r[0] for r in FOREIGN_REQUESTS])
+@pytest.mark.parametrize("who", X_STRANGERS)
+def test_strangers_get_404_on_an_integrators_application(principals, integrator_application, who,
+                                                         label, method, suffix, body):
+    owner, app_id = integrator_application
+    before = application_state(owner, app_id)
+    resp = foreign_request(stranger(principals, who), app_id, before["etag"], method, suffix, body)
+    assert_hidden(resp, who, label)
+    assert application_state(owner, app_id) == before, f"{who} → {label} changed X's application"

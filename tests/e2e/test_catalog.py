@@ -119,8 +119,23 @@ def test_material_kinds(catalog):
     assert [k["code"] for k in kinds] == T.MATERIAL_KIND_CODES
     assert by_code(kinds)["application_form"]["name"] == "业务申请表"
     for k in kinds:
-        if k["code"] != "application_form":
+        if k["code"] in T.MATERIAL_TITLE:
             assert k["name"] == T.MATERIAL_TITLE[k["code"]], f"{k['code']}: {k['name']!r}"
+
+
+def test_seal_impression_kind_says_what_it_is(catalog):
+    # Not in the guide (issue 4 adds it): a PNG of the seal impression, for e-seals.
+    name = by_code(catalog["material_kinds"])[T.SEAL_IMPRESSION]["name"]
+    assert "印章" in name and "PNG" in name, f"seal_impression: {name!r}"
+
+
+def test_seal_impression_is_in_no_row_of_the_matrix(catalog):
+    # SPEC §3's matrix stays as the guide has it: the seal impression depends on the
+    # number of e-seals an application asks for, not on its business and certificate type.
+    for row in catalog["required_materials"]:
+        kinds = [m["kind"] for m in row["materials"]]
+        assert T.SEAL_IMPRESSION not in kinds, row
+        assert set(kinds) <= set(T.MATRIX_KIND_CODES), row
 
 
 def test_required_materials_has_one_row_per_business_and_certificate_type(catalog):

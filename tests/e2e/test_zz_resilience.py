@@ -62,6 +62,13 @@ def poll_status(client, path, status, timeout):
     return wait_until(attempt, timeout, what=f"GET {path} to answer {status}")[0]
 
 
+# How a response cut short by a killed worker shows up in requests and in the validator.
+TRUNCATION_MARKERS = ("IncompleteRead", "ChunkedEncodingError", "ProtocolError",
+                      "RemoteDisconnected", "Connection aborted", "ConnectionError",
+                      "JSONDecodeError", "Expecting ", "Unterminated string",
+                      "ContentDecodingError", "not valid JSON")
+
+
 class Load:
     """Threads that send requests until a deadline and record what came back.
 
@@ -161,12 +168,20 @@ def test_killed_worker_is_replaced_under_load(client, make_client, stackctl):
     load.join()
 
     print(f"load while killing worker {victim}: {load.summary()}, errors {len(load.errors)}")
-    assert not load.errors, f"errors under load: {load.errors[:5]}"
+    # The killed worker's in-flight request fails one of three ways: a 502 when nginx had
+    # nothing yet, or, when the headers were already out, a cut connection or a cut body
+    # (which the OpenAPI validator then refuses). Those count together; any other error
+    # (a wrong status, a body that is whole but wrong) fails the test.
+    cut = [e for e in load.errors if any(m in e for m in TRUNCATION_MARKERS)]
+    other = [e for e in load.errors if e not in cut]
+    assert not other, f"errors under load: {other[:5]}"
     bad = {s: n for s, n in load.summary().items() if s not in (200, 502)}
     assert not bad, f"unexpected statuses under load: {bad}"
-    assert load.count(502) <= 5, f"{load.count(502)} x 502 for one killed worker"
-    if load.count(502):
-        warnings.warn(f"{load.count(502)} x 502 while worker {victim} was killed (allowed: <= 5)")
+    lost = load.count(502) + len(cut)
+    assert lost <= 5, f"{load.count(502)} x 502 and {len(cut)} cut responses for one killed worker"
+    if lost:
+        warnings.warn(f"{load.count(502)} x 502, {len(cut)} cut responses while worker {victim} "
+                      "was killed (allowed: <= 5 in all)")
     assert load.count(200) > 0, "no request succeeded under load"
 
     wait_until(lambda: len(stackctl.worker_pids()) == len(workers), 10,
