@@ -27,6 +27,7 @@
 #include "certhall/idempotency.h"
 #include "certhall/log.h"
 #include "certhall/people.h"
+#include "certhall/query.h"
 #include "certhall/validate.h"
 #include "certhall/workflow.h"
 
@@ -443,15 +444,6 @@ same_value(const char *a, const char *b)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* A 422 naming a query parameter; returns -1 for the caller's convenience. */
-static int
-bad_parameter(ch_req_t *req, const char *name, const char *detail)
-{
-	json_object_set_new(ch_problem(req, CH_P_INVALID_FIELD, "%s", detail),
-	    "parameter", json_string(name));
-	return -1;
-}
-
 /* Ends a transaction that must change nothing and answers what the caller
  * set (a problem).  0, or -1 if even the rollback failed. */
 static int
@@ -597,79 +589,52 @@ struct list_query {
 	const char *filter[4];
 };
 
-static const struct {
-	const char *name;
-	const char *const *values;
-	const char *detail;
-} list_filters[4] = {
-	{ "status", statuses, "status must be an application status" },
-	{ "business_type", ch_business_codes,
-	  "business_type must be one of new, renew, reissue, change, revoke,"
-	  " unlock" },
-	{ "certificate_type", ch_cert_type_codes,
-	  "certificate_type must be org or personal" },
-	{ "channel", channels, "channel must be online, integrator or counter" },
+/* The long long at slot from a list cursor (certhall/application.h). */
+static int
+list_cursor_parse(const char *value, void *slot)
+{
+	return ch_app_cursor_decode(value, slot);
+}
+
+/* Values are tokens that need no percent-decoding (certhall/query.h). */
+static const ch_qparam_t list_params[] = {
+	{ .name = "status", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct list_query, filter[0]),
+	  .values = statuses,
+	  .detail = "status must be an application status" },
+	{ .name = "business_type", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct list_query, filter[1]),
+	  .values = ch_business_codes,
+	  .detail = "business_type must be one of new, renew, reissue, change,"
+	  " revoke, unlock" },
+	{ .name = "certificate_type", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct list_query, filter[2]),
+	  .values = ch_cert_type_codes,
+	  .detail = "certificate_type must be org or personal" },
+	{ .name = "channel", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct list_query, filter[3]),
+	  .values = channels,
+	  .detail = "channel must be online, integrator or counter" },
+	{ .name = "limit", .kind = CH_Q_LIMIT,
+	  .offset = offsetof(struct list_query, limit),
+	  .max = LIST_LIMIT_MAX },
+	{ .name = "cursor", .kind = CH_Q_TEXT,
+	  .offset = offsetof(struct list_query, before),
+	  .parse = list_cursor_parse,
+	  .detail = "cursor must be a next_cursor this list returned" },
 };
 
-/* Reads req->query; each parameter at most once, unknown ones refused.
- * Values are tokens that need no percent-decoding.  0, or -1 with a 422. */
+/* Reads req->query into q; 0, or -1 with a 422 answer set. */
 static int
 parse_list_query(ch_req_t *req, struct list_query *q)
 {
-	char *rest = ch_pstrdup(req->pool, req->query), *pair, *save = NULL;
-	bool seen_limit = false, seen_cursor = false;
-
 	memset(q, 0, sizeof *q);
 	q->limit = LIST_LIMIT_DEFAULT;
 	q->before = LLONG_MAX;
-	for (pair = strtok_r(rest, "&", &save); pair != NULL;
-	    pair = strtok_r(NULL, "&", &save)) {
-		char *value = strchr(pair, '=');
-		size_t i;
-
-		if (value != NULL)
-			*value++ = '\0';
-		else
-			value = pair + strlen(pair);
-		if (strcmp(pair, "limit") == 0) {
-			if (seen_limit)
-				return bad_parameter(req, "limit",
-				    "limit is given more than once");
-			seen_limit = true;
-			if (ch_id_parse(value, &q->limit) != 0 ||
-			    q->limit > LIST_LIMIT_MAX)
-				return bad_parameter(req, "limit",
-				    "limit must be an integer from 1 to 100");
-			continue;
-		}
-		if (strcmp(pair, "cursor") == 0) {
-			if (seen_cursor)
-				return bad_parameter(req, "cursor",
-				    "cursor is given more than once");
-			seen_cursor = true;
-			if (ch_app_cursor_decode(value, &q->before) != 0)
-				return bad_parameter(req, "cursor",
-				    "cursor must be a next_cursor this list"
-				    " returned");
-			continue;
-		}
-		for (i = 0; i < 4; i++)
-			if (strcmp(pair, list_filters[i].name) == 0)
-				break;
-		if (i == 4)
-			return bad_parameter(req, pair, "unknown query"
-			    " parameter; this list takes status, business_type,"
-			    " certificate_type, channel, limit and cursor");
-		if (q->filter[i] != NULL)
-			return bad_parameter(req, list_filters[i].name,
-			    ch_psprintf(req->pool, "%s is given more than once",
-			    list_filters[i].name));
-		if (index_of(list_filters[i].values, value) < 0)
-			return bad_parameter(req, list_filters[i].name,
-			    list_filters[i].detail);
-		q->filter[i] = value;
-	}
-	return 0;
+	return ch_query_parse(req, list_params,
+	    sizeof list_params / sizeof list_params[0],
+	    "unknown query parameter; this list takes status, business_type,"
+	    " certificate_type, channel, limit and cursor", q);
 }
 
 int

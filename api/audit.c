@@ -10,9 +10,11 @@
  */
 #include "api.h"
 #include "certhall/people.h"
+#include "certhall/query.h"
 
 #include <jansson.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,91 +44,54 @@ struct audit_query {
 	const char *action;		/* NULL: every action */
 };
 
-/* Answers 422 naming the query parameter; always returns -1. */
-static int
-bad_parameter(ch_req_t *req, const char *name, const char *detail)
-{
-	json_object_set_new(ch_problem(req, CH_P_INVALID_FIELD, "%s", detail),
-	    "parameter", json_string(name));
-	return -1;
-}
-
 /* An action filter: what an action can be, ^[a-z_]+(\.[a-z_]+)+$ (the
- * table's CHECK), so values need no percent-decoding. */
+ * table's CHECK), so values need no percent-decoding.  Stores s in the
+ * const char * at slot; 0, or -1 if s is not such an action. */
 static int
-action_ok(const char *s)
+action_parse(const char *s, void *slot)
 {
 	size_t n = strlen(s), dots = 0;
 
 	if (n == 0 || n > AUDIT_ACTION_MAX || s[0] == '.' || s[n - 1] == '.')
-		return 0;
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '.') {
 			if (s[i + 1] == '.')
-				return 0;
+				return -1;
 			dots++;
 		} else if ((s[i] < 'a' || s[i] > 'z') && s[i] != '_') {
-			return 0;
+			return -1;
 		}
 	}
-	return dots > 0;
+	if (dots == 0)
+		return -1;
+	*(const char **)slot = s;
+	return 0;
 }
 
-/*
- * Reads req->query (name=value pairs joined by '&') into q.  Each parameter
- * may appear once; an unknown one is refused rather than ignored, as
- * unknown body fields are.  0, or -1 with a 422 answer set.
- */
+static const ch_qparam_t audit_params[] = {
+	{ .name = "limit", .kind = CH_Q_LIMIT,
+	  .offset = offsetof(struct audit_query, limit),
+	  .max = AUDIT_LIMIT_MAX },
+	{ .name = "before_id", .kind = CH_Q_ID,
+	  .offset = offsetof(struct audit_query, before_id) },
+	{ .name = "action", .kind = CH_Q_TEXT,
+	  .offset = offsetof(struct audit_query, action),
+	  .parse = action_parse,
+	  .detail = "action must be an audit action such as staff.created" },
+};
+
+/* Reads req->query into q; 0, or -1 with a 422 answer set. */
 static int
 parse_query(ch_req_t *req, struct audit_query *q)
 {
-	char *rest = ch_pstrdup(req->pool, req->query), *pair, *save = NULL;
-	bool seen_limit = false, seen_before = false;
-
 	q->limit = AUDIT_LIMIT_DEFAULT;
 	q->before_id = LLONG_MAX;
 	q->action = NULL;
-	for (pair = strtok_r(rest, "&", &save); pair != NULL;
-	    pair = strtok_r(NULL, "&", &save)) {
-		char *value = strchr(pair, '=');
-
-		if (value != NULL)
-			*value++ = '\0';
-		else
-			value = pair + strlen(pair);
-		if (strcmp(pair, "limit") == 0) {
-			if (seen_limit)
-				return bad_parameter(req, pair,
-				    "limit is given more than once");
-			seen_limit = true;
-			if (ch_id_parse(value, &q->limit) != 0 ||
-			    q->limit > AUDIT_LIMIT_MAX)
-				return bad_parameter(req, pair,
-				    "limit must be an integer from 1 to 200");
-		} else if (strcmp(pair, "before_id") == 0) {
-			if (seen_before)
-				return bad_parameter(req, pair,
-				    "before_id is given more than once");
-			seen_before = true;
-			if (ch_id_parse(value, &q->before_id) != 0)
-				return bad_parameter(req, pair,
-				    "before_id must be a positive integer");
-		} else if (strcmp(pair, "action") == 0) {
-			if (q->action != NULL)
-				return bad_parameter(req, pair,
-				    "action is given more than once");
-			if (!action_ok(value))
-				return bad_parameter(req, pair,
-				    "action must be an audit action such as "
-				    "staff.created");
-			q->action = value;
-		} else {
-			return bad_parameter(req, pair,
-			    "unknown query parameter; this operation takes "
-			    "limit, before_id and action");
-		}
-	}
-	return 0;
+	return ch_query_parse(req, audit_params,
+	    sizeof audit_params / sizeof audit_params[0],
+	    "unknown query parameter; this operation takes "
+	    "limit, before_id and action", q);
 }
 
 int

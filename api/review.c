@@ -21,9 +21,11 @@
 #include "certhall/crypto.h"
 #include "certhall/fees.h"
 #include "certhall/people.h"
+#include "certhall/query.h"
 #include "certhall/workflow.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,15 +549,6 @@ struct queue_query {
 	const char *channel;
 };
 
-/* Answers 422 naming the query parameter; always returns -1. */
-static int
-bad_parameter(ch_req_t *req, const char *name, const char *detail)
-{
-	json_object_set_new(ch_problem(req, CH_P_INVALID_FIELD, "%s", detail),
-	    "parameter", json_string(name));
-	return -1;
-}
-
 static int
 base64url_value(int c)
 {
@@ -618,10 +611,12 @@ cursor_encode(ch_pool_t *pool, long long us, long long id)
 	return out;
 }
 
-/* Parses a cursor into q; 0, or -1 if it is not one the queue gave. */
+/* Parses a cursor into the struct queue_query at slot; 0, or -1 if it is
+ * not one the queue gave. */
 static int
-cursor_decode(const char *s, struct queue_query *q)
+cursor_decode(const char *s, void *slot)
 {
+	struct queue_query *q = slot;
 	char text[CURSOR_TEXT_MAX + 1], *colon, *digits;
 	int n;
 
@@ -648,88 +643,36 @@ cursor_decode(const char *s, struct queue_query *q)
 	return 0;
 }
 
-/* An enumerated filter: value must be one of values. */
-static int
-enum_filter(ch_req_t *req, const char *name, const char *value,
-    const char *const *values, const char **slot)
-{
-	char *list;
+/* Values are plain ASCII tokens (enum codes, digits, base64url), so none
+ * needs percent-decoding (certhall/query.h). */
+static const ch_qparam_t queue_params[] = {
+	{ .name = "limit", .kind = CH_Q_LIMIT,
+	  .offset = offsetof(struct queue_query, limit),
+	  .max = QUEUE_LIMIT_MAX },
+	{ .name = "cursor", .kind = CH_Q_TEXT, .offset = 0,
+	  .parse = cursor_decode,
+	  .detail = "cursor must be a next_cursor this operation gave" },
+	{ .name = "business_type", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct queue_query, business_type),
+	  .values = ch_business_codes },
+	{ .name = "certificate_type", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct queue_query, certificate_type),
+	  .values = ch_cert_type_codes },
+	{ .name = "channel", .kind = CH_Q_ENUM,
+	  .offset = offsetof(struct queue_query, channel),
+	  .values = channel_codes },
+};
 
-	if (*slot != NULL)
-		return bad_parameter(req, name,
-		    ch_psprintf(req->pool, "%s is given more than once", name));
-	for (int i = 0; values[i] != NULL; i++)
-		if (strcmp(values[i], value) == 0) {
-			*slot = values[i];
-			return 0;
-		}
-	list = ch_psprintf(req->pool, "%s must be one of: ", name);
-	for (int i = 0; values[i] != NULL; i++)
-		list = ch_psprintf(req->pool, "%s%s%s", list, i ? ", " : "",
-		    values[i]);
-	return bad_parameter(req, name, list);
-}
-
-/*
- * Reads req->query into q.  Each parameter may appear once; unknown ones
- * are refused rather than ignored.  Values are plain ASCII tokens (enum
- * codes, digits, base64url), so none needs percent-decoding: an encoded
- * one is refused as not one of them.  0, or -1 with a 422 answer set.
- */
+/* Reads req->query into q; 0, or -1 with a 422 answer set. */
 static int
 parse_query(ch_req_t *req, struct queue_query *q)
 {
-	char *rest = ch_pstrdup(req->pool, req->query), *pair, *save = NULL;
-	bool seen_limit = false, seen_cursor = false;
-
 	memset(q, 0, sizeof *q);
 	q->limit = QUEUE_LIMIT_DEFAULT;
-	for (pair = strtok_r(rest, "&", &save); pair != NULL;
-	    pair = strtok_r(NULL, "&", &save)) {
-		char *value = strchr(pair, '=');
-
-		if (value != NULL)
-			*value++ = '\0';
-		else
-			value = pair + strlen(pair);
-		if (strcmp(pair, "limit") == 0) {
-			if (seen_limit)
-				return bad_parameter(req, pair,
-				    "limit is given more than once");
-			seen_limit = true;
-			if (ch_id_parse(value, &q->limit) != 0 ||
-			    q->limit > QUEUE_LIMIT_MAX)
-				return bad_parameter(req, pair,
-				    "limit must be an integer from 1 to 100");
-		} else if (strcmp(pair, "cursor") == 0) {
-			if (seen_cursor)
-				return bad_parameter(req, pair,
-				    "cursor is given more than once");
-			seen_cursor = true;
-			if (cursor_decode(value, q) != 0)
-				return bad_parameter(req, pair,
-				    "cursor must be a next_cursor this "
-				    "operation gave");
-		} else if (strcmp(pair, "business_type") == 0) {
-			if (enum_filter(req, pair, value, ch_business_codes,
-			    &q->business_type) != 0)
-				return -1;
-		} else if (strcmp(pair, "certificate_type") == 0) {
-			if (enum_filter(req, pair, value, ch_cert_type_codes,
-			    &q->certificate_type) != 0)
-				return -1;
-		} else if (strcmp(pair, "channel") == 0) {
-			if (enum_filter(req, pair, value, channel_codes,
-			    &q->channel) != 0)
-				return -1;
-		} else {
-			return bad_parameter(req, pair,
-			    "unknown query parameter; this operation takes "
-			    "business_type, certificate_type, channel, limit "
-			    "and cursor");
-		}
-	}
-	return 0;
+	return ch_query_parse(req, queue_params,
+	    sizeof queue_params / sizeof queue_params[0],
+	    "unknown query parameter; this operation takes business_type, "
+	    "certificate_type, channel, limit and cursor", q);
 }
 
 /* One page of the queue: {"items":[Application (list form)…],
