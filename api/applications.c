@@ -247,23 +247,6 @@ static const ch_stmt_t stmt_certificate_exists = {
 	.readonly = true,
 };
 
-/* The direct applicant with this phone, made when missing (as a first
- * sign-in would); the DO UPDATE only matters in a race. */
-static const ch_stmt_t stmt_applicant_for_phone = {
-	.name = "app_applicant_for_phone",
-	.sql = "WITH found AS ("
-	       "  SELECT id FROM applicant"
-	       "   WHERE phone = $1 AND integrator_id IS NULL),"
-	       " made AS ("
-	       "  INSERT INTO applicant (phone)"
-	       "  SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM found)"
-	       "  ON CONFLICT (phone) WHERE integrator_id IS NULL"
-	       "  DO UPDATE SET phone = EXCLUDED.phone"
-	       "  RETURNING id)"
-	       " SELECT id FROM found UNION ALL SELECT id FROM made",
-	.nparams = 1,
-};
-
 static const ch_stmt_t stmt_submitted_at = {
 	.name = "app_submitted_at",
 	.sql = "UPDATE application SET submitted_at = now() WHERE id = $1",
@@ -543,12 +526,12 @@ api_application_create(ch_req_t *req)
 	state_normalize(&st);
 
 	if (p->kind == CH_ACTOR_STAFF) {
-		params[0] = st.v[F_HANDLER_PHONE];
-		res = ch_db_exec(req->db, req->pool, &stmt_applicant_for_phone,
-		    params);
-		if (res == NULL || PQntuples(res) != 1)
+		long long owner_id;
+
+		if (ch_applicant_for_phone(req->db, req->pool,
+		    st.v[F_HANDLER_PHONE], &owner_id, NULL) != 0)
 			return -1;
-		snprintf(owner, sizeof owner, "%s", PQgetvalue(res, 0, 0));
+		snprintf(owner, sizeof owner, "%lld", owner_id);
 		snprintf(staff, sizeof staff, "%lld", p->id);
 	} else {
 		snprintf(owner, sizeof owner, "%lld", p->applicant_id);

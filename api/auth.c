@@ -12,6 +12,8 @@
  * tokens never reach a log line or an audit detail; phones appear masked.
  */
 #include "api.h"
+#include "certhall/outbox.h"
+#include "certhall/people.h"
 #include "certhall/auth.h"
 #include "certhall/crypto.h"
 #include "certhall/log.h"
@@ -130,17 +132,6 @@ static const ch_stmt_t stmt_code_hash = {
 	.nparams = 2,
 };
 
-/* The sender LISTENs on "outbox"; the notice goes out at commit. */
-static const ch_stmt_t stmt_outbox = {
-	.name = "auth_sms_outbox",
-	.sql = "WITH o AS ("
-	       "  INSERT INTO outbox (channel, recipient, template, params, body)"
-	       "  VALUES ('sms', $1, 'login_code', $2::jsonb, $3)"
-	       "  RETURNING id)"
-	       " SELECT o.id, pg_notify('outbox', '') FROM o",
-	.nparams = 3,
-};
-
 /*
  * The newest code sent to the phone that is still within its 5 minutes,
  * used or not: a newer code supersedes the older ones, and a used one is
@@ -164,25 +155,6 @@ static const ch_stmt_t stmt_code_try = {
 	       "  consumed_at = CASE WHEN $2::boolean THEN now() END"
 	       " WHERE id = $1 RETURNING attempts",
 	.nparams = 2,
-};
-
-/* The direct applicant with this phone, created on first sign-in.  The
- * DO UPDATE only matters in a race with another first sign-in: it makes
- * the statement return the row either way. */
-static const ch_stmt_t stmt_applicant = {
-	.name = "auth_applicant_for_phone",
-	.sql = "WITH found AS ("
-	       "  SELECT id FROM applicant"
-	       "   WHERE phone = $1 AND integrator_id IS NULL),"
-	       " made AS ("
-	       "  INSERT INTO applicant (phone)"
-	       "  SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM found)"
-	       "  ON CONFLICT (phone) WHERE integrator_id IS NULL"
-	       "  DO UPDATE SET phone = EXCLUDED.phone"
-	       "  RETURNING id)"
-	       " SELECT id, false FROM found"
-	       " UNION ALL SELECT id, true FROM made",
-	.nparams = 1,
 };
 
 /* Columns: 0 id, 1 password_hash, 2 disabled, 3 locked now, 4 locked_until
@@ -345,6 +317,7 @@ api_sms_code_create(ch_req_t *req)
 	char code[8], masked[32], hex[2 + 2 * CH_SHA256_LEN + 1];
 	const char *params[3], *id, *keyed;
 	PGresult *res;
+	long long outbox_id;
 	int rc = -1;
 
 	ch_mask_phone(in->phone, masked);
@@ -383,17 +356,16 @@ api_sms_code_create(ch_req_t *req)
 	if (ch_db_exec(req->db, req->pool, &stmt_code_hash, params) == NULL)
 		goto out;
 
-	params[0] = in->phone;
-	params[1] = ch_psprintf(req->pool, "{\"code\":\"%s\"}", code);
-	params[2] = ch_psprintf(req->pool, "【四川CA】您的登录验证码为%s，"
-	    "5分钟内有效，请勿泄露给他人。如非本人操作，请忽略本短信。", code);
-	res = ch_db_exec(req->db, req->pool, &stmt_outbox, params);
-	if (res == NULL || PQntuples(res) != 1)
+	if (ch_outbox_sms(req->db, req->pool, in->phone, "login_code",
+	    ch_psprintf(req->pool, "{\"code\":\"%s\"}", code),
+	    ch_psprintf(req->pool, "【四川CA】您的登录验证码为%s，"
+	    "5分钟内有效，请勿泄露给他人。如非本人操作，请忽略本短信。", code),
+	    &outbox_id) != 0)
 		goto out;
 
 	if (ch_audit(req, "auth.sms_code_sent", "sms_code", id,
 	    json_pack("{s:s, s:s}", "phone", masked, "outbox_id",
-	    PQgetvalue(res, 0, 0))) != 0 ||
+	    ch_psprintf(req->pool, "%lld", outbox_id))) != 0 ||
 	    ch_db_commit(req->db) != 0)
 		goto out;
 	/* The same answer whether or not the phone has signed in before. */
@@ -432,7 +404,7 @@ api_session_create(ch_req_t *req)
 	const char *params[2], *code_id, *keyed;
 	PGresult *res;
 	long long applicant_id;
-	bool right;
+	bool right, first;
 
 	ch_mask_phone(in->phone, masked);
 	if (ch_db_begin(req->db) != 0)
@@ -469,14 +441,12 @@ api_session_create(ch_req_t *req)
 		return sign_in_refused(req, masked, code_id, "wrong code",
 		    WRONG_CODE);
 
-	params[0] = in->phone;
-	res = ch_db_exec(req->db, req->pool, &stmt_applicant, params);
-	if (res == NULL || PQntuples(res) != 1)
+	if (ch_applicant_for_phone(req->db, req->pool, in->phone, &applicant_id,
+	    &first) != 0)
 		return -1;
-	applicant_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (ch_audit_as(req, CH_ACTOR_APPLICANT, applicant_id, "auth.sign_in",
-	    "applicant", PQgetvalue(res, 0, 0), json_pack("{s:s, s:b}",
-	    "phone", masked, "first_sign_in", PQgetvalue(res, 0, 1)[0] == 't'))
+	    "applicant", ch_psprintf(req->pool, "%lld", applicant_id),
+	    json_pack("{s:s, s:b}", "phone", masked, "first_sign_in", first))
 	    != 0)
 		return -1;
 	return session_answer(req, CH_ACTOR_APPLICANT, applicant_id);

@@ -227,3 +227,36 @@ ch_integrator_created_detail(const ch_integrator_new_t *k, const char *name)
 {
 	return json_pack("{s:I, s:s}", "id", (json_int_t)k->id, "name", name);
 }
+
+/* The DO UPDATE only matters in a race of two first sign-ins: it makes the
+ * loser see the winner's row instead of nothing. */
+static const ch_stmt_t stmt_applicant_for_phone = {
+	.name = "people_applicant_for_phone",
+	.sql = "WITH found AS ("
+	       "  SELECT id FROM applicant"
+	       "   WHERE phone = $1 AND integrator_id IS NULL),"
+	       " made AS ("
+	       "  INSERT INTO applicant (phone)"
+	       "  SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM found)"
+	       "  ON CONFLICT (phone) WHERE integrator_id IS NULL"
+	       "  DO UPDATE SET phone = EXCLUDED.phone"
+	       "  RETURNING id)"
+	       " SELECT id, false FROM found"
+	       " UNION ALL SELECT id, true FROM made",
+	.nparams = 1,
+};
+
+int
+ch_applicant_for_phone(ch_db_t *db, ch_pool_t *pool, const char *phone,
+    long long *id, bool *made)
+{
+	const char *params[1] = { phone };
+	PGresult *res = ch_db_exec(db, pool, &stmt_applicant_for_phone, params);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (made != NULL)
+		*made = PQgetvalue(res, 0, 1)[0] == 't';
+	return 0;
+}

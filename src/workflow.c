@@ -2,6 +2,7 @@
 #include "certhall/auth.h"
 #include "certhall/db.h"
 #include "certhall/log.h"
+#include "certhall/outbox.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -45,14 +46,6 @@ static const ch_stmt_t stmt_status = {
 	.sql = "SELECT status FROM application WHERE id = $1",
 	.nparams = 1,
 	.readonly = true,
-};
-
-static const ch_stmt_t stmt_outbox = {
-	.name = "wf_outbox",
-	.sql = "WITH o AS (INSERT INTO outbox (channel, recipient, template,"
-	       "  params, body) VALUES ('sms', $1, $2, $3::jsonb, $4) RETURNING id)"
-	       " SELECT id, pg_notify('outbox', '') FROM o",
-	.nparams = 4,
 };
 
 /* A PostgreSQL array literal of the from states: {a,b}. */
@@ -159,7 +152,7 @@ ch_wf_notify(ch_req_t *req, long long id, const char *template,
     json_t *params_json, const char *text)
 {
 	char idbuf[24];
-	const char *params[4];
+	const char *params[1];
 	char *p;
 	PGresult *res;
 	int rc;
@@ -186,11 +179,8 @@ ch_wf_notify(ch_req_t *req, long long id, const char *template,
 	json_decref(params_json);
 	if (p == NULL)
 		ch_oom();
-	params[0] = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	params[1] = template;
-	params[2] = p;
-	params[3] = text;
-	rc = ch_db_exec(req->db, req->pool, &stmt_outbox, params) != NULL ? 0 : -1;
+	rc = ch_outbox_sms(req->db, req->pool,
+	    ch_pstrdup(req->pool, PQgetvalue(res, 0, 0)), template, p, text, NULL);
 	free(p);
 	return rc;
 }

@@ -126,4 +126,13 @@ ch_people_result_t ch_integrator_create(ch_db_t *db, ch_pool_t *pool,
 struct json_t *ch_integrator_created_detail(const ch_integrator_new_t *k,
     const char *name);
 
+/*
+ * The direct applicant (not an integrator's) with this phone, created when
+ * missing: at a first SMS sign-in, or when a counter clerk takes a walk-in.
+ * In the caller's transaction.  *made says whether it was created now.
+ * 0, or -1 (database error, logged).
+ */
+int ch_applicant_for_phone(ch_db_t *db, ch_pool_t *pool, const char *phone,
+    long long *id, bool *made);
+
 #endif
