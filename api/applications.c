@@ -186,6 +186,12 @@ const ch_schema_t api_application_submit_schema = {
 
 /* ---- statements ---------------------------------------------------------- */
 
+static const ch_stmt_t stmt_paid = {
+	.name = "app_paid",
+	.sql = "SELECT paid_at IS NOT NULL FROM application WHERE id = $1",
+	.nparams = 1,
+};
+
 #define DELIVERY_JSON(a, b, c, d, e, f, g) \
 	"NULLIF(jsonb_strip_nulls(jsonb_build_object(" \
 	"'recipient', " a "::text, 'phone', " b "::text," \
@@ -796,7 +802,9 @@ int
 api_application_cancel(ch_req_t *req)
 {
 	const struct cancel_input *in = req->input;
+	const char *params[1];
 	long long id;
+	PGresult *res;
 	ch_app_t a;
 
 	if (ch_app_path_id(req, &id) != 0)
@@ -810,6 +818,20 @@ api_application_cancel(ch_req_t *req)
 		return refuse(req);
 	default:
 		return -1;
+	}
+	/* SPEC §5: "any state before payment".  Paid money leaves only by a
+	 * refund (finance), which cancels the application itself. */
+	params[0] = ch_psprintf(req->pool, "%lld", id);
+	res = ch_db_exec(req->db, req->pool, &stmt_paid, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	if (*PQgetvalue(res, 0, 0) == 't') {
+		ch_db_rollback(req->db);
+		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
+		    "the application is paid: it can no longer be cancelled "
+		    "by its handler; ask for a refund instead"),
+		    "status_now", json_string(a.status));
+		return 0;
 	}
 	switch (ch_wf_transition(req, id, ch_app_cancellable, "cancelled",
 	    in != NULL ? in->reason : NULL, NULL, NULL)) {

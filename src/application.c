@@ -1,4 +1,5 @@
 #include "certhall/application.h"
+#include "certhall/util.h"
 #include "certhall/crypto.h"
 #include "certhall/db.h"
 #include "certhall/log.h"
@@ -146,15 +147,6 @@ static const ch_stmt_t stmt_quote_store = {
 };
 
 /* ---- small pure helpers -------------------------------------------------- */
-
-static int
-code_index(const char *const *codes, const char *s)
-{
-	for (int i = 0; codes[i] != NULL; i++)
-		if (strcmp(codes[i], s) == 0)
-			return i;
-	return -1;
-}
 
 void
 ch_app_etag(int version, char out[16])
@@ -383,8 +375,8 @@ ch_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out)
 	out->channel = ch_pstrdup(req->pool, PQgetvalue(res, 0, 2));
 	out->status = ch_pstrdup(req->pool, PQgetvalue(res, 0, 3));
 	out->version = atoi(PQgetvalue(res, 0, 4));
-	biz = code_index(ch_business_codes, PQgetvalue(res, 0, 5));
-	cert = code_index(ch_cert_type_codes, PQgetvalue(res, 0, 6));
+	biz = ch_code_index(ch_business_codes, PQgetvalue(res, 0, 5));
+	cert = ch_code_index(ch_cert_type_codes, PQgetvalue(res, 0, 6));
 	if (biz < 0 || cert < 0) {
 		ch_error("application %lld has an unknown business or "
 		    "certificate type", id);
@@ -507,7 +499,7 @@ check_complete(ch_req_t *req, const ch_app_t *a, PGresult *res,
 	    names, sizeof names / sizeof names[0]);
 	fields = ch_pool_json(req->pool, json_array());
 	for (size_t i = 0; i < n; i++) {
-		int col = code_index(field_names, names[i]);
+		int col = ch_code_index(field_names, names[i]);
 
 		if (col < 0 || PQgetisnull(res, 0, col))
 			json_array_append_new(fields, json_string(names[i]));
@@ -585,7 +577,7 @@ ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v)
 		    a->id, a->certificate_id);
 		return -1;
 	}
-	ct = code_index(ch_cert_type_codes, PQgetvalue(cert, 0, 0));
+	ct = ch_code_index(ch_cert_type_codes, PQgetvalue(cert, 0, 0));
 	memset(&f, 0, sizeof f);
 	f.business = a->business;
 	f.app_cert_type = a->cert_type;
@@ -703,8 +695,8 @@ ch_app_store_quote(ch_req_t *req, long long id, bool lock,
 	res = ch_db_exec(req->db, req->pool, &stmt_quote_input, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return CH_APP_QUOTE_ERROR;
-	biz = code_index(ch_business_codes, PQgetvalue(res, 0, 0));
-	cert = code_index(ch_cert_type_codes, PQgetvalue(res, 0, 1));
+	biz = ch_code_index(ch_business_codes, PQgetvalue(res, 0, 0));
+	cert = ch_code_index(ch_cert_type_codes, PQgetvalue(res, 0, 1));
 	if (biz < 0 || cert < 0)
 		return CH_APP_QUOTE_ERROR;
 	years = PQgetisnull(res, 0, 2) ? -1 : atoi(PQgetvalue(res, 0, 2));

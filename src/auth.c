@@ -21,12 +21,13 @@ static const char *const actor_names[CH_ACTOR__MAX] = {
 	[CH_ACTOR_APPLICANT] = "applicant",
 	[CH_ACTOR_STAFF] = "staff",
 	[CH_ACTOR_INTEGRATOR] = "integrator",
+	[CH_ACTOR_SYSTEM] = "system",
 };
 
 const char *
 ch_actor_name(ch_actor_t kind)
 {
-	return kind < CH_ACTOR__MAX ? actor_names[kind] : "system";
+	return kind < CH_ACTOR__MAX ? actor_names[kind] : "unknown";
 }
 
 unsigned

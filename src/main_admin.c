@@ -113,9 +113,6 @@ cmd_migrate(int argc, char **argv, const char *conninfo)
 
 /* ---- create-admin, create-integrator ---------------------------------- */
 
-/* What the commands write as: the audit log's "system" actor (ch_actor_name()
- * names every kind past the real ones so), from the command line. */
-#define ACTOR_SYSTEM CH_ACTOR__MAX
 
 typedef struct {
 	ch_pool_t *pool;
@@ -257,7 +254,7 @@ cmd_create_admin(int argc, char **argv, const char *conninfo)
 		goto out;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	if (ch_audit_as(&c.req, ACTOR_SYSTEM, 0, "staff.created", "staff",
+	if (ch_audit_as(&c.req, CH_ACTOR_SYSTEM, 0, "staff.created", "staff",
 	    idbuf, ch_staff_created_detail(&s)) != 0 ||
 	    ch_db_commit(c.db) != 0) {
 		rc = 70;
@@ -309,7 +306,7 @@ cmd_create_integrator(int argc, char **argv, const char *conninfo)
 		rc = 70;
 		goto out;
 	}
-	if (ch_audit_as(&c.req, ACTOR_SYSTEM, 0, "integrator.created",
+	if (ch_audit_as(&c.req, CH_ACTOR_SYSTEM, 0, "integrator.created",
 	    "integrator", k.key_id, ch_integrator_created_detail(&k, name))
 	    != 0 ||
 	    ch_db_commit(c.db) != 0) {

@@ -69,3 +69,12 @@ ch_become_user(const char *user)
 	}
 	return 0;
 }
+
+int
+ch_code_index(const char *const *codes, const char *s)
+{
+	for (int i = 0; codes[i] != NULL; i++)
+		if (strcmp(codes[i], s) == 0)
+			return i;
+	return -1;
+}

@@ -115,7 +115,11 @@ typedef struct {
 	" 'created_at', " CH_SQL_TIME("a.created_at") "," \
 	" 'updated_at', " CH_SQL_TIME("a.updated_at") "," \
 	" 'submitted_at', " CH_SQL_TIME("a.submitted_at") "," \
-	" 'reviewed_at', " CH_SQL_TIME("a.reviewed_at")
+	" 'reviewed_at', " CH_SQL_TIME("a.reviewed_at") "," \
+	" 'paid_at', " CH_SQL_TIME("a.paid_at") "," \
+	" 'verified_at', " CH_SQL_TIME("a.verified_at") "," \
+	" 'possession_proven_at', " CH_SQL_TIME("a.possession_proven_at") "," \
+	" 'settled_at', " CH_SQL_TIME("a.settled_at")
 
 #define CH_SQL_APP_LIST_JSON \
 	CH_SQL_APP_FIELDS_(CH_SQL_MASK_ID("a.holder_id_number"), \

@@ -91,6 +91,7 @@ typedef enum {
 	CH_ACTOR_APPLICANT,
 	CH_ACTOR_STAFF,
 	CH_ACTOR_INTEGRATOR,
+	CH_ACTOR_SYSTEM,		/* a back-end process (sender, payments) */
 	CH_ACTOR__MAX
 } ch_actor_t;
 

@@ -16,6 +16,9 @@ long ch_parse_long(const char *s, int base, long max);
 /* The value of one hex digit (either case), or -1. */
 int ch_hex_value(int c);
 
+/* The index of s in the NULL-terminated array codes, or -1.  Pure. */
+int ch_code_index(const char *const *codes, const char *s);
+
 /*
  * When running as root, becomes user: no supplementary groups, its gid,
  * its uid, and checks root cannot be regained.  Does nothing when not
