@@ -18,6 +18,7 @@
 #include "certhall/crypto.h"
 #include "certhall/log.h"
 #include "certhall/ratelimit.h"
+#include "certhall/smscode.h"
 #include "certhall/validate.h"
 
 #include <jansson.h>
@@ -27,11 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMS_CODE_SECONDS 300		/* a code's validity */
 #define SMS_RESEND_SECONDS 60		/* per phone: 1 code a minute ... */
 #define SMS_PHONE_PER_HOUR 5		/* ... and 5 an hour */
 #define SMS_ADDR_PER_HOUR 20		/* per client address */
-#define SMS_MAX_TRIES 5			/* wrong tries a code survives */
 
 #define STAFF_MAX_FAILURES 5		/* consecutive wrong passwords ... */
 #define STAFF_LOCK_SECONDS (15 * 60)	/* ... lock the account this long */
@@ -249,73 +248,35 @@ out:
 
 /* ---- POST /api/v1/auth/sms-codes ---------------------------------------- */
 
-/* Always counted in this order, so concurrent requests take the counter
- * rows' locks in one order and cannot deadlock. */
-static const struct sms_limit {
-	bool by_addr;		/* bucket "sms:addr:<ip>", else "sms:phone:<phone>" */
-	int window, limit;
-	const char *detail;
-} sms_limits[] = {
-	{ false, SMS_RESEND_SECONDS, 1,
-	  "a code was sent to this phone less than a minute ago" },
-	{ false, 3600, SMS_PHONE_PER_HOUR,
-	  "this phone has had its 5 codes for this hour" },
-	{ true, 3600, SMS_ADDR_PER_HOUR,
-	  "too many codes have been requested from this address in this hour" },
-};
-
 /*
- * Counts this request against every limit.  0 if all allow it; 1 with a
- * 429 response when one refuses (Retry-After: the longest wait among the
- * refusing limits, after which all of them allow again); -1 on a database
- * error.  Every limit is counted even after one refuses; the caller rolls
- * the whole transaction back on refusal, so only codes actually sent use
- * up anyone's allowance.
+ * Counts this request against the limits of docs/CONTRACT.md, always in
+ * this order: per phone 1 a minute and 5 an hour, per client address 20
+ * an hour.  As ch_rate_check(): 0, 1 with a 429 set, or -1.
  */
 static int
 sms_rate_limit(ch_req_t *req, const char *phone)
 {
 	const char *addr = req->remote_addr != NULL ? req->remote_addr : "-";
-	const struct sms_limit *worst = NULL;
-	int wait = 0;
-	char retry[16];
+	const char *by_phone = ch_psprintf(req->pool, "sms:phone:%s", phone);
+	const ch_rate_limit_t limits[] = {
+		{ by_phone, SMS_RESEND_SECONDS, 1,
+		  "a code was sent to this phone less than a minute ago" },
+		{ by_phone, 3600, SMS_PHONE_PER_HOUR,
+		  "this phone has had its 5 codes for this hour" },
+		{ ch_psprintf(req->pool, "sms:addr:%s", addr), 3600,
+		  SMS_ADDR_PER_HOUR, "too many codes have been requested from "
+		  "this address in this hour" },
+	};
 
-	for (size_t i = 0; i < sizeof sms_limits / sizeof sms_limits[0]; i++) {
-		const struct sms_limit *l = &sms_limits[i];
-		const char *bucket = l->by_addr
-		    ? ch_psprintf(req->pool, "sms:addr:%s", addr)
-		    : ch_psprintf(req->pool, "sms:phone:%s", phone);
-		int after = 0;
-
-		switch (ch_rate_hit(req, bucket, l->window, l->limit, &after)) {
-		case CH_RATE_ALLOWED:
-			break;
-		case CH_RATE_LIMITED:
-			if (after > wait) {
-				wait = after;
-				worst = l;
-			}
-			break;
-		case CH_RATE_ERROR:
-			return -1;
-		}
-	}
-	if (worst == NULL)
-		return 0;
-	snprintf(retry, sizeof retry, "%d", wait);
-	ch_problem(req, CH_P_TOO_MANY_REQUESTS, "%s; try again in %d seconds",
-	    worst->detail, wait);
-	ch_resp_header(req, "Retry-After", retry);
-	return 1;
+	return ch_rate_check(req, limits, sizeof limits / sizeof limits[0]);
 }
 
 int
 api_sms_code_create(ch_req_t *req)
 {
 	const struct sms_code_input *in = req->input;
-	unsigned char h[CH_SHA256_LEN];
-	char code[8], masked[32], hex[2 + 2 * CH_SHA256_LEN + 1];
-	const char *params[3], *id, *keyed;
+	char code[8], masked[32], hash[CH_SMS_CODE_HASH_LITERAL];
+	const char *params[3], *id;
 	PGresult *res;
 	long long outbox_id;
 	int rc = -1;
@@ -335,24 +296,19 @@ api_sms_code_create(ch_req_t *req)
 		goto out;
 	}
 
-	snprintf(code, sizeof code, "%06u", ch_random_below(1000000));
+	ch_sms_code_new(code);
 	params[0] = in->phone;
-	params[1] = ch_psprintf(req->pool, "%d", SMS_CODE_SECONDS);
+	params[1] = ch_psprintf(req->pool, "%d", CH_SMS_CODE_SECONDS);
 	params[2] = req->remote_addr != NULL ? req->remote_addr : "-";
 	res = ch_db_exec(req->db, req->pool, &stmt_code_new, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
 	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
 
-	/* Bound to its row and phone: a hash copied to another row or
-	 * phone does not match. */
-	keyed = ch_psprintf(req->pool, "%s:%s:%s", id, in->phone, code);
-	ch_keyed_hash(CH_KEY_SMS_CODE, keyed, strlen(keyed), h);
-	hex[0] = '\\';
-	hex[1] = 'x';
-	ch_hex(h, sizeof h, hex + 2);
+	ch_sms_code_hash(CH_KEY_SMS_CODE, ch_psprintf(req->pool, "%s:%s", id,
+	    in->phone), code, hash);
 	params[0] = id;
-	params[1] = hex;
+	params[1] = hash;
 	if (ch_db_exec(req->db, req->pool, &stmt_code_hash, params) == NULL)
 		goto out;
 
@@ -370,7 +326,7 @@ api_sms_code_create(ch_req_t *req)
 		goto out;
 	/* The same answer whether or not the phone has signed in before. */
 	ch_resp_json(req, 202, json_pack("{s:s, s:i, s:i}", "phone", masked,
-	    "expires_in", SMS_CODE_SECONDS, "resend_after",
+	    "expires_in", CH_SMS_CODE_SECONDS, "resend_after",
 	    SMS_RESEND_SECONDS));
 	rc = 0;
 out:
@@ -399,12 +355,12 @@ int
 api_session_create(ch_req_t *req)
 {
 	const struct session_input *in = req->input;
-	unsigned char want[CH_SHA256_LEN], got[CH_SHA256_LEN];
 	char masked[32];
-	const char *params[2], *code_id, *keyed;
+	const char *params[2], *code_id;
 	PGresult *res;
 	long long applicant_id;
-	bool right, first;
+	bool first;
+	ch_sms_code_verdict_t verdict;
 
 	ch_mask_phone(in->phone, masked);
 	if (ch_db_begin(req->db) != 0)
@@ -417,27 +373,23 @@ api_session_create(ch_req_t *req)
 		return sign_in_refused(req, masked, NULL, "no valid code",
 		    WRONG_CODE);
 	code_id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	if (PQgetvalue(res, 0, 3)[0] == 't')
+	/* Only codes within their 5 minutes are selected. */
+	verdict = ch_sms_code_judge(CH_KEY_SMS_CODE, ch_psprintf(req->pool,
+	    "%s:%s", code_id, in->phone), in->code, PQgetvalue(res, 0, 1),
+	    atoi(PQgetvalue(res, 0, 2)), PQgetvalue(res, 0, 3)[0] == 't', false);
+	if (verdict == CH_SMS_CODE_USED)
 		return sign_in_refused(req, masked, code_id, "code already used",
 		    WRONG_CODE);
-	/* The 6th try is refused before the code is even looked at. */
-	if (atoi(PQgetvalue(res, 0, 2)) >= SMS_MAX_TRIES)
+	if (verdict == CH_SMS_CODE_SPENT)
 		return sign_in_refused(req, masked, code_id, "too many tries",
 		    "this code has had 5 wrong tries; request a new code");
 
-	keyed = ch_psprintf(req->pool, "%s:%s:%s", code_id, in->phone,
-	    in->code);
-	ch_keyed_hash(CH_KEY_SMS_CODE, keyed, strlen(keyed), got);
-	right = strlen(PQgetvalue(res, 0, 1)) == 2 * CH_SHA256_LEN &&
-	    ch_unhex(PQgetvalue(res, 0, 1), want, sizeof want) == 0 &&
-	    ch_equal(want, got, sizeof want);
-
 	params[0] = code_id;
-	params[1] = right ? "true" : "false";
+	params[1] = verdict == CH_SMS_CODE_RIGHT ? "true" : "false";
 	res = ch_db_exec(req->db, req->pool, &stmt_code_try, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	if (!right)
+	if (verdict != CH_SMS_CODE_RIGHT)
 		return sign_in_refused(req, masked, code_id, "wrong code",
 		    WRONG_CODE);
 

@@ -154,10 +154,9 @@ ch_base64url(const unsigned char *in, size_t n, char *out)
 	    false);
 }
 
-/* Decodes unpadded standard base64 (as ch_password_hash writes it). */
-static int
-unbase64(const char *in, size_t len, unsigned char *out, size_t cap,
-    size_t *outlen)
+int
+ch_unbase64(const char *in, size_t len, bool padded, unsigned char *out,
+    size_t cap, size_t *outlen)
 {
 	static const char alpha[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -165,6 +164,15 @@ unbase64(const char *in, size_t len, unsigned char *out, size_t cap,
 	int bits = 0;
 	size_t o = 0;
 
+	if (padded) {
+		if (len % 4 != 0)
+			return -1;
+		/* At most two '=', at the very end. */
+		for (int i = 0; i < 2 && len > 0 && in[len - 1] == '='; i++)
+			len--;
+	}
+	if (len % 4 == 1)
+		return -1;
 	for (size_t i = 0; i < len; i++) {
 		const char *p = in[i] ? strchr(alpha, in[i]) : NULL;
 
@@ -176,7 +184,9 @@ unbase64(const char *in, size_t len, unsigned char *out, size_t cap,
 			bits -= 8;
 			if (o == cap)
 				return -1;
-			out[o++] = (unsigned char)(acc >> bits & 0xff);
+			if (out != NULL)
+				out[o] = (unsigned char)(acc >> bits & 0xff);
+			o++;
 		}
 	}
 	*outlen = o;
@@ -309,8 +319,10 @@ ch_password_verify(const char *password, const char *encoded)
 	salt = encoded + consumed;
 	hash = strchr(salt, '$');
 	if (hash == NULL ||
-	    unbase64(salt, (size_t)(hash - salt), s, sizeof s, &slen) != 0 ||
-	    unbase64(hash + 1, strlen(hash + 1), want, sizeof want, &hlen) != 0 ||
+	    ch_unbase64(salt, (size_t)(hash - salt), false, s, sizeof s,
+	    &slen) != 0 ||
+	    ch_unbase64(hash + 1, strlen(hash + 1), false, want, sizeof want,
+	    &hlen) != 0 ||
 	    hlen < 16)
 		return false;
 	if (scrypt(password, s, slen, ln, r, p, got, hlen) != 0)

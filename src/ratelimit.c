@@ -89,3 +89,37 @@ ch_rate_hit(ch_req_t *req, const char *bucket, int window_seconds, int limit,
 		*retry_after = 1;
 	return CH_RATE_LIMITED;
 }
+
+int
+ch_rate_check(ch_req_t *req, const ch_rate_limit_t *limits, size_t n)
+{
+	const ch_rate_limit_t *worst = NULL;
+	int wait = 0;
+	char retry[16];
+
+	for (size_t i = 0; i < n; i++) {
+		int after = 0;
+
+		switch (ch_rate_hit(req, limits[i].bucket,
+		    limits[i].window_seconds, limits[i].limit, &after)) {
+		case CH_RATE_ALLOWED:
+			break;
+		case CH_RATE_LIMITED:
+			if (after > wait) {
+				wait = after;
+				worst = &limits[i];
+			}
+			break;
+		case CH_RATE_ERROR:
+		default:
+			return -1;
+		}
+	}
+	if (worst == NULL)
+		return 0;
+	snprintf(retry, sizeof retry, "%d", wait);
+	ch_problem(req, CH_P_TOO_MANY_REQUESTS, "%s; try again in %d seconds",
+	    worst->detail, wait);
+	ch_resp_header(req, "Retry-After", retry);
+	return 1;
+}

@@ -4,6 +4,7 @@
  * locale, and a checker runs on every request body.
  */
 #include "certhall/validate.h"
+#include "certhall/crypto.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,6 +52,20 @@ ch_check_sms_code(const char *s, const char **why)
 {
 	if (s == NULL || !digits(s, 6)) {
 		*why = "must be the 6 digits of the SMS code";
+		return -1;
+	}
+	return 0;
+}
+
+int
+ch_check_base64(const char *s, const char **why)
+{
+	size_t n = 0;
+
+	if (s == NULL || ch_unbase64(s, strlen(s), true, NULL, strlen(s),
+	    &n) != 0 || n == 0) {
+		*why = "must be standard base64 (RFC 4648 section 4) with its "
+		    "padding";
 		return -1;
 	}
 	return 0;

@@ -22,6 +22,7 @@
 #define CH_KEY_SESSION "certhall session token v1"
 #define CH_KEY_SMS_CODE "certhall sms code v1"
 #define CH_KEY_INTEGRATOR "certhall integrator secret v1"
+#define CH_KEY_VERIFY_CODE "certhall verification code v1"
 
 /* Reads the pepper: a file holding 64 hex characters (whitespace around them
  * is ignored).  0, or -1 after logging why. */
@@ -44,6 +45,16 @@ int ch_unhex(const char *in, unsigned char *out, size_t n);
  * out must hold 4*ceil(n/3)+1 bytes.  Returns the length written. */
 size_t ch_base64(const unsigned char *in, size_t n, char *out);
 size_t ch_base64url(const unsigned char *in, size_t n, char *out);
+/*
+ * Decodes len characters of standard base64 (RFC 4648 §4): with padding
+ * (padded: a multiple of 4 characters, '=' only as the last one or two) or
+ * without ('=' nowhere).  No white space.  Bits left over after the last
+ * byte are ignored.  out may be NULL to only check and measure; otherwise
+ * it holds cap bytes.  0 with *outlen set, or -1 (not base64, or more than
+ * cap bytes).
+ */
+int ch_unbase64(const char *in, size_t len, bool padded, unsigned char *out,
+    size_t cap, size_t *outlen);
 
 void ch_sha256(const void *data, size_t n, unsigned char out[CH_SHA256_LEN]);
 void ch_hmac_sha256(const void *key, size_t keylen, const void *data,

@@ -41,4 +41,27 @@ typedef enum {
 ch_rate_result_t ch_rate_hit(ch_req_t *req, const char *bucket,
     int window_seconds, int limit, int *retry_after);
 
+/* One limit on a request: its bucket, window and allowance, and what a
+ * refusal tells the caller ("a code was sent to this phone less than a
+ * minute ago"). */
+typedef struct {
+	const char *bucket;
+	int window_seconds;
+	int limit;
+	const char *detail;
+} ch_rate_limit_t;
+
+/*
+ * Counts this request against every one of the n limits, in the order
+ * given (callers keep one order, so concurrent requests take the counter
+ * rows' locks in one order and cannot deadlock).  0 if all allow it; 1
+ * with a 429 too-many-requests response when one refuses (Retry-After: the
+ * longest wait among the refusing limits, after which all of them allow
+ * again; the detail is that limit's); -1 on a database error.  Every limit
+ * is counted even after one refuses: the caller rolls the whole
+ * transaction back on refusal, so only work actually done uses up anyone's
+ * allowance.
+ */
+int ch_rate_check(ch_req_t *req, const ch_rate_limit_t *limits, size_t n);
+
 #endif

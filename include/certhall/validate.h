@@ -23,6 +23,11 @@ int ch_check_phone(const char *s, const char **why);
 /* An SMS sign-in code: exactly 6 ASCII digits (leading zeros kept). */
 int ch_check_sms_code(const char *s, const char **why);
 
+/* Standard base64 with padding (RFC 4648 §4): a multiple of 4 characters
+ * of A-Z a-z 0-9 + /, '=' only as the last one or two, no white space,
+ * at least one byte (a signature, api/verification.c). */
+int ch_check_base64(const char *s, const char **why);
+
 /* A staff username: ^[a-z][a-z0-9._-]{2,31}$ (3 to 32 characters,
  * lowercase ASCII), the same rule as the staff table's CHECK. */
 int ch_check_username(const char *s, const char **why);
