@@ -65,6 +65,15 @@ extern const ch_schema_t api_application_patch_schema;
 extern const ch_schema_t api_application_cancel_schema;
 extern const ch_schema_t api_application_submit_schema;
 
+/* api/verification.c: verify by SMS code, prove possession (issue 5) */
+int api_verification_code_create(ch_req_t *req);
+int api_verification_create(ch_req_t *req);
+int api_possession_challenge_create(ch_req_t *req);
+int api_possession_create(ch_req_t *req);
+extern const ch_schema_t api_verification_empty_schema;
+extern const ch_schema_t api_verification_schema;
+extern const ch_schema_t api_possession_schema;
+
 /* api/materials.c */
 int api_material_list(ch_req_t *req);
 int api_material_put(ch_req_t *req);

@@ -73,6 +73,21 @@ const ch_route_t ch_routes[] = {
 	{ CH_GET, "/api/v1/applications/{id}/history", api_application_history,
 	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
 
+	/* Verification (SPEC §6): an SMS code to the certificate's registered
+	 * phone, and proof of possession of its key. */
+	{ CH_POST, "/api/v1/applications/{id}/verification/sms-code",
+	  api_verification_code_create, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/verification",
+	  api_verification_create, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_verification_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/possession-challenges",
+	  api_possession_challenge_create, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/possession",
+	  api_possession_create, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_possession_schema, 8 * KiB, NULL },
+
 	/* Scanned materials. */
 	{ CH_GET, "/api/v1/applications/{id}/materials", api_material_list,
 	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },

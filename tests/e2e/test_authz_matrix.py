@@ -410,8 +410,13 @@ FOREIGN_REQUESTS = [
     ("materials list", "GET", "/materials", None),
     ("material put", "PUT", f"/materials/{MATERIAL_KIND}", PDF),
     ("material get", "GET", f"/materials/{MATERIAL_KIND}", None),
+    ("verification code", "POST", "/verification/sms-code", {}),
+    ("verification", "POST", "/verification", {"code": "123456"}),
+    ("possession challenge", "POST", "/possession-challenges", {}),
+    ("possession", "POST", "/possession", {"challenge_id": 1, "signature": "AAAA"}),
 ]
-CHANGES = {"patch", "submit", "cancel", "material put"}
+CHANGES = {"patch", "submit", "cancel", "material put", "verification code", "verification",
+           "possession challenge", "possession"}
 
 
 def foreign_request(principal, app_id, etag, method, suffix, body):
