@@ -44,6 +44,14 @@ int ch_unhex(const char *in, unsigned char *out, size_t n);
  * out must hold 4*ceil(n/3)+1 bytes.  Returns the length written. */
 size_t ch_base64(const unsigned char *in, size_t n, char *out);
 size_t ch_base64url(const unsigned char *in, size_t n, char *out);
+/*
+ * Decodes base64 (RFC 4648 §4, with padding) strictly into out (cap
+ * bytes): a length that is a multiple of 4, the alphabet only (no
+ * whitespace, no base64url), '=' only as the last one or two characters,
+ * and the unused bits of the last character zero, so each byte string has
+ * one accepted text.  Returns the decoded length, or -1.
+ */
+long ch_unbase64(const char *in, unsigned char *out, size_t cap);
 
 void ch_sha256(const void *data, size_t n, unsigned char out[CH_SHA256_LEN]);
 void ch_hmac_sha256(const void *key, size_t keylen, const void *data,
