@@ -84,4 +84,22 @@ int api_review_queue(ch_req_t *req);
 int api_application_review(ch_req_t *req);
 extern const ch_schema_t api_review_schema;
 
+/* api/payments.c: pay (SPEC §6) */
+int api_payment_create(ch_req_t *req);
+int api_payment_get(ch_req_t *req);
+int api_payment_notify(ch_req_t *req);
+int api_counter_payment_create(ch_req_t *req);
+int api_refund_create(ch_req_t *req);
+extern const ch_schema_t api_payment_create_schema;
+extern const ch_schema_t api_counter_payment_schema;
+extern const ch_schema_t api_refund_schema;
+struct ch_paygw;
+/* This worker's payment gateway client, made on first use after fork from
+ * the environment (certhall/paygw.h); NULL while it cannot be.  Borrowed. */
+struct ch_paygw *api_paygw(void);
+/* Closes these orders (a NULL-terminated list of out_trade_no, or NULL) at
+ * the gateway, best effort, logging failures: after a commit that closed
+ * them in our books (certhall/payment.h ch_payment_close_open()). */
+void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
+
 #endif

@@ -26,6 +26,7 @@
 #include "certhall/auth.h"
 #include "certhall/idempotency.h"
 #include "certhall/log.h"
+#include "certhall/payment.h"
 #include "certhall/people.h"
 #include "certhall/query.h"
 #include "certhall/validate.h"
@@ -802,7 +803,7 @@ int
 api_application_cancel(ch_req_t *req)
 {
 	const struct cancel_input *in = req->input;
-	const char *params[1];
+	const char *params[1], **orders = NULL;
 	long long id;
 	PGresult *res;
 	ch_app_t a;
@@ -844,9 +845,13 @@ api_application_cancel(ch_req_t *req)
 	default:
 		return -1;
 	}
-	if (ch_app_respond(req, 200, id) != 0)
+	/* An unpaid order can take no money now (the application is locked
+	 * first, as everywhere money moves); one paid anyway is refunded. */
+	if (ch_payment_close_open(req, id, &orders) != 0 ||
+	    ch_app_respond(req, 200, id) != 0 || ch_db_commit(req->db) != 0)
 		return -1;
-	return ch_db_commit(req->db);
+	api_payment_close_at_gateway(req, orders);
+	return 0;
 }
 
 /* ---- POST /api/v1/applications/{id}/submit ------------------------------- */

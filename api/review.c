@@ -22,6 +22,7 @@
 #include "certhall/fees.h"
 #include "certhall/people.h"
 #include "certhall/query.h"
+#include "certhall/validate.h"
 #include "certhall/workflow.h"
 
 #include <jansson.h>
@@ -111,28 +112,12 @@ struct review_input {
 	unsigned materials;		/* bit i: ch_material_kinds[i] */
 };
 
-/* A reason must say something: not only blanks (ASCII or ideographic). */
-static int
-check_reason(const char *s, const char **why)
-{
-	for (const char *p = s; *p != '\0';) {
-		if (*p == ' ')
-			p++;
-		else if (strncmp(p, "\xe3\x80\x80", 3) == 0)	/* U+3000 */
-			p += 3;
-		else
-			return 0;
-	}
-	*why = "must say why, not only spaces";
-	return -1;
-}
-
 static const ch_field_t review_fields[] = {
 	{ .name = "decision", .type = CH_F_ENUM, .flags = CH_F_REQUIRED,
 	  .values = decision_codes,
 	  .offset = offsetof(struct review_input, decision) },
 	{ .name = "reason", .type = CH_F_STRING, .flags = CH_F_NULLABLE,
-	  .min = REASON_MIN, .max = REASON_MAX, .check = check_reason,
+	  .min = REASON_MIN, .max = REASON_MAX, .check = ch_check_reason,
 	  .offset = offsetof(struct review_input, reason) },
 	{ .name = "materials", .type = CH_F_ENUM_SET, .flags = CH_F_NULLABLE,
 	  .min = 1, .max = RETURN_MATERIALS_MAX, .values = ch_material_kinds,
@@ -214,17 +199,6 @@ check_decision(ch_req_t *req, const struct review_input *in)
 #define TEXT_RETURNED_TAIL "。请登录自助网厅修改后重新提交。"
 #define TEXT_REJECTED_HEAD SIGNATURE "您的数字证书申请（编号%s）未通过审核，原因："
 #define TEXT_REJECTED_TAIL "。如有疑问请致电400-028-1130。"
-
-/* An amount in fen as yuan for people: 40000 → "400", 5050 → "50.50".
- * Integer arithmetic only; out holds 32. */
-static void
-yuan(long long fen, char out[32])
-{
-	if (fen % 100 == 0)
-		snprintf(out, 32, "%lld", fen / 100);
-	else
-		snprintf(out, 32, "%lld.%02lld", fen / 100, fen % 100);
-}
 
 /* The first n characters of UTF-8 s, in the pool. */
 static char *
@@ -396,7 +370,7 @@ approve(ch_req_t *req, const ch_app_t *a, const char *idbuf)
 		return STEP_ERROR;
 
 	if (pay) {
-		yuan(total, amount);
+		ch_fees_yuan(total, amount);
 		text = ch_psprintf(req->pool, TEXT_APPROVED_PAY, idbuf, amount);
 		return ch_wf_notify(req, a->id, "review_approved_pay",
 		    json_pack("{s:s, s:s}", "id", idbuf, "amount", amount),

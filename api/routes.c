@@ -15,6 +15,10 @@ static const char *const material_types[] = {
 	"application/pdf", "image/jpeg", "image/png", NULL,
 };
 
+/* A gateway's notification: JSON, kept raw, for its signature covers the
+ * bytes as sent. */
+static const char *const json_types[] = { "application/json", NULL };
+
 #define APPLICANTS (CH_ROLE_APPLICANT | CH_ROLE_INTEGRATOR)
 
 const ch_route_t ch_routes[] = {
@@ -101,6 +105,19 @@ const ch_route_t ch_routes[] = {
 	  NULL, 0, NULL },
 	{ CH_POST, "/api/v1/applications/{id}/review", api_application_review,
 	  CH_ROLE_REVIEWER, &api_review_schema, 4 * KiB, NULL },
+
+	/* Pay (SPEC §6). */
+	{ CH_POST, "/api/v1/applications/{id}/payment", api_payment_create,
+	  APPLICANTS, &api_payment_create_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/payment", api_payment_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/payments/notify/{provider}", api_payment_notify,
+	  CH_ROLE_PUBLIC, NULL, 64 * KiB, json_types },
+	{ CH_POST, "/api/v1/applications/{id}/counter-payment",
+	  api_counter_payment_create, CH_ROLE_COUNTER,
+	  &api_counter_payment_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/refund", api_refund_create,
+	  CH_ROLE_FINANCE, &api_refund_schema, 4 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -5,6 +5,12 @@
 -- Money is integer fen.  An order is for exactly the application's locked
 -- quote_total_fen; an arrival with another amount is refused and stored
 -- nowhere but the log.
+--
+-- Lock order, everywhere money moves (src/payment.c, api/payments.c, the
+-- cancel handler, certhall-payd): the application row first (FOR UPDATE),
+-- then its payment_order rows, then payment / refund / signing_job rows.
+-- Two paths that both need an application and its order then queue on the
+-- application instead of deadlocking on each other.
 
 CREATE TABLE payment_order (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -37,6 +43,8 @@ CREATE TABLE payment_order (
 CREATE UNIQUE INDEX payment_order_one_open ON payment_order (application_id)
     WHERE status = 'open';
 CREATE INDEX payment_order_application ON payment_order (application_id, id DESC);
+-- The payment daemon's sweep: open orders to query, and those past expiry.
+CREATE INDEX payment_order_open ON payment_order (expires_at) WHERE status = 'open';
 
 -- Money that arrived.  captured: it pays its application (at most one per
 -- application); refund_due: it arrived for an order that could no longer
@@ -74,7 +82,7 @@ CREATE TABLE refund (
     out_refund_no    text NOT NULL UNIQUE CHECK (out_refund_no ~ '^RF[0-9]{24}$'),
     amount_fen       bigint NOT NULL CHECK (amount_fen > 0),
     reason           text NOT NULL,
-    -- 'system' (automatic: late or duplicate payment) or 'staff'
+    -- 'system' (automatic: late or duplicate payment) or 'staff' (finance)
     requested_by_kind text NOT NULL CHECK (requested_by_kind IN ('system', 'staff')),
     requested_by_id  bigint REFERENCES staff,
     status           text NOT NULL DEFAULT 'pending'
@@ -87,15 +95,20 @@ CREATE TABLE refund (
     completed_at     timestamptz
 );
 CREATE INDEX refund_pending ON refund (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX refund_application ON refund (application_id);
+CREATE INDEX payment_application ON payment (application_id);
 
--- Every notification whose signature verified, as received (for audit and
--- replay detection); the same notification id again is a duplicate.
+-- Every notification whose signature verified and that we processed (204:
+-- captured, duplicate or refund queued), as received, for audit and replay
+-- detection; the same notification id again is a duplicate and adds no row.
+-- A refused notification (unknown order, amount mismatch) changes nothing,
+-- this table included: it is in the API's log with its reason.
 CREATE TABLE payment_notification (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     provider         text NOT NULL,
     notification_id  text NOT NULL,
     received_at      timestamptz NOT NULL DEFAULT now(),
     body             jsonb NOT NULL,
-    outcome          text NOT NULL,
+    outcome          text NOT NULL CHECK (outcome IN ('captured', 'duplicate', 'refund_due')),
     UNIQUE (provider, notification_id)
 );

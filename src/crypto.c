@@ -193,6 +193,26 @@ ch_unbase64(const char *in, size_t len, bool padded, unsigned char *out,
 	return 0;
 }
 
+long
+ch_unbase64_strict(const char *in, unsigned char *out, size_t cap)
+{
+	static const char alpha[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), pad = 0, len;
+	const char *last;
+
+	if (n == 0 || ch_unbase64(in, n, true, out, cap, &len) != 0)
+		return -1;
+	while (pad < 2 && in[n - 1 - pad] == '=')
+		pad++;
+	/* The bits of the last character that fill no byte must be zero:
+	 * otherwise two texts would decode to the same bytes. */
+	last = strchr(alpha, in[n - pad - 1]);
+	if (pad > 0 && (unsigned)(last - alpha) & (pad == 1 ? 0x3u : 0xfu))
+		return -1;
+	return (long)len;
+}
+
 void
 ch_sha256(const void *data, size_t n, unsigned char out[CH_SHA256_LEN])
 {

@@ -121,3 +121,12 @@ ch_fees_quote(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
 	}
 	return CH_QUOTE_OK;
 }
+
+void
+ch_fees_yuan(long long fen, char out[32])
+{
+	if (fen % 100 == 0)
+		snprintf(out, 32, "%lld", fen / 100);
+	else
+		snprintf(out, 32, "%lld.%02lld", fen / 100, fen % 100);
+}

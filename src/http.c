@@ -75,6 +75,8 @@ static const struct {
 	[CH_P_INTERNAL] = {500, "internal", "Internal error"},
 	[CH_P_SERVICE_UNAVAILABLE] = {503, "service-unavailable",
 	    "Service temporarily unavailable"},
+	[CH_P_GATEWAY_UNAVAILABLE] = {503, "gateway-unavailable",
+	    "The payment gateway is unavailable"},
 };
 
 int

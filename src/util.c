@@ -2,6 +2,7 @@
 #include "certhall/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -16,6 +17,16 @@ ch_monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long
+ch_backoff_s(int attempt, long cap)
+{
+	long s = 1;
+
+	for (int i = 1; i < attempt && s < cap; i++)
+		s *= 2;
+	return s < cap ? s : cap;
 }
 
 long
@@ -77,4 +88,50 @@ ch_code_index(const char *const *codes, const char *s)
 		if (strcmp(codes[i], s) == 0)
 			return i;
 	return -1;
+}
+
+int
+ch_read_secret(const char *path, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd, rc = -1;
+
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ch_error("secret \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	/* One byte of room past the limit tells "too long" from "exactly". */
+	while (n < cap) {
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ch_error("secret \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n == cap) {
+		ch_error("secret \"%s\" is longer than %zu bytes", path, cap - 1);
+		goto out;
+	}
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
+	    buf[n - 1] == '\r' || buf[n - 1] == '\n'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || memchr(buf, '\0', n) != NULL) {
+		ch_error("secret \"%s\" is empty or binary", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(buf, 0, cap);
+	close(fd);
+	return rc;
 }

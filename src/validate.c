@@ -231,3 +231,18 @@ ch_check_postcode(const char *s, const char **why)
 	}
 	return 0;
 }
+
+int
+ch_check_reason(const char *s, const char **why)
+{
+	for (const char *p = s; p != NULL && *p != '\0';) {
+		if (*p == ' ')
+			p++;
+		else if (strncmp(p, "\xe3\x80\x80", 3) == 0)	/* U+3000 */
+			p += 3;
+		else
+			return 0;
+	}
+	*why = "must say why, not only spaces";
+	return -1;
+}

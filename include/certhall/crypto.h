@@ -55,6 +55,12 @@ size_t ch_base64url(const unsigned char *in, size_t n, char *out);
  */
 int ch_unbase64(const char *in, size_t len, bool padded, unsigned char *out,
     size_t cap, size_t *outlen);
+/*
+ * The same, strictly, for signatures (NUL-terminated in): padded, not
+ * empty, and the unused bits of the last character zero, so each byte
+ * string has one accepted text.  Returns the decoded length, or -1.
+ */
+long ch_unbase64_strict(const char *in, unsigned char *out, size_t cap);
 
 void ch_sha256(const void *data, size_t n, unsigned char out[CH_SHA256_LEN]);
 void ch_hmac_sha256(const void *key, size_t keylen, const void *data,

@@ -61,6 +61,8 @@ typedef enum {
 	CH_P_TOO_MANY_REQUESTS,
 	CH_P_INTERNAL,
 	CH_P_SERVICE_UNAVAILABLE,
+	CH_P_GATEWAY_UNAVAILABLE,	/* 503: the payment gateway cannot be
+					 * reached (issue 5) */
 	CH_P__MAX
 } ch_problem_t;
 

@@ -93,13 +93,6 @@ const char *ch_sms_result_name(ch_sms_result_t r);
 char *ch_sms_mask_phone(const char *phone, char *buf, size_t cap);
 
 /*
- * Reads a secret from path: the whole file without trailing whitespace,
- * at most cap - 1 bytes, into buf.  0, or -1 after logging why (missing,
- * empty, too long); buf is then cleared.
- */
-int ch_sms_read_secret(const char *path, char *buf, size_t cap);
-
-/*
  * The "http-json" provider: POST {base_url}/v1/messages with
  * "Authorization: Bearer {key}" and the body
  *   {"message_id": …, "phone": …, "sign_name": "四川CA", "template": …,

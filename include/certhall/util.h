@@ -1,13 +1,19 @@
 /*
  * Small helpers shared by the programs (certhall-api, certhall-admin,
- * certhall-sms-sender): the monotonic clock, bounded number parsing, hex
- * digits and dropping root.
+ * certhall-sms-sender, certhall-payd): the monotonic clock, bounded number
+ * parsing, hex digits, dropping root and reading a secret from a file.
  */
 #ifndef CERTHALL_UTIL_H
 #define CERTHALL_UTIL_H
 
+#include <stddef.h>
+
 /* Milliseconds on the monotonic clock (for intervals, never for dates). */
 long long ch_monotonic_ms(void);
+
+/* Seconds to wait before retrying after the attempt-th failure: 1 s after
+ * the first, doubling, at most cap.  Pure. */
+long ch_backoff_s(int attempt, long cap);
 
 /* Parses s as a whole number in base (10 or 8) from 0 to max; -1 if s is
  * empty, has anything else in it, or is out of range. */
@@ -26,5 +32,13 @@ int ch_code_index(const char *const *codes, const char *s);
  * user, 77 the switch failed.
  */
 int ch_become_user(const char *user);
+
+/*
+ * Reads a secret from path: the whole file without trailing whitespace,
+ * at most cap - 1 bytes, into buf (an SMS provider key, the payment
+ * gateway's merchant key).  0, or -1 after logging why (missing, empty,
+ * too long, binary); buf is then cleared.  The secret is never logged.
+ */
+int ch_read_secret(const char *path, char *buf, size_t cap);
 
 #endif

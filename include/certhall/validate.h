@@ -58,4 +58,10 @@ int ch_check_name(const char *s, const char **why);
 /* A mainland postcode: 6 digits. */
 int ch_check_postcode(const char *s, const char **why);
 
+/* ---- staff decisions (issues 4, 5) ------------------------------------- */
+
+/* A reason a reviewer or finance gives: it must say something, not only
+ * blanks (ASCII or ideographic U+3000); the schema bounds its length. */
+int ch_check_reason(const char *s, const char **why);
+
 #endif

@@ -3,8 +3,8 @@
 #
 # A "stack" is one directory ($CERTHALL_STACK) holding a private PostgreSQL cluster, a
 # SoftHSM2 token, the certhall-api FastCGI server and an nginx in front of it, the SMS
-# outbox sender and the fake SMS gateway it delivers to (tests/fakes/); the layout
-# is fixed in docs/CONTRACT.md. Every setting lives in $CERTHALL_STACK/env (written by
+# outbox sender and the fake SMS gateway it delivers to, the payment daemon and the sandbox
+# payment gateway (tests/fakes/); the layout is fixed in docs/CONTRACT.md. Every setting lives in $CERTHALL_STACK/env (written by
 # stack_write_env), so stackctl can act on a stack that another script started.
 #
 # Source this file from a script that has `set -euo pipefail`; functions report problems
@@ -15,8 +15,7 @@
 STACK_PACKAGES=(
     build-essential cmake pkg-config libfcgi-dev libjansson-dev libpq-dev libssl-dev
     libp11-dev libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
-    python3-cryptography
-    python3-jsonschema python3-yaml python3-psycopg2 nodejs npm curl procps
+    python3-jsonschema python3-yaml python3-psycopg2 python3-cryptography nodejs npm curl procps
     clang libclang-rt-14-dev
 )
 
@@ -94,7 +93,7 @@ stack_build() {
     cmake -S "$CERTHALL_ROOT" -B "$CERTHALL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
     cmake --build "$CERTHALL_BUILD" -j2
     local bin
-    for bin in certhall-api certhall-admin certhall-sms-sender; do
+    for bin in certhall-api certhall-admin certhall-sms-sender certhall-payd; do
         [ -x "$CERTHALL_BUILD/$bin" ] || stack_die "build did not produce $CERTHALL_BUILD/$bin"
     done
 }
@@ -145,7 +144,10 @@ stack_conninfo_value() {
 # stack_configure STACK PORT PGPORT
 # Sets and exports every CERTHALL_* variable for a stack in STACK. Workers come from
 # CERTHALL_WORKERS (default 4) and CERTHALL_NGINX_WORKERS (default 1); the fake SMS
-# gateway listens on CERTHALL_SMS_PORT (default: a free port).
+# gateway listens on CERTHALL_SMS_PORT and the sandbox payment gateway on CERTHALL_PAY_PORT
+# (default: free ports). CERTHALL_PAYD_QUERY_AFTER (default 60 s), CERTHALL_PAY_ORDER_TTL
+# (default 7200 s) and CERTHALL_PAY_RETRY_DELAYS (the sandbox's notification retries) may
+# be set by the caller.
 stack_configure() {
     local stack=$1 port=$2 pgport=$3 host
     export CERTHALL_STACK=$stack
@@ -185,6 +187,23 @@ stack_configure() {
     stack_check_number CERTHALL_SMS_PORT 1 65535
     export CERTHALL_SMS_URL="http://127.0.0.1:$CERTHALL_SMS_PORT"
     export CERTHALL_SMS_GATEWAY_URL=$CERTHALL_SMS_URL
+    # Payments (docs/CONTRACT.md "Pay or verify"): the sandbox gateway, its key pair and our
+    # merchant key in pay/ (stack_pay_keys_init). The API and certhall-payd read the public
+    # key and the merchant key; the gateway's private key is the sandbox's and the tests'.
+    export CERTHALL_PAY_PROVIDER=sandbox
+    export CERTHALL_PAY_PORT=${CERTHALL_PAY_PORT:-$(stack_free_port)}
+    stack_check_number CERTHALL_PAY_PORT 1 65535
+    export CERTHALL_PAY_GATEWAY_URL="http://127.0.0.1:$CERTHALL_PAY_PORT"
+    export CERTHALL_PAY_MERCHANT_ID=${CERTHALL_PAY_MERCHANT_ID:-1900000109}
+    export CERTHALL_PAY_MERCHANT_KEY_FILE=$stack/pay/merchant.key
+    export CERTHALL_PAY_GATEWAY_PUBKEY_FILE=$stack/pay/gateway.pub
+    export CERTHALL_PAY_GATEWAY_KEY_FILE=$stack/pay/gateway.key
+    export CERTHALL_PAY_NOTIFY_URL="$CERTHALL_URL/api/v1/payments/notify/sandbox"
+    export CERTHALL_PAY_ORDER_TTL=${CERTHALL_PAY_ORDER_TTL:-7200}
+    stack_check_number CERTHALL_PAY_ORDER_TTL 1 604800
+    export CERTHALL_PAY_RETRY_DELAYS=${CERTHALL_PAY_RETRY_DELAYS:-0.5,1,2,4,8,16,32,64,128}
+    export CERTHALL_PAYD_QUERY_AFTER=${CERTHALL_PAYD_QUERY_AFTER:-60}
+    stack_check_number CERTHALL_PAYD_QUERY_AFTER 1 86400
     # Browser origins the API answers CORS for (comma list): a Vite dev server.
     export CERTHALL_CORS_ORIGINS=${CERTHALL_CORS_ORIGINS:-http://127.0.0.1:5173}
 }
@@ -204,6 +223,10 @@ STACK_ENV_VARS=(
     CERTHALL_RUN_GROUP CERTHALL_DB CERTHALL_APP_DB SOFTHSM2_CONF CERTHALL_HSM_MODULE
     CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE CERTHALL_PEPPER_FILE CERTHALL_SMS_KEY_FILE
     CERTHALL_SMS_PORT CERTHALL_SMS_URL CERTHALL_SMS_GATEWAY_URL CERTHALL_CORS_ORIGINS
+    CERTHALL_PAY_PROVIDER CERTHALL_PAY_PORT CERTHALL_PAY_GATEWAY_URL CERTHALL_PAY_MERCHANT_ID
+    CERTHALL_PAY_MERCHANT_KEY_FILE CERTHALL_PAY_GATEWAY_PUBKEY_FILE CERTHALL_PAY_GATEWAY_KEY_FILE
+    CERTHALL_PAY_NOTIFY_URL CERTHALL_PAY_ORDER_TTL CERTHALL_PAY_RETRY_DELAYS
+    CERTHALL_PAYD_QUERY_AFTER
 )
 
 # Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs, pepper and keys stay in
@@ -232,14 +255,15 @@ stack_load_env() {
 # nobody when root (they run the database and the web workers).
 stack_prepare_dirs() {
     local s=$CERTHALL_STACK
-    mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway"
+    mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway" \
+        "$s/pay" "$s/pay-gateway"
     chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
-    chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway"
+    chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway" "$s/pay" "$s/pay-gateway"
     if stack_is_root; then
         # The API's workers (nobody) read the pepper: they may pass through secrets/ (not
         # list it) and read that one file; every other secret stays root's alone.
-        chgrp "$CERTHALL_RUN_GROUP" "$s/secrets"
-        chmod 710 "$s/secrets"
+        chgrp "$CERTHALL_RUN_GROUP" "$s/secrets" "$s/pay"
+        chmod 710 "$s/secrets" "$s/pay"
         # PostgreSQL creates its socket and lock file in run/, the API's socket is created
         # there by root before it drops to nobody: postgres needs to write, others to search.
         chown root:postgres "$s/run"
@@ -565,7 +589,8 @@ stack_api_start() {
         echo "$?" >"$exitfile"
     ' certhall-api-wrapper "$s/run/api.exit" \
         env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
-        -u CERTHALL_SMS_KEY_FILE CERTHALL_PEPPER_FILE="$CERTHALL_PEPPER_FILE" \
+        -u CERTHALL_SMS_KEY_FILE -u CERTHALL_PAY_GATEWAY_KEY_FILE \
+        CERTHALL_PEPPER_FILE="$CERTHALL_PEPPER_FILE" \
         CERTHALL_CORS_ORIGINS="$CERTHALL_CORS_ORIGINS" \
         CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
         </dev/null >>"$log" 2>&1 &
@@ -637,86 +662,79 @@ stack_api_stop() {
 }
 
 # ---------------------------------------------------------------------------------------
-# The fake SMS gateway (tests/fakes/sms_gateway.py) and certhall-sms-sender
+# Fakes of outside services (tests/fakes/) and back-end daemons, the same way each
 
-stack_sms_gateway_pid() {
+# stack_service_pid NAME NEEDLE: the pid in run/NAME.pid when that process runs and its
+# command line mentions NEEDLE (a path of this stack), else false.
+stack_service_pid() {
     local pid
-    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/sms-gateway.pid") || return 1
-    stack_pid_matches "$pid" "$CERTHALL_STACK/sms-gateway/messages.jsonl" || return 1
+    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/$1.pid") || return 1
+    stack_pid_matches "$pid" "$2" || return 1
     printf '%s\n' "$pid"
 }
 
-# Starts the fake gateway on 127.0.0.1:$CERTHALL_SMS_PORT in its own session; returns
-# when it answers. Its journal (sms-gateway/messages.jsonl) survives restarts.
-stack_sms_gateway_start() {
-    local s=$CERTHALL_STACK log=$CERTHALL_STACK/log/sms-gateway.log pid i code
-    if pid=$(stack_sms_gateway_pid); then
-        stack_log "sms gateway already running (pid $pid)"
+# stack_fake_start NAME NEEDLE PORT_VAR CHECK_URL CMD...: starts a fake (it writes its own
+# pid file run/NAME.pid) on 127.0.0.1:$PORT_VAR in its own session, logging to
+# log/NAME.log; returns when GET CHECK_URL answers 200.
+stack_fake_start() {
+    local name=$1 needle=$2 port_var=$3 check=$4 s=$CERTHALL_STACK pid i code
+    local log=$CERTHALL_STACK/log/$1.log
+    shift 4
+    if pid=$(stack_service_pid "$name" "$needle"); then
+        stack_log "$name already running (pid $pid)"
         return 0
     fi
-    rm -f "$s/run/sms-gateway.pid"
-    if stack_port_in_use "$CERTHALL_SMS_PORT"; then
-        stack_warn "port 127.0.0.1:$CERTHALL_SMS_PORT is already in use (set CERTHALL_SMS_PORT to another port)"
+    rm -f "$s/run/$name.pid"
+    if stack_port_in_use "${!port_var}"; then
+        stack_warn "port 127.0.0.1:${!port_var} is already in use (set $port_var to another port)"
         return 1
     fi
-    setsid /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/sms_gateway.py" \
-        --listen "127.0.0.1:$CERTHALL_SMS_PORT" --key-file "$CERTHALL_SMS_KEY_FILE" \
-        --state "$s/sms-gateway/messages.jsonl" --pid-file "$s/run/sms-gateway.pid" \
-        </dev/null >>"$log" 2>&1 &
+    setsid "$@" </dev/null >>"$log" 2>&1 &
     pid=$!
     for ((i = 0; i < 100; i++)); do
         stack_pid_alive "$pid" || break
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$CERTHALL_SMS_URL/stats" 2>/dev/null || true)
-        [ "$code" = 200 ] && [ -s "$s/run/sms-gateway.pid" ] && return 0
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$check" 2>/dev/null || true)
+        [ "$code" = 200 ] && [ -s "$s/run/$name.pid" ] && return 0
         sleep 0.1
     done
     tail -n 20 "$log" >&2 || true
-    stack_warn "sms gateway did not come up on $CERTHALL_SMS_URL (log: $log)"
+    stack_warn "$name did not come up on ${check%/*} (log: $log)"
     if stack_pid_alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
     return 1
 }
 
-stack_sms_gateway_stop() {
-    local pid
-    pid=$(stack_sms_gateway_pid) || { rm -f "$CERTHALL_STACK/run/sms-gateway.pid"; return 0; }
+# stack_fake_stop NAME NEEDLE: SIGTERM, wait up to 10 s, then SIGKILL; its journal stays.
+stack_fake_stop() {
+    local name=$1 needle=$2 pid
+    pid=$(stack_service_pid "$name" "$needle") || { rm -f "$CERTHALL_STACK/run/$name.pid"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
     if ! stack_wait_gone "$pid" 10; then
-        stack_warn "sms gateway (pid $pid) did not stop in 10 s; killing it"
+        stack_warn "$name (pid $pid) did not stop in 10 s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
         stack_wait_gone "$pid" 5 || true
     fi
-    stack_kill_session "$pid" "$CERTHALL_STACK/sms-gateway/messages.jsonl"
-    rm -f "$CERTHALL_STACK/run/sms-gateway.pid"
+    stack_kill_session "$pid" "$needle"
+    rm -f "$CERTHALL_STACK/run/$name.pid"
 }
 
-stack_sms_sender_pid() {
-    local pid
-    pid=$(stack_read_pidfile "$CERTHALL_STACK/run/sms-sender.pid") || return 1
-    stack_pid_matches "$pid" "$CERTHALL_STACK/secrets/sms-key" || return 1
-    printf '%s\n' "$pid"
-}
-
-# Starts certhall-sms-sender in its own session through a wrapper shell that writes its
-# pid (run/sms-sender.pid) and, when it ends, its exit status (run/sms-sender.exit): as
-# root the sender reads its key and then drops to the run user, which may not write run/.
-# Returns once it is connected to the database and listening.
-stack_sms_sender_start() {
-    local s=$CERTHALL_STACK bin=$CERTHALL_BUILD/certhall-sms-sender
-    local log=$CERTHALL_STACK/log/sms-sender.log args pid i from
-    if pid=$(stack_sms_sender_pid); then
-        stack_log "certhall-sms-sender already running (pid $pid)"
+# stack_daemon_start NAME NEEDLE READY CMD...: starts a back-end daemon in its own session
+# through a wrapper shell that writes its pid (run/NAME.pid) and, when it ends, its exit
+# status (run/NAME.exit): as root the daemon reads its keys and then drops to the run
+# user, which may not write run/. Logs go to log/NAME.log. Returns once the log shows
+# READY (a fixed string of its JSON log line, e.g. its "listening on" line) from this start.
+stack_daemon_start() {
+    local name=$1 needle=$2 ready=$3 s=$CERTHALL_STACK log=$CERTHALL_STACK/log/$1.log
+    local pid i from
+    shift 3
+    if pid=$(stack_service_pid "$name" "$needle"); then
+        stack_log "$name already running (pid $pid)"
         return 0
     fi
-    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
-    stack_kill_session "$(stack_read_pidfile "$s/run/sms-sender.wrapper.pid" || true)" \
-        "$s/run/sms-sender.exit"
-    rm -f "$s/run/sms-sender.pid" "$s/run/sms-sender.exit" "$s/run/sms-sender.wrapper.pid"
+    stack_kill_session "$(stack_read_pidfile "$s/run/$name.wrapper.pid" || true)" \
+        "$s/run/$name.exit"
+    rm -f "$s/run/$name.pid" "$s/run/$name.exit" "$s/run/$name.wrapper.pid"
     touch "$log"
     from=$(($(wc -c <"$log") + 1))
-    args=(--url "$CERTHALL_SMS_URL" --key-file "$CERTHALL_SMS_KEY_FILE")
-    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
-    # The sender connects as the app role; it gets neither HSM settings nor the pepper,
-    # and no proxy: the gateway is on loopback.
     # shellcheck disable=SC2016
     setsid bash -c '
         pidfile=$1 exitfile=$2
@@ -725,63 +743,198 @@ stack_sms_sender_start() {
         echo "$!" >"$pidfile"
         wait "$!"
         echo "$?" >"$exitfile"
-    ' certhall-sms-sender-wrapper "$s/run/sms-sender.pid" "$s/run/sms-sender.exit" \
-        env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
-        -u CERTHALL_PEPPER_FILE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY \
-        -u ALL_PROXY -u all_proxy CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
+    ' "$name-wrapper" "$s/run/$name.pid" "$s/run/$name.exit" "$@" \
         </dev/null >>"$log" 2>&1 &
-    echo "$!" >"$s/run/sms-sender.wrapper.pid"
+    echo "$!" >"$s/run/$name.wrapper.pid"
     for ((i = 0; i < 150; i++)); do
-        if stack_sms_sender_pid >/dev/null &&
-            tail -c "+$from" "$log" | grep -q 'listening on \\"outbox\\"'; then
+        if stack_service_pid "$name" "$needle" >/dev/null &&
+            tail -c "+$from" "$log" | grep -qF -- "$ready"; then
             return 0
         fi
-        [ -s "$s/run/sms-sender.exit" ] && break
+        [ -s "$s/run/$name.exit" ] && break
         sleep 0.1
     done
     tail -n 20 "$log" >&2 || true
-    if [ -s "$s/run/sms-sender.exit" ]; then
-        stack_warn "certhall-sms-sender exited with status $(cat "$s/run/sms-sender.exit") during start (log: $log)"
+    if [ -s "$s/run/$name.exit" ]; then
+        stack_warn "$name exited with status $(cat "$s/run/$name.exit") during start (log: $log)"
     else
-        stack_warn "certhall-sms-sender did not connect to the database within 15 s (log: $log)"
-        stack_sms_sender_stop >/dev/null || true
+        stack_warn "$name was not ready within 15 s (log: $log)"
+        stack_daemon_stop "$name" "$needle" >/dev/null || true
     fi
     return 1
 }
 
-# SIGTERM to the sender (it finishes the message in hand, at most ~10 s), wait up to 20 s,
-# print its exit status on stdout (the last one when it had already stopped). Returns 1
-# when there is no status to report or it had to be killed.
-stack_sms_sender_stop() {
-    local s=$CERTHALL_STACK pid wrapper i
-    wrapper=$(stack_read_pidfile "$s/run/sms-sender.wrapper.pid" || true)
-    if ! pid=$(stack_sms_sender_pid); then
-        stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
-        if [ -s "$s/run/sms-sender.exit" ]; then
-            stack_log "certhall-sms-sender was already stopped; its last exit status follows"
-            cat "$s/run/sms-sender.exit"
+# stack_daemon_stop NAME NEEDLE: SIGTERM (the daemon finishes the work in hand), wait up to
+# 20 s, print its exit status on stdout (the last one when it had already stopped).
+# Returns 1 when there is no status to report or it had to be killed.
+stack_daemon_stop() {
+    local name=$1 needle=$2 s=$CERTHALL_STACK pid wrapper i
+    wrapper=$(stack_read_pidfile "$s/run/$name.wrapper.pid" || true)
+    if ! pid=$(stack_service_pid "$name" "$needle"); then
+        stack_kill_session "$wrapper" "$s/run/$name.exit"
+        if [ -s "$s/run/$name.exit" ]; then
+            stack_log "$name was already stopped; its last exit status follows"
+            cat "$s/run/$name.exit"
             return 0
         fi
-        stack_warn "certhall-sms-sender is not running"
+        stack_warn "$name is not running"
         return 1
     fi
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 200; i++)); do
-        if ! stack_pid_alive "$pid" && [ -s "$s/run/sms-sender.exit" ]; then
+        if ! stack_pid_alive "$pid" && [ -s "$s/run/$name.exit" ]; then
             break
         fi
         sleep 0.1
     done
     if stack_pid_alive "$pid"; then
-        stack_warn "certhall-sms-sender (pid $pid) still running after 20 s; killing it"
+        stack_warn "$name (pid $pid) still running after 20 s; killing it"
         kill -KILL "$pid" 2>/dev/null || true
         stack_wait_gone "$pid" 5 || true
         sleep 0.2
-        stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
+        stack_kill_session "$wrapper" "$s/run/$name.exit"
         return 1
     fi
-    stack_kill_session "$wrapper" "$s/run/sms-sender.exit"
-    cat "$s/run/sms-sender.exit"
+    stack_kill_session "$wrapper" "$s/run/$name.exit"
+    cat "$s/run/$name.exit"
+}
+
+# Daemons get neither the HSM settings nor the API's pepper, and no proxy: the gateways
+# they talk to are on loopback here.
+STACK_DAEMON_ENV_UNSET=(
+    -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN
+    -u CERTHALL_PEPPER_FILE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY
+    -u ALL_PROXY -u all_proxy
+)
+
+# ---------------------------------------------------------------------------------------
+# The fake SMS gateway (tests/fakes/sms_gateway.py) and certhall-sms-sender
+
+stack_sms_gateway_pid() {
+    stack_service_pid sms-gateway "$CERTHALL_STACK/sms-gateway/messages.jsonl"
+}
+
+# Starts the fake gateway on 127.0.0.1:$CERTHALL_SMS_PORT; returns when it answers. Its
+# journal (sms-gateway/messages.jsonl) survives restarts.
+stack_sms_gateway_start() {
+    local s=$CERTHALL_STACK
+    stack_fake_start sms-gateway "$s/sms-gateway/messages.jsonl" CERTHALL_SMS_PORT \
+        "$CERTHALL_SMS_URL/stats" \
+        /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/sms_gateway.py" \
+        --listen "127.0.0.1:$CERTHALL_SMS_PORT" --key-file "$CERTHALL_SMS_KEY_FILE" \
+        --state "$s/sms-gateway/messages.jsonl" --pid-file "$s/run/sms-gateway.pid"
+}
+
+stack_sms_gateway_stop() {
+    stack_fake_stop sms-gateway "$CERTHALL_STACK/sms-gateway/messages.jsonl"
+}
+
+stack_sms_sender_pid() {
+    stack_service_pid sms-sender "$CERTHALL_STACK/secrets/sms-key"
+}
+
+# Starts certhall-sms-sender (stack_daemon_start); returns once it is connected to the
+# database and listening. It connects as the app role.
+stack_sms_sender_start() {
+    local bin=$CERTHALL_BUILD/certhall-sms-sender args
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    args=(--url "$CERTHALL_SMS_URL" --key-file "$CERTHALL_SMS_KEY_FILE")
+    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
+    stack_daemon_start sms-sender "$CERTHALL_STACK/secrets/sms-key" \
+        'listening on \"outbox\"' \
+        env "${STACK_DAEMON_ENV_UNSET[@]}" -u CERTHALL_PAY_GATEWAY_KEY_FILE \
+        -u CERTHALL_PAY_MERCHANT_KEY_FILE CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}"
+}
+
+# SIGTERM to the sender (it finishes the message in hand, at most ~10 s), wait up to 20 s,
+# print its exit status on stdout (stack_daemon_stop).
+stack_sms_sender_stop() {
+    stack_daemon_stop sms-sender "$CERTHALL_STACK/secrets/sms-key"
+}
+
+# ---------------------------------------------------------------------------------------
+# The sandbox payment gateway (tests/fakes/pay_gateway.py) and certhall-payd
+
+# Creates, once per stack, the sandbox gateway's RSA-2048 key pair (pay/gateway.key, which
+# only the sandbox and the tests read; pay/gateway.pub, certhall's copy of the gateway's
+# public key) and our merchant key (pay/merchant.key, 64 hex characters). Later runs keep
+# them. As root, the API's workers (the run user) read merchant.key and gateway.pub through
+# group nogroup, never gateway.key.
+stack_pay_keys_init() {
+    local d=$CERTHALL_STACK/pay
+    (
+        umask 077
+        if [ ! -s "$d/gateway.key" ] || [ ! -s "$d/gateway.pub" ]; then
+            openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+                -out "$d/gateway.key.tmp" 2>/dev/null ||
+                stack_die "openssl genpkey failed making $d/gateway.key"
+            openssl pkey -in "$d/gateway.key.tmp" -pubout -out "$d/gateway.pub.tmp" ||
+                stack_die "openssl pkey failed making $d/gateway.pub"
+            mv -f "$d/gateway.pub.tmp" "$d/gateway.pub"
+            mv -f "$d/gateway.key.tmp" "$d/gateway.key"
+        fi
+        if [ ! -s "$d/merchant.key" ]; then
+            printf '%s' "$(openssl rand -hex 32)" >"$d/merchant.key.tmp"
+            mv -f "$d/merchant.key.tmp" "$d/merchant.key"
+        fi
+    )
+    chmod 600 "$d/gateway.key" "$d/merchant.key"
+    chmod 644 "$d/gateway.pub"
+    if stack_is_root; then
+        chown "root:$CERTHALL_RUN_GROUP" "$d/merchant.key" "$d/gateway.pub"
+        chmod 640 "$d/merchant.key"
+        runuser -u "$CERTHALL_RUN_USER" -- test -r "$d/merchant.key" ||
+            stack_die "$d/merchant.key is not readable by $CERTHALL_RUN_USER"
+        ! runuser -u "$CERTHALL_RUN_USER" -- test -r "$d/gateway.key" ||
+            stack_die "$d/gateway.key is readable by $CERTHALL_RUN_USER"
+    fi
+}
+
+stack_pay_gateway_pid() {
+    stack_service_pid pay-gateway "$CERTHALL_STACK/pay-gateway/journal.jsonl"
+}
+
+# Starts the sandbox gateway on 127.0.0.1:$CERTHALL_PAY_PORT; returns when it answers. Its
+# journal (pay-gateway/journal.jsonl: orders, payments, refunds, notifications) survives
+# restarts; notifications not yet acknowledged are sent again after one.
+stack_pay_gateway_start() {
+    local s=$CERTHALL_STACK
+    stack_fake_start pay-gateway "$s/pay-gateway/journal.jsonl" CERTHALL_PAY_PORT \
+        "$CERTHALL_PAY_GATEWAY_URL/sandbox/refunds" \
+        env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u ALL_PROXY -u all_proxy \
+        /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/pay_gateway.py" \
+        --listen "127.0.0.1:$CERTHALL_PAY_PORT" --merchant-id "$CERTHALL_PAY_MERCHANT_ID" \
+        --merchant-key-file "$CERTHALL_PAY_MERCHANT_KEY_FILE" \
+        --key-file "$CERTHALL_PAY_GATEWAY_KEY_FILE" --retry-delays "$CERTHALL_PAY_RETRY_DELAYS" \
+        --state "$s/pay-gateway/journal.jsonl" --pid-file "$s/run/pay-gateway.pid"
+}
+
+stack_pay_gateway_stop() {
+    stack_fake_stop pay-gateway "$CERTHALL_STACK/pay-gateway/journal.jsonl"
+}
+
+# certhall-payd gets its conninfo as an argument: the stack's socket path in it tells its
+# process from another stack's.
+stack_payd_pid() {
+    stack_service_pid payd "$CERTHALL_STACK/run"
+}
+
+# Starts certhall-payd (stack_daemon_start) with the CERTHALL_PAY_* settings, less the
+# gateway's private key; returns once it is connected to the database and listening.
+stack_payd_start() {
+    local bin=$CERTHALL_BUILD/certhall-payd args
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    args=(--db "$CERTHALL_APP_DB" --query-after "$CERTHALL_PAYD_QUERY_AFTER")
+    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
+    stack_daemon_start payd "$CERTHALL_STACK/run" 'listening on \"payment\"' \
+        env "${STACK_DAEMON_ENV_UNSET[@]}" -u CERTHALL_SMS_KEY_FILE \
+        -u CERTHALL_PAY_GATEWAY_KEY_FILE -u CERTHALL_DB "$bin" "${args[@]}"
+}
+
+# SIGTERM to certhall-payd (it finishes the step in hand: at most one gateway call, ~5 s),
+# wait up to 20 s, print its exit status on stdout (stack_daemon_stop).
+stack_payd_stop() {
+    stack_daemon_stop payd "$CERTHALL_STACK/run"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -926,8 +1079,8 @@ stack_nginx_old_workers_done() {
 # ---------------------------------------------------------------------------------------
 # The whole stack
 
-# Secrets, database, migrations, token, SMS gateway and sender, API and nginx, in that
-# order. Returns non-zero on failure
+# Secrets, database, migrations, token, payment keys, SMS gateway and sender, payment
+# gateway and daemon, API and nginx, in that order. Returns non-zero on failure
 # (the caller's trap stops what was started).
 stack_up() {
     stack_prepare_dirs
@@ -938,8 +1091,11 @@ stack_up() {
     stack_pg_bootstrap
     stack_migrate
     stack_hsm_init
+    stack_pay_keys_init
     stack_sms_gateway_start
     stack_sms_sender_start
+    stack_pay_gateway_start
+    stack_payd_start
     stack_api_start
     stack_nginx_start
 }
@@ -957,8 +1113,8 @@ stack_wait_healthy() {
     return 1
 }
 
-# Stops nginx, the API, the SMS sender and gateway, and PostgreSQL; never fails, so it is
-# safe in traps.
+# Stops nginx, the API, the SMS sender and gateway, the payment daemon and gateway, and
+# PostgreSQL; never fails, so it is safe in traps.
 stack_down() {
     [ -n "${CERTHALL_STACK:-}" ] && [ -d "$CERTHALL_STACK" ] || return 0
     stack_nginx_stop || true
@@ -971,6 +1127,9 @@ stack_down() {
     # The sender before the database: it records the outcome of the message in hand.
     stack_sms_sender_stop >/dev/null 2>&1 || true
     stack_sms_gateway_stop >/dev/null 2>&1 || true
+    # The payment daemon too: it records the outcome of the step in hand.
+    stack_payd_stop >/dev/null 2>&1 || true
+    stack_pay_gateway_stop >/dev/null 2>&1 || true
     stack_pg_stop || true
     return 0
 }
@@ -1010,6 +1169,18 @@ stack_status() {
         printf 'sms-gateway: stopped\n'
         rc=1
     fi
+    if pid=$(stack_payd_pid); then
+        printf 'payd:       running (pid %s)\n' "$pid"
+    else
+        printf 'payd:       stopped%s\n' "$([ -s "$CERTHALL_STACK/run/payd.exit" ] && printf ' (last exit %s)' "$(cat "$CERTHALL_STACK/run/payd.exit")")"
+        rc=1
+    fi
+    if pid=$(stack_pay_gateway_pid); then
+        printf 'pay-gateway: running (pid %s, %s)\n' "$pid" "$CERTHALL_PAY_GATEWAY_URL"
+    else
+        printf 'pay-gateway: stopped\n'
+        rc=1
+    fi
     return "$rc"
 }
 
@@ -1017,7 +1188,8 @@ stack_status() {
 stack_show_logs() {
     local dir=${1:-$CERTHALL_STACK/log} f
     printf '\n[stack] logs are in %s\n' "$dir" >&2
-    for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log; do
+    for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log payd.log \
+        pay-gateway.log; do
         [ -s "$dir/$f" ] || continue
         printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
         tail -n 40 "$dir/$f" >&2

@@ -122,7 +122,7 @@ main(int argc, char **argv)
 		ch_error("curl_global_init failed");
 		return 70;
 	}
-	if (ch_sms_read_secret(key_file, key, sizeof key) != 0) {
+	if (ch_read_secret(key_file, key, sizeof key) != 0) {
 		rc = 66;
 		goto out;
 	}

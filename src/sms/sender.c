@@ -11,19 +11,16 @@
  * lease to expire unless this process dies.
  */
 #include "certhall/sms.h"
+#include "certhall/daemon.h"
 #include "certhall/log.h"
 #include "certhall/util.h"
 #include "certhall/pool.h"
 
-#include <errno.h>
 #include <libpq-fe.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,16 +122,7 @@ struct sender {
 static void
 read_signals(struct sender *s)
 {
-	struct signalfd_siginfo si;
-
-	while (read(s->sigfd, &si, sizeof si) == sizeof si) {
-		if (si.ssi_signo == SIGHUP) {
-			ch_info("SIGHUP ignored; restart to reload");
-		} else if (!s->stopping) {
-			ch_info("stopping after the message in hand");
-			s->stopping = true;
-		}
-	}
+	ch_daemon_read_signals(s->sigfd, &s->stopping, "the message in hand");
 }
 
 /* ---- the connection ------------------------------------------------- */
@@ -199,16 +187,6 @@ run(struct sender *s, const char *what, const char *sql, int nparams,
 	return NULL;
 }
 
-/* Server notices (a shutdown's FATAL among them) as log lines, not as
- * libpq's raw text on stderr. */
-static void
-on_notice(void *arg, const char *message)
-{
-	char line[256];
-
-	ch_info("database notice: %s", ch_log_first_line(message, line, sizeof line));
-}
-
 static int
 connect_db(struct sender *s)
 {
@@ -227,7 +205,7 @@ connect_db(struct sender *s)
 		backoff_grow(s);
 		return -1;
 	}
-	PQsetNoticeProcessor(s->conn, on_notice, NULL);
+	ch_daemon_log_notices(s->conn);
 	/* LISTEN before the first claim: a row committed in between is
 	 * found by that claim, one committed later wakes us. */
 	res = run(s, "session setup",
@@ -251,19 +229,12 @@ connect_db(struct sender *s)
 static int
 drain_notifies(struct sender *s)
 {
-	PGnotify *n;
-	int count = 0;
+	int count;
 
 	if (s->conn == NULL)
 		return -1;
-	if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK) {
+	if ((count = ch_daemon_drain_notifies(s->conn)) < 0)
 		note_failure(s, NULL, "listen");
-		return -1;
-	}
-	while ((n = PQnotifies(s->conn)) != NULL) {
-		PQfreemem(n);
-		count++;
-	}
 	return count;
 }
 
@@ -272,18 +243,11 @@ drain_notifies(struct sender *s)
 static void
 wait_for(struct sender *s, long long ms)
 {
-	struct pollfd p[2] = {
-		{ .fd = s->sigfd, .events = POLLIN },
-		{ .fd = s->conn ? PQsocket(s->conn) : -1, .events = POLLIN },
-	};
+	unsigned woke = ch_daemon_wait(s->sigfd, s->conn, ms);
 
-	if (ms < 0)
-		ms = 0;
-	if (poll(p, 2, (int)ms) < 0 && errno != EINTR)
-		ch_warn("poll: %s", strerror(errno));
-	if (p[0].revents & POLLIN)
+	if (woke & CH_WAKE_SIGNAL)
 		read_signals(s);
-	if (p[1].fd >= 0 && p[1].revents != 0)
+	if (woke & CH_WAKE_DB)
 		drain_notifies(s);
 }
 
@@ -292,11 +256,7 @@ wait_for(struct sender *s, long long ms)
 static long
 retry_delay_s(int attempts)
 {
-	long d = 1;
-
-	for (int i = 1; i < attempts && d < BACKOFF_CAP_S; i++)
-		d *= 2;
-	return d < BACKOFF_CAP_S ? d : BACKOFF_CAP_S;
+	return ch_backoff_s(attempts, BACKOFF_CAP_S);
 }
 
 /* Writes its outcome (or gives the row back when unsent).  0 when done
@@ -486,23 +446,13 @@ int
 ch_sms_sender_run(const ch_sms_sender_config_t *cfg)
 {
 	struct sender s;
-	sigset_t mask;
 	size_t n;
 
 	memset(&s, 0, sizeof s);
 	s.cfg = cfg;
 	s.backoff_ms = RECONNECT_MIN_MS;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sigfd < 0) {
-		ch_error("signalfd: %s", strerror(errno));
+	if ((s.sigfd = ch_daemon_signals()) < 0)
 		return 71;
-	}
 	/* Later keywords win in a conninfo string: the caller's own
 	 * settings override these defaults. */
 	n = strlen(cfg->conninfo) + 160;

@@ -1,11 +1,8 @@
 #include "certhall/sms.h"
 #include "certhall/log.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *const result_names[CH_SMS__MAX] = {
 	[CH_SMS_SENT] = "sent",
@@ -67,50 +64,4 @@ ch_sms_mask_phone(const char *phone, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%.3s****%s", phone, phone + n - 4);
 	return buf;
-}
-
-int
-ch_sms_read_secret(const char *path, char *buf, size_t cap)
-{
-	size_t n = 0;
-	ssize_t r;
-	int fd, rc = -1;
-
-	buf[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ch_error("secret \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	/* One byte of room past the limit tells "too long" from "exactly". */
-	while (n < cap) {
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ch_error("secret \"%s\": %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	if (n == cap) {
-		ch_error("secret \"%s\" is longer than %zu bytes", path, cap - 1);
-		goto out;
-	}
-	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
-	    buf[n - 1] == '\r' || buf[n - 1] == '\n'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || memchr(buf, '\0', n) != NULL) {
-		ch_error("secret \"%s\" is empty or binary", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc != 0)
-		memset(buf, 0, cap);
-	close(fd);
-	return rc;
 }

@@ -57,6 +57,10 @@ NOT_A_PDF = b"not a PDF at all: refused by its first bytes (415), after authoriz
 RAW_BODIES = {
     ("PUT", APPLICATION_ROUTES + "/materials/{kind}"): ("application/pdf", NOT_A_PDF),
 }
+# Public routes that check a signature of their own (issue 5: the payment gateway's
+# notification): whoever calls without it gets the route's own 401, naming the header.
+NOTIFY = ("POST", "/api/v1/payments/notify/{provider}")
+OWN_SIGNATURE = {NOTIFY: "X-Pay-Signature"}
 
 
 def load_routes():
@@ -128,6 +132,7 @@ def objects(principals):
         "/api/v1/staff/{id}": {"id": str(staff.info["staff_id"])},
         "/api/v1/integrators/{id}": {"id": str(integrator.id)},
         APPLICATION_ROUTES: {"id": app_id, "kind": MATERIAL_KIND},
+        NOTIFY[1]: {"provider": "sandbox"},
         "snapshot": {app_id: application_state(owner, app_id)},
     }
 
@@ -219,7 +224,11 @@ def test_matrix(principals, objects, route, who):
     where = (f"{who} → {method} {path} (roles {route['roles']}): {resp.status_code} "
              f"{resp.content[:200]!r} [X-Request-Id {resp.headers.get('X-Request-Id')}]")
     assert "Set-Cookie" not in resp.headers, f"{where}: a cookie was set"
-    if allowed(route, principal):
+    if (method, template) in OWN_SIGNATURE:
+        body = assert_problem(resp, 401, "unauthorized")
+        assert body.get("header") == OWN_SIGNATURE[(method, template)], (
+            f"{where}: the 401 must be the route's own signature check")
+    elif allowed(route, principal):
         assert resp.status_code not in (401, 403), f"{where}: allowed, but refused"
         assert resp.status_code < 500, f"{where}: allowed, but the handler failed"
     elif principal.kind == "anonymous":
@@ -414,6 +423,8 @@ FOREIGN_REQUESTS = [
     ("verification", "POST", "/verification", {"code": "123456"}),
     ("possession challenge", "POST", "/possession-challenges", {}),
     ("possession", "POST", "/possession", {"challenge_id": 1, "signature": "AAAA"}),
+    ("payment get", "GET", "/payment", None),
+    ("payment create", "POST", "/payment", {}),
 ]
 CHANGES = {"patch", "submit", "cancel", "material put", "verification code", "verification",
            "possession challenge", "possession"}
@@ -536,3 +547,15 @@ def test_strangers_get_404_on_an_integrators_application(principals, integrator_
     resp = foreign_request(stranger(principals, who), app_id, before["etag"], method, suffix, body)
     assert_hidden(resp, who, label)
     assert application_state(owner, app_id) == before, f"{who} → {label} changed X's application"
+
+
+def test_counter_clerk_cannot_take_money_for_an_online_application(principals, objects):
+    """Counter payments are for counter applications: an online one is 404 to the clerk."""
+    app_id = objects[APPLICATION_ROUTES]["id"]
+    owner = get_principal(principals, "applicant A")
+    before = application_state(owner, app_id)
+    resp = stranger(principals, "counter clerk").send_json(
+        "POST", f"{APPLICATIONS}/{app_id}/counter-payment",
+        {"method": "cash", "receipt_no": "R" + secrets.token_hex(6), "amount_fen": 40000})
+    assert_hidden(resp, "counter clerk", "counter payment")
+    assert application_state(owner, app_id) == before

@@ -34,9 +34,7 @@ SIGTERM/SIGINT: stops and exits 0.
 import argparse
 import hmac
 import json
-import os
 import re
-import signal
 import socket
 import sys
 import threading
@@ -45,6 +43,8 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakelib import Journal, serve
 
 PHONE = re.compile(r"1[3-9][0-9]{9}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -75,14 +75,7 @@ class State:
         self.fail_count = 0
         self.delay_ms = 0
         self.delay_count = 0
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        self._apply(json.loads(line))
-                    except (ValueError, KeyError, TypeError):
-                        continue    # a line torn by a crash
-        self.journal = open(path, "a", encoding="utf-8")
+        self.journal = Journal(path, self._apply)
 
     def _apply(self, rec):
         if rec["kind"] == "accepted":
@@ -97,14 +90,9 @@ class State:
             if msg is not None:
                 msg["duplicates"] += 1
 
-    def _write(self, rec):
-        self.journal.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.journal.flush()
-        os.fsync(self.journal.fileno())
-
     def record(self, rec):
         """Journals rec and applies it (caller holds the lock)."""
-        self._write(rec)
+        self.journal.write(rec)
         self._apply(rec)
 
 
@@ -331,31 +319,13 @@ def main():
 
     server = Gateway((host, int(port)), key, State(args.state))
 
-    def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    if args.pid_file:
-        tmp = args.pid_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, args.pid_file)
-    sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway",
-                                 "msg": f"listening on {args.listen}, "
-                                        f"{len(server.state.messages)} message(s) on record"})
-                     + "\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        server.state.journal.close()
-        if args.pid_file:
-            try:
-                os.unlink(args.pid_file)
-            except FileNotFoundError:
-                pass
+    def ready():
+        sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway",
+                                     "msg": f"listening on {args.listen}, "
+                                            f"{len(server.state.messages)} message(s) on record"})
+                         + "\n")
+        sys.stderr.flush()
+    serve(server, args.pid_file, ready, server.state.journal.close)
     sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway", "msg": "stopped"}) + "\n")
     return 0
 

@@ -1,0 +1,46 @@
+/*
+ * What the back-end daemons (certhall-sms-sender, certhall-payd) share:
+ * signals read from a signalfd rather than caught, and a PostgreSQL
+ * connection whose NOTIFYs wake them from poll().
+ */
+#ifndef CERTHALL_DAEMON_H
+#define CERTHALL_DAEMON_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+/*
+ * Blocks SIGTERM, SIGINT and SIGHUP, which are read from the returned
+ * signalfd instead (non-blocking, close-on-exec), and ignores SIGPIPE.
+ * The fd, or -1 after logging.
+ */
+int ch_daemon_signals(void);
+
+/*
+ * Reads the signals that have arrived on fd: SIGHUP is logged and
+ * ignored; SIGTERM or SIGINT sets *stopping, logging "stopping after
+ * <what>" the first time.
+ */
+void ch_daemon_read_signals(int fd, bool *stopping, const char *what);
+
+/* Logs the server's notices on conn (a shutdown's FATAL among them) as
+ * one JSON line each, instead of libpq's raw text on stderr. */
+void ch_daemon_log_notices(PGconn *conn);
+
+/*
+ * Reads what conn's socket has and discards the notifications (they only
+ * wake the daemon).  How many there were, or -1 when the connection is
+ * broken (the caller drops it).
+ */
+int ch_daemon_drain_notifies(PGconn *conn);
+
+#define CH_WAKE_SIGNAL 0x1u	/* something to read on the signalfd */
+#define CH_WAKE_DB 0x2u		/* conn's socket is readable: a NOTIFY, or
+				 * the server closing it */
+
+/* Sleeps up to ms (0 or more), waking early for a signal on sigfd or for
+ * anything on conn's socket (conn may be NULL).  What woke it, as
+ * CH_WAKE_* bits; 0 when the time ran out. */
+unsigned ch_daemon_wait(int sigfd, PGconn *conn, long long ms);
+
+#endif
