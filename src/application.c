@@ -708,7 +708,7 @@ ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
 	free(text);
 	params[2] = total;
 	params[3] = lock ? "t" : "f";
-	if (ch_db_exec(req->db, req->pool, &stmt_quote_store, params) == NULL)
+	if (ch_db_queue(req->db, req->pool, &stmt_quote_store, params) != 0)
 		return CH_APP_QUOTE_ERROR;
 	if (total_fen != NULL)
 		*total_fen = q.total_fen;

@@ -88,8 +88,7 @@ history(ch_req_t *req, const char *id, const char *from, const char *to,
 	params[4] = req->principal.id > 0 ? actor : NULL;
 	params[5] = reason;
 	params[6] = req->request_id != NULL ? req->request_id : "-";
-	return ch_db_exec(req->db, req->pool, &stmt_history, params) != NULL
-	    ? 0 : -1;
+	return ch_db_queue(req->db, req->pool, &stmt_history, params);
 }
 
 ch_wf_result_t
