@@ -254,12 +254,6 @@ static const ch_stmt_t stmt_certificate_exists = {
 	.readonly = true,
 };
 
-static const ch_stmt_t stmt_submitted_at = {
-	.name = "app_submitted_at",
-	.sql = "UPDATE application SET submitted_at = now() WHERE id = $1",
-	.nparams = 1,
-};
-
 /* $1 owner (NULL: every one, for staff), $2 before this id, $3 status,
  * $4 business, $5 certificate type, $6 channel (NULL: any), $7 limit. */
 static const ch_stmt_t stmt_list = {
@@ -860,8 +854,7 @@ int
 api_application_submit(ch_req_t *req)
 {
 	ch_app_verdict_t v;
-	const char *why, *params[1];
-	char idbuf[24];
+	const char *why;
 	long long id;
 	ch_app_t a;
 
@@ -903,7 +896,7 @@ api_application_submit(ch_req_t *req)
 		ch_app_refuse(req, &v);
 		return 0;
 	}
-	switch (ch_app_store_quote(req, id, false, NULL, &why)) {
+	switch (ch_app_store_quote(req, &a, false, NULL, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:
@@ -932,10 +925,7 @@ api_application_submit(ch_req_t *req)
 		ch_app_refuse(req, &v);
 		return 0;
 	}
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	params[0] = idbuf;
-	if (ch_db_exec(req->db, req->pool, &stmt_submitted_at, params) == NULL ||
-	    ch_app_respond(req, 200, id) != 0)
+	if (ch_app_respond(req, 200, id) != 0)
 		return -1;
 	return finish(req);
 }

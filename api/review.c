@@ -340,7 +340,7 @@ approve(ch_req_t *req, const ch_app_t *a, const char *idbuf)
 	pay = strcmp(PQgetvalue(res, 0, 0), "pay") == 0;
 	next = pay ? "awaiting_payment" : "awaiting_verification";
 
-	switch (ch_app_store_quote(req, a->id, true, &total, &why)) {
+	switch (ch_app_store_quote(req, a, true, &total, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:

@@ -67,22 +67,26 @@ static const ch_stmt_t stmt_required = {
 	.readonly = true,
 };
 
-/* Required kinds without a current file. */
-static const ch_stmt_t stmt_missing_materials = {
-	.name = "app_missing_materials",
-	.sql = "SELECT r.code FROM application a, LATERAL ("
-	       CH_SQL_APP_REQUIRED("a.business_type", "a.certificate_type",
-	       "a.seals") ") r"
-	       " WHERE a.id = $1 AND NOT EXISTS (SELECT 1"
-	       "   FROM application_material m WHERE m.application_id = a.id"
-	       "   AND m.kind = r.code AND m.superseded_at IS NULL)",
-	.nparams = 1,
-};
-
-/* The fields completeness looks at, named as in the API.  Columns in the
- * order of field_names below, then 17 term, 18 shipped, 19 paid. */
-static const ch_stmt_t stmt_fields = {
-	.name = "app_submit_fields",
+/*
+ * Everything submit decides on but the row's own columns (ch_app_check()),
+ * in one statement.  Run after ch_app_load() has locked the row, as a
+ * statement of its own: it then reads a snapshot taken after the lock was
+ * granted, so it sees what a transaction that held the lock before (a
+ * PATCH, an upload) committed.  Folded into the locking statement it would
+ * not: a SELECT ... FOR UPDATE that waits for the lock re-reads the locked
+ * row but not the materials and the certificate.
+ *
+ * Columns: the fields completeness looks at, named as in the API, in the
+ * order of field_names below; then 17 term, 18 shipped, 19 paid; 20 the
+ * required kinds without a current file (a JSON array, catalog order);
+ * then the certificate (all NULL when there is none): 21 certificate_type,
+ * 22 credit_code, 23 holder_id_number, 24 revoked, 25 not_before and
+ * 26 not_after in whole seconds, so eligibility is decided in C on the
+ * database's clock (27 now); 28 another open application about it (the
+ * statuses of the partial unique index application_one_open_per_certificate).
+ */
+static const ch_stmt_t stmt_submit_facts = {
+	.name = "app_submit_facts",
 	.sql = "SELECT a.unit_name, a.credit_code, a.holder_name,"
 	       " a.holder_id_number, a.handler_name, a.handler_phone,"
 	       " a.handler_id_number, a.years::text,"
@@ -91,9 +95,26 @@ static const ch_stmt_t stmt_fields = {
 	       " a.delivery->>'district', a.delivery->>'address',"
 	       " a.delivery->>'postcode', a.invoice_title, a.invoice_tax_id,"
 	       " b.validity IN ('new_term', 'extend'), b.fulfilment = 'ship',"
-	       " b.settlement = 'pay'"
+	       " b.settlement = 'pay',"
+	       " (SELECT COALESCE(json_agg(r.code), '[]'::json) FROM ("
+	       CH_SQL_APP_REQUIRED("a.business_type", "a.certificate_type",
+	       "a.seals") ") r"
+	       "   WHERE NOT EXISTS (SELECT 1 FROM application_material m"
+	       "     WHERE m.application_id = a.id AND m.kind = r.code"
+	       "       AND m.superseded_at IS NULL))::text,"
+	       " c.certificate_type, c.credit_code, c.holder_id_number,"
+	       " c.status = 'revoked',"
+	       " floor(extract(epoch FROM c.not_before))::bigint,"
+	       " floor(extract(epoch FROM c.not_after))::bigint,"
+	       " floor(extract(epoch FROM now()))::bigint,"
+	       " EXISTS (SELECT 1 FROM application o"
+	       "   WHERE o.certificate_id = a.certificate_id AND o.id <> a.id"
+	       "     AND o.status IN ('submitted', 'returned', 'approved',"
+	       "      'awaiting_payment', 'awaiting_verification', 'issuing'))"
 	       " FROM application a JOIN business_type b"
-	       "   ON b.code = a.business_type WHERE a.id = $1",
+	       "   ON b.code = a.business_type"
+	       " LEFT JOIN certificate c ON c.id = a.certificate_id"
+	       " WHERE a.id = $1",
 	.nparams = 1,
 };
 
@@ -104,38 +125,12 @@ static const char *const field_names[] = {
 	"delivery_city", "delivery_district", "delivery_address",
 	"delivery_postcode", "invoice_title", "invoice_tax_id", NULL,
 };
-#define FIELD_TERM 17
-
-/* Whole seconds, so eligibility is decided in C on the database's clock. */
-static const ch_stmt_t stmt_certificate = {
-	.name = "app_certificate_facts",
-	.sql = "SELECT certificate_type, credit_code, holder_id_number,"
-	       " status = 'revoked',"
-	       " floor(extract(epoch FROM not_before))::bigint,"
-	       " floor(extract(epoch FROM not_after))::bigint,"
-	       " floor(extract(epoch FROM now()))::bigint"
-	       " FROM certificate WHERE id = $1",
-	.nparams = 1,
-	.readonly = true,
-};
-
-/* Another open application about the certificate (the statuses of the
- * partial unique index application_one_open_per_certificate). */
-static const ch_stmt_t stmt_other_open = {
-	.name = "app_other_open",
-	.sql = "SELECT 1 FROM application WHERE certificate_id = $1 AND id <> $2"
-	       " AND status IN ('submitted', 'returned', 'approved',"
-	       "  'awaiting_payment', 'awaiting_verification', 'issuing')"
-	       " LIMIT 1",
-	.nparams = 2,
-};
-
-static const ch_stmt_t stmt_quote_input = {
-	.name = "app_quote_input",
-	.sql = "SELECT business_type, certificate_type, years, seals"
-	       " FROM application WHERE id = $1",
-	.nparams = 1,
-};
+#define FACT_TERM 17
+#define FACT_SHIPPED 18
+#define FACT_PAID 19
+#define FACT_MISSING_MATERIALS 20
+#define FACT_CERT 21		/* 21-27: the certificate, as above */
+#define FACT_OTHER_OPEN 28
 
 static const ch_stmt_t stmt_quote_store = {
 	.name = "app_quote_store",
@@ -479,23 +474,20 @@ ch_app_requires_material(ch_req_t *req, const ch_app_t *a, const char *kind)
 
 /* ---- submit: completeness, eligibility, quote ---------------------------- */
 
-/* Fills v for "complete" when fields or materials are missing: 1 refused,
- * 0 complete, -1 database error. */
+/* Fills v for "complete" when fields or materials are missing, from the
+ * submit facts res: 1 refused, 0 complete, -1 on a malformed row. */
 static int
-check_complete(ch_req_t *req, const ch_app_t *a, PGresult *res,
+check_complete(ch_req_t *req, const ch_app_t *a, const PGresult *res,
     ch_app_verdict_t *v)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
 	const char *names[24];
 	json_t *fields, *materials;
 	size_t n;
 
-	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
 	n = ch_app_required_fields(a->cert_type,
-	    PQgetvalue(res, 0, FIELD_TERM)[0] == 't',
-	    PQgetvalue(res, 0, FIELD_TERM + 1)[0] == 't',
-	    PQgetvalue(res, 0, FIELD_TERM + 2)[0] == 't',
+	    PQgetvalue(res, 0, FACT_TERM)[0] == 't',
+	    PQgetvalue(res, 0, FACT_SHIPPED)[0] == 't',
+	    PQgetvalue(res, 0, FACT_PAID)[0] == 't',
 	    names, sizeof names / sizeof names[0]);
 	fields = ch_pool_json(req->pool, json_array());
 	for (size_t i = 0; i < n; i++) {
@@ -504,14 +496,13 @@ check_complete(ch_req_t *req, const ch_app_t *a, PGresult *res,
 		if (col < 0 || PQgetisnull(res, 0, col))
 			json_array_append_new(fields, json_string(names[i]));
 	}
-
-	res = ch_db_exec(req->db, req->pool, &stmt_missing_materials, params);
-	if (res == NULL)
+	materials = ch_pool_json(req->pool, json_loads(PQgetvalue(res, 0,
+	    FACT_MISSING_MATERIALS), 0, NULL));
+	if (!json_is_array(materials)) {
+		ch_error("application %lld: missing materials are not a list",
+		    a->id);
 		return -1;
-	materials = ch_pool_json(req->pool, json_array());
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(materials,
-		    json_string(PQgetvalue(res, i, 0)));
+	}
 
 	if (json_array_size(fields) == 0 && json_array_size(materials) == 0)
 		return 0;
@@ -552,47 +543,42 @@ ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v)
 {
 	char idbuf[24];
 	const char *params[1] = { idbuf };
-	const char *params2[2];
 	ch_app_facts_t f;
-	PGresult *app, *cert, *other;
+	PGresult *res;
 	int rc, ct;
 
 	memset(v, 0, sizeof *v);
 	v->rule = CH_RULE_OK;
 	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
-	app = ch_db_exec(req->db, req->pool, &stmt_fields, params);
-	if (app == NULL || PQntuples(app) != 1)
+	res = ch_db_exec(req->db, req->pool, &stmt_submit_facts, params);
+	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	if ((rc = check_complete(req, a, app, v)) != 0)
+	if ((rc = check_complete(req, a, res, v)) != 0)
 		return rc < 0 ? -1 : 0;
 	if (a->business == CH_BIZ_NEW || a->certificate_id == 0)
 		return 0;
 
-	snprintf(idbuf, sizeof idbuf, "%lld", a->certificate_id);
-	cert = ch_db_exec(req->db, req->pool, &stmt_certificate, params);
-	if (cert == NULL)
-		return -1;
-	if (PQntuples(cert) != 1) {
+	if (PQgetisnull(res, 0, FACT_CERT)) {
 		ch_error("application %lld names missing certificate %lld",
 		    a->id, a->certificate_id);
 		return -1;
 	}
-	ct = ch_code_index(ch_cert_type_codes, PQgetvalue(cert, 0, 0));
+	ct = ch_code_index(ch_cert_type_codes, PQgetvalue(res, 0, FACT_CERT));
 	memset(&f, 0, sizeof f);
 	f.business = a->business;
 	f.app_cert_type = a->cert_type;
-	f.app_credit_code = PQgetisnull(app, 0, 1) ? NULL
-	    : PQgetvalue(app, 0, 1);
-	f.app_holder_id_number = PQgetisnull(app, 0, 3) ? NULL
-	    : PQgetvalue(app, 0, 3);
+	f.app_credit_code = PQgetisnull(res, 0, 1) ? NULL
+	    : PQgetvalue(res, 0, 1);
+	f.app_holder_id_number = PQgetisnull(res, 0, 3) ? NULL
+	    : PQgetvalue(res, 0, 3);
 	f.cert_type = ct < 0 ? CH_CERT__MAX : (ch_cert_type_t)ct;
-	f.cert_credit_code = PQgetvalue(cert, 0, 1);
-	f.cert_holder_id_number = PQgetisnull(cert, 0, 2) ? NULL
-	    : PQgetvalue(cert, 0, 2);
-	f.cert_revoked = PQgetvalue(cert, 0, 3)[0] == 't';
-	f.not_before = strtoll(PQgetvalue(cert, 0, 4), NULL, 10);
-	f.not_after = strtoll(PQgetvalue(cert, 0, 5), NULL, 10);
-	f.now = strtoll(PQgetvalue(cert, 0, 6), NULL, 10);
+	f.cert_credit_code = PQgetvalue(res, 0, FACT_CERT + 1);
+	f.cert_holder_id_number = PQgetisnull(res, 0, FACT_CERT + 2) ? NULL
+	    : PQgetvalue(res, 0, FACT_CERT + 2);
+	f.cert_revoked = PQgetvalue(res, 0, FACT_CERT + 3)[0] == 't';
+	f.not_before = strtoll(PQgetvalue(res, 0, FACT_CERT + 4), NULL, 10);
+	f.not_after = strtoll(PQgetvalue(res, 0, FACT_CERT + 5), NULL, 10);
+	f.now = strtoll(PQgetvalue(res, 0, FACT_CERT + 6), NULL, 10);
 	v->rule = ch_app_eligibility(&f);
 	v->detail = rule_detail(v->rule, a->business);
 	if (v->rule != CH_RULE_OK)
@@ -600,12 +586,7 @@ ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v)
 
 	/* The unique index decides races; this answers the usual case
 	 * without a failed statement. */
-	params2[0] = idbuf;
-	params2[1] = ch_psprintf(req->pool, "%lld", a->id);
-	other = ch_db_exec(req->db, req->pool, &stmt_other_open, params2);
-	if (other == NULL)
-		return -1;
-	if (PQntuples(other) > 0) {
+	if (PQgetvalue(res, 0, FACT_OTHER_OPEN)[0] == 't') {
 		v->rule = CH_RULE_ONE_OPEN;
 		v->detail = "the certificate already has an open application;"
 		    " finish or cancel that one first";
@@ -678,31 +659,20 @@ ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
 }
 
 ch_app_quote_result_t
-ch_app_store_quote(ch_req_t *req, long long id, bool lock,
+ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
     long long *total_fen, const char **why)
 {
 	char idbuf[24], total[24];
 	const char *params[4];
 	ch_quote_t q;
-	PGresult *res;
-	int biz, cert, years, seals;
 	char *text;
 	json_t *json;
 
 	*why = NULL;
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
 	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_quote_input, params);
-	if (res == NULL || PQntuples(res) != 1)
-		return CH_APP_QUOTE_ERROR;
-	biz = ch_code_index(ch_business_codes, PQgetvalue(res, 0, 0));
-	cert = ch_code_index(ch_cert_type_codes, PQgetvalue(res, 0, 1));
-	if (biz < 0 || cert < 0)
-		return CH_APP_QUOTE_ERROR;
-	years = PQgetisnull(res, 0, 2) ? -1 : atoi(PQgetvalue(res, 0, 2));
-	seals = atoi(PQgetvalue(res, 0, 3));
-	switch (ch_fees_quote(req->db, req->pool, (ch_business_t)biz,
-	    (ch_cert_type_t)cert, years, seals > 0 ? seals : -1, &q)) {
+	switch (ch_fees_quote(req->db, req->pool, a->business, a->cert_type,
+	    a->years, a->seals > 0 ? a->seals : -1, &q)) {
 	case CH_QUOTE_OK:
 		break;
 	case CH_QUOTE_YEARS_MISSING:
@@ -719,8 +689,8 @@ ch_app_store_quote(ch_req_t *req, long long id, bool lock,
 	default:
 		return CH_APP_QUOTE_ERROR;
 	}
-	json = ch_app_quote_json(&q, (ch_business_t)biz, (ch_cert_type_t)cert,
-	    years, seals);
+	json = ch_app_quote_json(&q, a->business, a->cert_type, a->years,
+	    a->seals);
 	text = json_dumps(json, JSON_COMPACT);
 	json_decref(json);
 	if (text == NULL)
@@ -730,7 +700,7 @@ ch_app_store_quote(ch_req_t *req, long long id, bool lock,
 	free(text);
 	params[2] = total;
 	params[3] = lock ? "t" : "f";
-	if (ch_db_exec(req->db, req->pool, &stmt_quote_store, params) == NULL)
+	if (ch_db_queue(req->db, req->pool, &stmt_quote_store, params) != 0)
 		return CH_APP_QUOTE_ERROR;
 	if (total_fen != NULL)
 		*total_fen = q.total_fen;

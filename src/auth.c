@@ -465,7 +465,7 @@ ch_audit_as(ch_req_t *req, ch_actor_t kind, long long actor_id,
 	params[5] = req->remote_addr != NULL ? req->remote_addr : "-";
 	params[6] = req->request_id != NULL ? req->request_id : "-";
 	params[7] = d;
-	rc = ch_db_exec(req->db, req->pool, &stmt_audit, params) != NULL ? 0 : -1;
+	rc = ch_db_queue(req->db, req->pool, &stmt_audit, params);
 	free(d);
 	return rc;
 }

@@ -10,6 +10,12 @@
 
 #define RECONNECT_INTERVAL_MS 250
 
+/* A command sent in pipeline mode whose result is not read yet. */
+struct pending {
+	const char *what;		/* for the log */
+	const ch_stmt_t *prepare;	/* a PQsendPrepare of this statement */
+};
+
 struct ch_db {
 	char *conninfo;
 	PGconn *conn;
@@ -19,6 +25,11 @@ struct ch_db {
 	long long last_ok_ms;		/* last statement that succeeded */
 	bool up;
 	char sqlstate[6];
+	/* Pipeline mode (libpq): commands sent, results read at the next
+	 * sync (see db.h, ch_db_queue()).  Off whenever nothing is pending. */
+	bool pipelined;
+	struct pending *pending;
+	size_t npending, cappending;
 };
 
 ch_db_t *
@@ -45,6 +56,8 @@ drop(ch_db_t *db)
 	db->conn = NULL;
 	db->nprepared = 0;
 	db->up = false;
+	db->pipelined = false;
+	db->npending = 0;
 }
 
 void
@@ -54,6 +67,7 @@ ch_db_free(ch_db_t *db)
 		return;
 	drop(db);
 	free(db->prepared);
+	free(db->pending);
 	free(db->conninfo);
 	free(db);
 }
@@ -112,9 +126,13 @@ ch_db_up(const ch_db_t *db)
 	return db->up;
 }
 
+static int pipeline_sync(ch_db_t *db, PGresult **last);
+
 PGconn *
 ch_db_conn(ch_db_t *db)
 {
+	if (db->pipelined && pipeline_sync(db, NULL) != 0)
+		return NULL;
 	return db->conn;
 }
 
@@ -160,6 +178,29 @@ is_prepared(const ch_db_t *db, const ch_stmt_t *stmt)
 	return 0;
 }
 
+static void
+mark_prepared(ch_db_t *db, const ch_stmt_t *stmt)
+{
+	if (db->nprepared == db->capprepared) {
+		db->capprepared = db->capprepared ? db->capprepared * 2 : 32;
+		db->prepared = ch_xrealloc(db->prepared,
+		    db->capprepared * sizeof *db->prepared);
+	}
+	db->prepared[db->nprepared++] = stmt;
+}
+
+/* After a PQsendPrepare that did not take effect. */
+static void
+unmark_prepared(ch_db_t *db, const ch_stmt_t *stmt)
+{
+	for (size_t i = 0; i < db->nprepared; i++) {
+		if (db->prepared[i] == stmt) {
+			db->prepared[i] = db->prepared[--db->nprepared];
+			return;
+		}
+	}
+}
+
 static int
 prepare(ch_db_t *db, const ch_stmt_t *stmt)
 {
@@ -174,12 +215,176 @@ prepare(ch_db_t *db, const ch_stmt_t *stmt)
 		return -1;
 	}
 	PQclear(res);
-	if (db->nprepared == db->capprepared) {
-		db->capprepared = db->capprepared ? db->capprepared * 2 : 32;
-		db->prepared = ch_xrealloc(db->prepared,
-		    db->capprepared * sizeof *db->prepared);
+	mark_prepared(db, stmt);
+	return 0;
+}
+
+/* ---- pipeline mode ---------------------------------------------------- */
+
+static void
+pending_push(ch_db_t *db, const char *what, const ch_stmt_t *prepare_of)
+{
+	if (db->npending == db->cappending) {
+		db->cappending = db->cappending ? db->cappending * 2 : 16;
+		db->pending = ch_xrealloc(db->pending,
+		    db->cappending * sizeof *db->pending);
 	}
-	db->prepared[db->nprepared++] = stmt;
+	db->pending[db->npending].what = what;
+	db->pending[db->npending].prepare = prepare_of;
+	db->npending++;
+}
+
+/* Sending failed (libpq could not even queue it): the connection is in no
+ * state to go on with. */
+static int
+send_failed(ch_db_t *db, const char *what)
+{
+	char line[256];
+
+	ch_error("sending \"%s\" failed: %s", what,
+	    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
+	snprintf(db->sqlstate, sizeof db->sqlstate, "08006");
+	drop(db);
+	return -1;
+}
+
+static int
+pipeline_enter(ch_db_t *db)
+{
+	if (db->pipelined)
+		return 0;
+	if (!PQenterPipelineMode(db->conn))
+		return send_failed(db, "pipeline");
+	db->pipelined = true;
+	return 0;
+}
+
+/* Sends sql (a command without parameters, such as BEGIN) in the
+ * pipeline. */
+static int
+pipeline_command(ch_db_t *db, const char *sql)
+{
+	if (pipeline_enter(db) != 0)
+		return -1;
+	if (!PQsendQueryParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+		return send_failed(db, sql);
+	pending_push(db, sql, NULL);
+	return 0;
+}
+
+/* Sends stmt with params in the pipeline, preparing it first if this
+ * connection has not. */
+static int
+pipeline_exec(ch_db_t *db, const ch_stmt_t *stmt, const char *const *params)
+{
+	if (pipeline_enter(db) != 0)
+		return -1;
+	if (!is_prepared(db, stmt)) {
+		if (!PQsendPrepare(db->conn, stmt->name, stmt->sql,
+		    stmt->nparams, NULL))
+			return send_failed(db, stmt->name);
+		mark_prepared(db, stmt);
+		pending_push(db, stmt->name, stmt);
+	}
+	if (!PQsendQueryPrepared(db->conn, stmt->name, stmt->nparams, params,
+	    NULL, NULL, 0))
+		return send_failed(db, stmt->name);
+	pending_push(db, stmt->name, NULL);
+	return 0;
+}
+
+/*
+ * Ends the pipeline: a Sync, then the result of every command sent, in
+ * order, and back to ordinary mode.  The first failure is logged (the
+ * commands after it are skipped by the server); 0 when all succeeded,
+ * with *last (if not NULL) the last command's result, the caller's to
+ * PQclear; -1 otherwise.
+ */
+static int
+pipeline_sync(ch_db_t *db, PGresult **last)
+{
+	PGresult *res;
+	bool failed = false;
+
+	if (last != NULL)
+		*last = NULL;
+	if (!db->pipelined)
+		return 0;
+	if (!PQpipelineSync(db->conn)) {
+		note_failure(db, NULL, "pipeline sync");
+		drop(db);
+		return -1;
+	}
+	for (size_t i = 0; i < db->npending && db->conn != NULL; i++) {
+		const struct pending *p = &db->pending[i];
+		ExecStatusType st;
+		bool none;
+
+		res = PQgetResult(db->conn);
+		st = PQresultStatus(res);
+		none = res == NULL;
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			if (last != NULL && i + 1 == db->npending && !failed)
+				*last = res;
+			else
+				PQclear(res);
+		} else {
+			if (p->prepare != NULL)
+				unmark_prepared(db, p->prepare);
+			/* The first failure is the one to tell; a lost
+			 * connection is told (and dropped) whenever seen. */
+			if ((!failed && st != PGRES_PIPELINE_ABORTED) ||
+			    PQstatus(db->conn) != CONNECTION_OK)
+				note_failure(db, res, p->what);
+			failed = true;
+			PQclear(res);
+			if (db->conn != NULL && none) {
+				/* No result where one was due: out of step. */
+				ch_error("no result for \"%s\" in the pipeline",
+				    p->what);
+				drop(db);
+			}
+			if (db->conn == NULL)
+				break;
+		}
+		/* Each command's results end with a NULL. */
+		while (db->conn != NULL && (res = PQgetResult(db->conn)) != NULL)
+			PQclear(res);
+	}
+	if (db->conn == NULL) {
+		if (last != NULL) {
+			PQclear(*last);
+			*last = NULL;
+		}
+		return -1;
+	}
+	res = PQgetResult(db->conn);
+	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		note_failure(db, NULL, "pipeline sync");
+		drop(db);
+		if (last != NULL) {
+			PQclear(*last);
+			*last = NULL;
+		}
+		return -1;
+	}
+	PQclear(res);
+	db->npending = 0;
+	db->pipelined = false;
+	if (!PQexitPipelineMode(db->conn)) {
+		note_failure(db, NULL, "pipeline exit");
+		drop(db);
+		failed = true;
+	}
+	if (failed) {
+		if (last != NULL) {
+			PQclear(*last);
+			*last = NULL;
+		}
+		return -1;
+	}
+	db->last_ok_ms = ch_monotonic_ms();
 	return 0;
 }
 
@@ -211,6 +416,14 @@ ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 	bool idle;
 
 	db->sqlstate[0] = '\0';
+	if (db->pipelined) {
+		/* Goes with what is queued: one round trip for all. */
+		if (pipeline_exec(db, stmt, params) != 0 ||
+		    pipeline_sync(db, &res) != 0)
+			return NULL;
+		ch_pool_cleanup(pool, result_cleanup, res);
+		return res;
+	}
 	if (ch_db_connect(db) != 0) {
 		snprintf(db->sqlstate, sizeof db->sqlstate, "08001");
 		return NULL;
@@ -275,10 +488,23 @@ ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms)
 }
 
 int
+ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    const char *const *params)
+{
+	db->sqlstate[0] = '\0';
+	if (!db->pipelined && (db->conn == NULL ||
+	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS))
+		return ch_db_exec(db, pool, stmt, params) != NULL ? 0 : -1;
+	return pipeline_exec(db, stmt, params);
+}
+
+int
 ch_db_command(ch_db_t *db, const char *sql)
 {
 	PGresult *res;
 
+	if (db->pipelined && pipeline_sync(db, NULL) != 0)
+		return -1;
 	if (ch_db_connect(db) != 0)
 		return -1;
 	res = PQexec(db->conn, sql);
@@ -294,24 +520,42 @@ ch_db_command(ch_db_t *db, const char *sql)
 int
 ch_db_begin(ch_db_t *db)
 {
-	return ch_db_command(db, "BEGIN");
+	db->sqlstate[0] = '\0';
+	if (db->pipelined)
+		return ch_db_command(db, "BEGIN");
+	if (ch_db_connect(db) != 0) {
+		snprintf(db->sqlstate, sizeof db->sqlstate, "08001");
+		return -1;
+	}
+	return pipeline_command(db, "BEGIN");
 }
 
 int
 ch_db_commit(ch_db_t *db)
 {
-	return ch_db_command(db, "COMMIT");
+	db->sqlstate[0] = '\0';
+	if (!db->pipelined)
+		return ch_db_command(db, "COMMIT");
+	if (pipeline_command(db, "COMMIT") != 0)
+		return -1;
+	return pipeline_sync(db, NULL);
 }
 
 int
 ch_db_rollback(ch_db_t *db)
 {
+	/* A ROLLBACK sent after a failed command would be skipped: what is
+	 * queued is read first (and its failures logged). */
+	if (db->pipelined)
+		(void)pipeline_sync(db, NULL);
 	return ch_db_command(db, "ROLLBACK");
 }
 
 void
 ch_db_finish(ch_db_t *db)
 {
+	if (db->pipelined)
+		(void)pipeline_sync(db, NULL);
 	if (db->conn != NULL &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE &&
 	    ch_db_command(db, "ROLLBACK") != 0)

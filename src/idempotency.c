@@ -144,7 +144,7 @@ ch_idem_save(ch_req_t *req)
 	    : ch_pstrndup(req->pool, req->resp.body ? req->resp.body : "",
 	    req->resp.body_len);
 	params[5] = location;
-	rc = ch_db_exec(req->db, req->pool, &stmt_save, params) != NULL ? 0 : -1;
+	rc = ch_db_queue(req->db, req->pool, &stmt_save, params);
 	free(body);
 	return rc;
 }

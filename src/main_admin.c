@@ -12,6 +12,7 @@
  * CERTHALL_PEPPER_FILE, under which the secret is sealed.  Exit codes
  * follow sysexits.h, but for verify-audit's 1 (the chain is broken).
  */
+#include "certhall/auditchain.h"
 #include "certhall/auth.h"
 #include "certhall/crypto.h"
 #include "certhall/db.h"
@@ -43,8 +44,9 @@ usage(FILE *out)
 	    "The database conninfo comes from $CERTHALL_DB; create-integrator\n"
 	    "also needs $CERTHALL_PEPPER_FILE.  create-admin reads the\n"
 	    "password (12 to 128 characters) from the first line of stdin.\n"
-	    "verify-audit exits 0 when the audit chain is whole, 1 naming the\n"
-	    "first broken link; it reads N rows (default 1000) a round trip.\n");
+	    "verify-audit seals the audit events committed so far, then exits 0\n"
+	    "when the audit chain is whole, 1 naming the first broken link; it\n"
+	    "reads N rows (default 1000) a round trip.\n");
 }
 
 /* Prints the route table as JSON: what the authorization matrix test and a
@@ -333,8 +335,8 @@ out:
 /*
  * One page of the chain after seq $1, with each row's hash recomputed by
  * audit_event_hash() (sql/0006_audit_chain.sql): the very function the
- * insert trigger uses, so the verifier and the writer share one definition
- * of the canonical text and the hash.
+ * sealer uses (sql/0007_audit_seal.sql), so the verifier and the sealer
+ * share one definition of the canonical text and the hash.
  */
 static const char verify_page_sql[] =
     "SELECT seq, id, prev_hash, hash, audit_event_hash(prev_hash, e)"
@@ -349,12 +351,13 @@ col_is(const PGresult *r, int row, int c, const char *want)
 }
 
 /*
- * Walks the audit chain in seq order (docs/CONTRACT.md "Audit chain"):
- * seq must run 1, 2, 3, ... without a gap, each row's prev_hash must be
- * the hash of the row before (64 zeros for the first), and each hash must
- * be what audit_event_hash() gives for the row now.  The walk reads one
- * snapshot (REPEATABLE READ), so events added meanwhile neither break nor
- * lengthen it.  Prints "audit chain ok: N events" (and the head, to be
+ * Seals the audit chain (every event committed by now gets its place,
+ * certhall/auditchain.h), then walks it in seq order (docs/CONTRACT.md
+ * "Audit chain"): seq must run 1, 2, 3, ... without a gap, each row's
+ * prev_hash must be the hash of the row before (64 zeros for the first),
+ * and each hash must be what audit_event_hash() gives for the row now.
+ * The walk reads one snapshot (REPEATABLE READ), so events added or sealed
+ * meanwhile neither break nor lengthen it.  Prints "audit chain ok: N events" (and the head, to be
  * kept elsewhere: a chain cannot show rows cut off its end) and returns 0,
  * or prints the first broken link and returns 1; 69/70 when the database
  * cannot be read.
@@ -399,6 +402,10 @@ cmd_verify_audit(int argc, char **argv, const char *conninfo)
 		ch_error("database connect failed: %s", PQerrorMessage(conn));
 		PQfinish(conn);
 		return 69;
+	}
+	if (ch_audit_seal(conn, CH_AUDIT_SEAL_BATCH, 0) < 0) {
+		PQfinish(conn);
+		return 70;
 	}
 	r = PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)

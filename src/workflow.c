@@ -9,12 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The guarded move, and the state it moved from, in one statement.  The
+ * CTE locks the row first and reads it as locked: a statement that waited
+ * for the lock gets the row as the holder committed it, and the guard on
+ * a is then decided on that same version (READ COMMITTED rechecks an
+ * updated row), so the history row records exactly the state the guard
+ * passed.  Entering "submitted" stamps submitted_at.  Columns: 0 the new
+ * version, 1 the status it left.
+ */
 static const ch_stmt_t stmt_move = {
 	.name = "wf_move",
-	.sql = "UPDATE application SET status = $3, version = version + 1,"
-	       "  updated_at = now()"
-	       " WHERE id = $1 AND status = ANY($2::text[])"
-	       " RETURNING version",
+	.sql = "WITH old AS (SELECT status FROM application WHERE id = $1"
+	       "  FOR UPDATE)"
+	       " UPDATE application a SET status = $3,"
+	       "  version = a.version + 1, updated_at = now(),"
+	       "  submitted_at = CASE WHEN $3 = 'submitted' THEN now()"
+	       "   ELSE a.submitted_at END"
+	       " FROM old WHERE a.id = $1 AND a.status = ANY($2::text[])"
+	       " RETURNING a.version, old.status",
 	.nparams = 3,
 };
 
@@ -24,14 +37,6 @@ static const ch_stmt_t stmt_history = {
 	       "  to_status, actor_kind, actor_id, reason, request_id)"
 	       " VALUES ($1, $2, $3, $4, $5, $6, $7)",
 	.nparams = 7,
-};
-
-/* The row lock first: the guard below is then decided on exactly the state
- * the history row records. */
-static const ch_stmt_t stmt_lock = {
-	.name = "wf_lock",
-	.sql = "SELECT status FROM application WHERE id = $1 FOR UPDATE",
-	.nparams = 1,
 };
 
 static const ch_stmt_t stmt_phone = {
@@ -83,8 +88,7 @@ history(ch_req_t *req, const char *id, const char *from, const char *to,
 	params[4] = req->principal.id > 0 ? actor : NULL;
 	params[5] = reason;
 	params[6] = req->request_id != NULL ? req->request_id : "-";
-	return ch_db_exec(req->db, req->pool, &stmt_history, params) != NULL
-	    ? 0 : -1;
+	return ch_db_queue(req->db, req->pool, &stmt_history, params);
 }
 
 ch_wf_result_t
@@ -100,14 +104,6 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 	/* Of two concurrent deciders the loser waits here for the winner's
 	 * commit, then finds the guard false: exactly one moves it. */
 	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_lock, params);
-	if (res == NULL) {
-		json_decref(detail);
-		return CH_WF_ERROR;
-	}
-	if (PQntuples(res) == 1)
-		old = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-
 	params[1] = pg_array(req->pool, from);
 	params[2] = to;
 	res = ch_db_exec(req->db, req->pool, &stmt_move, params);
@@ -121,6 +117,7 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 	}
 	if (version != NULL)
 		*version = atoi(PQgetvalue(res, 0, 0));
+	old = ch_pstrdup(req->pool, PQgetvalue(res, 0, 1));
 	if (history(req, idbuf, old, to, reason) != 0) {
 		json_decref(detail);
 		return CH_WF_ERROR;

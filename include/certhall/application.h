@@ -273,10 +273,11 @@ typedef struct {
  * transaction) for submission: completeness (required fields and
  * materials), then eligibility against its certificate
  * (ch_app_eligibility()), then that no other application about the
- * certificate is open.  0 with *v set (v->rule CH_RULE_OK when it may be
- * submitted), or -1 (database error).  Two submits racing past the last
- * check are decided by the unique index at the transition: the loser's
- * statement fails with ch_app_unique_violation().
+ * certificate is open.  One statement reads all it decides on.  0 with *v
+ * set (v->rule CH_RULE_OK when it may be submitted), or -1 (database
+ * error).  Two submits racing past the last check are decided by the
+ * unique index at the transition: the loser's statement fails with
+ * ch_app_unique_violation().
  */
 int ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v);
 
@@ -297,13 +298,15 @@ typedef enum {
 } ch_app_quote_result_t;
 
 /*
- * Computes the quote of application id from its row (ch_fees_quote under
- * the schedule in force now) and stores it (quote as the Quote object of
- * POST /quotes, quote_total_fen); lock also sets quote_locked_at (review
- * at approval).  In the caller's transaction; the row should be locked.
- * *total_fen (if not NULL) receives the total.
+ * Computes the quote of application a from its business, certificate
+ * type, years and seals as loaded (ch_fees_quote under the schedule in
+ * force now) and stores it on its row (quote as the Quote object of POST
+ * /quotes, quote_total_fen); lock also sets quote_locked_at (review at
+ * approval).  In the caller's transaction, with a loaded with a row lock
+ * (CH_APP_CHANGE or CH_APP_READ_LOCKED), so the row still holds what a
+ * says.  *total_fen (if not NULL) receives the total.
  */
-ch_app_quote_result_t ch_app_store_quote(ch_req_t *req, long long id,
+ch_app_quote_result_t ch_app_store_quote(ch_req_t *req, const ch_app_t *a,
     bool lock, long long *total_fen, const char **why);
 
 /* The Quote object of POST /quotes for q (a new reference). */

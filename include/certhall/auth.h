@@ -83,8 +83,10 @@ int ch_session_revoke(ch_req_t *req, long long session_id);
 /*
  * Writes an audit event for the current caller (actor from req->principal,
  * client address and request id from req), in the caller's transaction if
- * one is open.  detail is a JSON object or NULL; its reference is taken.
- * Mask personal data before putting it in detail.  0, or -1.
+ * one is open (queued there, certhall/db.h ch_db_queue(): a failure shows
+ * at the transaction's next statement or COMMIT).  detail is a JSON object
+ * or NULL; its reference is taken.  Mask personal data before putting it
+ * in detail.  0, or -1.
  */
 struct json_t;
 int ch_audit(ch_req_t *req, const char *action, const char *object_type,

@@ -9,6 +9,17 @@
  *
  * Values are passed and returned as text (PQexecPrepared, $n for every
  * value); results belong to the caller's pool.
+ *
+ * Round trips, not statements, are what a request pays for most (on the
+ * 2-core development machine five extra "SELECT 1" round trips halved a
+ * pgbench insert transaction's rate, README "Benchmark").  So inside a
+ * transaction, BEGIN and the statements whose result the caller does not
+ * need (ch_db_queue()) are sent in libpq's pipeline mode without waiting,
+ * and their results are read with the next statement that needs one, or
+ * at COMMIT: one round trip for all.  A queued statement that fails makes
+ * that next call fail (the failure is logged under the queued statement's
+ * name, and ch_db_sqlstate() is its SQLSTATE); the server skips what was
+ * sent after it, and the transaction can only be rolled back.
  */
 #ifndef CERTHALL_DB_H
 #define CERTHALL_DB_H
@@ -56,12 +67,24 @@ int ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms);
  */
 PGresult *ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params);
-/* Runs one parameterless command (BEGIN, COMMIT, ...).  0 or -1. */
+/*
+ * Executes stmt like ch_db_exec() when its result is not needed: inside a
+ * transaction it is only sent (queued, see above), and 0 means sent; its
+ * outcome comes with the next ch_db_exec(), ch_db_command() or
+ * ch_db_commit().  Outside a transaction it runs at once.  params are
+ * copied when sent.  0 or -1 (logged).
+ */
+int ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    const char *const *params);
+/* Runs one parameterless command (BEGIN, COMMIT, ...), after reading what
+ * was queued.  0 or -1. */
 int ch_db_command(ch_db_t *db, const char *sql);
 /*
- * Transactions: one per request that writes.  ch_db_finish() rolls back a
- * transaction a handler left open (after an error) and is called by the
- * server after every request.  0 or -1.
+ * Transactions: one per request that writes.  ch_db_begin() queues the
+ * BEGIN (it goes with the first statement); ch_db_commit() sends COMMIT
+ * with what is queued and fails if any of it failed.  ch_db_finish() rolls
+ * back a transaction a handler left open (after an error) and is called by
+ * the server after every request.  0 or -1.
  */
 int ch_db_begin(ch_db_t *db);
 int ch_db_commit(ch_db_t *db);
@@ -71,8 +94,9 @@ void ch_db_finish(ch_db_t *db);
 /* SQLSTATE of the last failure, "" if none. */
 const char *ch_db_sqlstate(const ch_db_t *db);
 
-/* The raw connection, for tools (certhall-admin) that need it; NULL if
- * not connected.  Borrowed. */
+/* The raw connection, for tools (certhall-admin) and statements outside
+ * the prepared set (binary ones); what was queued is read first.  NULL if
+ * not connected or a queued statement failed.  Borrowed. */
 PGconn *ch_db_conn(ch_db_t *db);
 
 #endif

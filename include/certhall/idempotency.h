@@ -28,7 +28,8 @@ typedef enum {
 ch_idem_t ch_idem_begin(ch_req_t *req);
 
 /* Stores req->resp (status, body, Location) under the reserved key; call
- * after the response is set and before commit.  0 or -1. */
+ * after the response is set and before commit (the statement is queued
+ * and goes with the COMMIT, certhall/db.h).  0 or -1. */
 int ch_idem_save(ch_req_t *req);
 
 #endif

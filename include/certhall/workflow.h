@@ -4,9 +4,10 @@
  * Every transition runs inside the caller's transaction and does, in this
  * order: the guarded change (UPDATE … WHERE id = $1 AND status = ANY(from)
  * RETURNING), so of two concurrent deciders exactly one wins; a history
- * row; an audit event "application.<to>".  Outbox rows (SMS to the handler)
- * are added with ch_wf_notify() in the same transaction.  Nothing here
- * commits.
+ * row; an audit event "application.<to>" (those two queued, certhall/db.h
+ * ch_db_queue(): they go with the transaction's next statement).  Outbox
+ * rows (SMS to the handler) are added with ch_wf_notify() in the same
+ * transaction.  Nothing here commits.
  */
 #ifndef CERTHALL_WORKFLOW_H
 #define CERTHALL_WORKFLOW_H

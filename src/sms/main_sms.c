@@ -1,5 +1,6 @@
 /*
- * certhall-sms-sender: delivers the SMS outbox through a provider.
+ * certhall-sms-sender: delivers the SMS outbox through a provider, and
+ * seals the audit chain about once a second (src/sms/sender.c).
  *
  *   certhall-sms-sender [--provider http-json] [--url URL] [--key-file FILE]
  *                       [--user NAME] [--db CONNINFO]

@@ -9,8 +9,15 @@
  * outcomes not yet written stay in memory and are written after the
  * reconnect, and rows not yet sent are given back: nothing waits for a
  * lease to expire unless this process dies.
+ *
+ * The same loop keeps the audit chain sealed (certhall/auditchain.h): about
+ * every SEAL_EVERY_MS it has audit_event_seal() chain the audit events
+ * committed meanwhile.  No NOTIFY wakes it for those: a transaction that
+ * NOTIFYs holds a database-wide lock through its commit, which would make
+ * every auditing transaction wait for the one before, as 0006's lock did.
  */
 #include "certhall/sms.h"
+#include "certhall/auditchain.h"
 #include "certhall/daemon.h"
 #include "certhall/log.h"
 #include "certhall/util.h"
@@ -35,6 +42,9 @@
 #define MIN_WAIT_MS 50		/* due rows that someone else holds: no spin */
 #define RECONNECT_MIN_MS 250
 #define RECONNECT_MAX_MS 5000
+#define SEAL_EVERY_MS 1000	/* seal the audit chain this often */
+#define SEAL_MAX_CALLS 10	/* batches a turn; a backlog takes turns */
+#define SEAL_RETRY_MS 30000	/* after a failed seal on a live connection */
 
 /* Both texts bind $1 = lease seconds and $2 = batch size. */
 static const char sql_claim[] =
@@ -115,6 +125,7 @@ struct sender {
 	struct item items[BATCH];
 	size_t nitems;
 	long long claimed_ms;
+	long long seal_at_ms;		/* when to seal the audit chain next */
 };
 
 /* ---- signals -------------------------------------------------------- */
@@ -419,6 +430,31 @@ deliver_batch(struct sender *s)
 	flush_batch(s);
 }
 
+/* ---- the audit chain ------------------------------------------------ */
+
+/* Seals the audit chain when it is due.  A turn that used all its calls
+ * found a backlog: the rest is sealed on the next pass of the loop, after
+ * any due messages. */
+static void
+seal_audit(struct sender *s)
+{
+	long long now = ch_monotonic_ms(), n;
+
+	if (s->conn == NULL || now < s->seal_at_ms)
+		return;
+	n = ch_audit_seal(s->conn, CH_AUDIT_SEAL_BATCH, SEAL_MAX_CALLS);
+	if (n < 0 && PQstatus(s->conn) != CONNECTION_OK) {
+		note_failure(s, NULL, "audit seal");	/* again once back */
+		s->seal_at_ms = now;
+	} else if (n < 0) {
+		s->seal_at_ms = now + SEAL_RETRY_MS;
+	} else if (n >= (long long)CH_AUDIT_SEAL_BATCH * SEAL_MAX_CALLS) {
+		s->seal_at_ms = now;
+	} else {
+		s->seal_at_ms = now + SEAL_EVERY_MS;
+	}
+}
+
 /* ---- the loop ------------------------------------------------------- */
 
 /* How long to wait for work: until the next row falls due, at most
@@ -464,6 +500,7 @@ ch_sms_sender_run(const ch_sms_sender_config_t *cfg)
 	ch_info("sender started, provider \"%s\"", cfg->provider->ops->name);
 
 	while (!s.stopping) {
+		long long wait;
 		int claimed;
 
 		if (s.conn == NULL && connect_db(&s) != 0) {
@@ -475,6 +512,7 @@ ch_sms_sender_run(const ch_sms_sender_config_t *cfg)
 			continue;
 		if (drain_notifies(&s) < 0)
 			continue;
+		seal_audit(&s);
 		claimed = claim(&s);
 		if (claimed > 0) {
 			s.backoff_ms = RECONNECT_MIN_MS;
@@ -489,7 +527,10 @@ ch_sms_sender_run(const ch_sms_sender_config_t *cfg)
 			}
 			continue;
 		}
-		wait_for(&s, idle_wait_ms(&s));
+		wait = idle_wait_ms(&s);
+		if (wait > s.seal_at_ms - ch_monotonic_ms())
+			wait = s.seal_at_ms - ch_monotonic_ms();
+		wait_for(&s, wait);
 	}
 
 	if (s.nitems > 0) {

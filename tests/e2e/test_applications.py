@@ -956,3 +956,58 @@ def test_cancel_body(alice):
     assert slug(resp) == "unknown-field"
     cancel(alice, app["id"])
     assert history_of(alice, app["id"])[-1]["reason"] is None
+
+
+# ---------------------------------------------------------------------------------
+# A statement that fails after it was sent (certhall/db.h: writes whose result is not
+# needed, such as the history row and the audit event, go with the next statement)
+# ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def refuse_history():
+    """refuse_history(app_id, to_status): from then until the test ends the database
+    refuses that history row (a trigger the owner adds, and drops afterwards)."""
+    made = []
+
+    def refuse(app_id, to_status):
+        name = f"test_refuse_history_{app_id}"
+        sql(f"""
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.application_id = {int(app_id)} AND NEW.to_status = '{to_status}' THEN
+                    RAISE EXCEPTION 'history refused by the test';
+                END IF;
+                RETURN NEW;
+            END $$""")
+        sql(f"CREATE TRIGGER {name} BEFORE INSERT ON application_history"
+            f" FOR EACH ROW EXECUTE FUNCTION {name}()")
+        made.append(name)
+
+    yield refuse
+    for name in made:
+        sql(f"DROP TRIGGER IF EXISTS {name} ON application_history")
+        sql(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+def test_a_submit_whose_history_row_fails_changes_nothing(alice, refuse_history):
+    """The history row is sent without waiting for its result; when it fails, the submit
+    answers 500 and nothing of it stays: not the status, the quote, the audit event nor
+    the Idempotency-Key, so the same request succeeds once the database takes it."""
+    app = ready(alice, full_body())
+    before = get(alice, app["id"]).body
+    key = str(uuid.uuid4())
+    refuse_history(app["id"], "submitted")
+    for _ in range(3):   # every worker's connection stays usable
+        resp = submit(alice, app["id"], status=500, headers={"Idempotency-Key": key})
+        assert slug(resp) == "internal"
+    after = get(alice, app["id"]).body
+    assert after == before
+    assert [h["to"] for h in history_of(alice, app["id"])] == ["draft"]
+    assert audit("application.submitted", app["id"]) == []
+    assert sql("SELECT count(*) FROM idempotency_key WHERE key = %s", (key,))[0][0] == 0
+
+    sql(f"DROP TRIGGER test_refuse_history_{app['id']} ON application_history")
+    done = submit(alice, app["id"], headers={"Idempotency-Key": key}).body
+    assert done["status"] == "submitted" and done["version"] == before["version"] + 1
+    assert [h["to"] for h in history_of(alice, app["id"])] == ["draft", "submitted"]
+    assert len(audit("application.submitted", app["id"])) == 1
