@@ -172,11 +172,8 @@ static const ch_field_t cancel_fields[] = {
 	  .offset = offsetof(struct cancel_input, reason) },
 };
 
-const ch_schema_t api_application_cancel_schema = {
-	.fields = cancel_fields,
-	.nfields = sizeof cancel_fields / sizeof cancel_fields[0],
-	.size = sizeof(struct cancel_input),
-};
+const ch_schema_t api_application_cancel_schema =
+    CH_SCHEMA(cancel_fields, struct cancel_input);
 
 /* Submit takes an empty object. */
 const ch_schema_t api_application_submit_schema = {
@@ -457,6 +454,34 @@ replayed(ch_req_t *req)
 	return ch_db_commit(req->db);
 }
 
+/*
+ * Opens the transaction of a create or submit and looks up its
+ * Idempotency-Key (certhall/idempotency.h).  1 to go on; 0 when the answer
+ * is decided already (the replayed one, or a refusal), and the handler
+ * returns *rc.
+ */
+static int
+begin_idempotent(ch_req_t *req, int *rc)
+{
+	*rc = -1;
+	if (ch_db_begin(req->db) != 0)
+		return 0;
+	switch (ch_idem_begin(req)) {
+	case CH_IDEM_NONE:
+	case CH_IDEM_PROCEED:
+		return 1;
+	case CH_IDEM_REPLAYED:
+		*rc = replayed(req);
+		return 0;
+	case CH_IDEM_REFUSED:
+		*rc = refuse(req);
+		return 0;
+	case CH_IDEM_ERROR:
+	default:
+		return 0;
+	}
+}
+
 /* The answer to a create or submit under Idempotency-Key: saved with the
  * key, then committed.  0 or -1. */
 static int
@@ -478,6 +503,7 @@ api_application_create(ch_req_t *req)
 	char owner[24], staff[24], idbuf[24];
 	long long id;
 	PGresult *res;
+	int rc;
 
 	memset(&st, 0, sizeof st);
 	state_apply(req, create_fields, &st);
@@ -503,19 +529,8 @@ api_application_create(ch_req_t *req)
 		channel = "online";
 	}
 
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_idem_begin(req)) {
-	case CH_IDEM_NONE:
-	case CH_IDEM_PROCEED:
-		break;
-	case CH_IDEM_REPLAYED:
-		return replayed(req);
-	case CH_IDEM_REFUSED:
-		return refuse(req);
-	case CH_IDEM_ERROR:
-		return -1;
-	}
+	if (!begin_idempotent(req, &rc))
+		return rc;
 	switch (state_check(req, &st)) {
 	case 0:
 		break;
@@ -857,22 +872,12 @@ api_application_submit(ch_req_t *req)
 	const char *why;
 	long long id;
 	ch_app_t a;
+	int rc;
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_idem_begin(req)) {
-	case CH_IDEM_NONE:
-	case CH_IDEM_PROCEED:
-		break;
-	case CH_IDEM_REPLAYED:
-		return replayed(req);
-	case CH_IDEM_REFUSED:
-		return refuse(req);
-	case CH_IDEM_ERROR:
-		return -1;
-	}
+	if (!begin_idempotent(req, &rc))
+		return rc;
 	switch (ch_app_load(req, id, CH_APP_CHANGE, &a)) {
 	case CH_APP_FOUND:
 		break;

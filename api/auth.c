@@ -61,11 +61,8 @@ static const ch_field_t sms_code_fields[] = {
 	  .offset = offsetof(struct sms_code_input, phone) },
 };
 
-const ch_schema_t api_sms_code_schema = {
-	.fields = sms_code_fields,
-	.nfields = sizeof sms_code_fields / sizeof sms_code_fields[0],
-	.size = sizeof(struct sms_code_input),
-};
+const ch_schema_t api_sms_code_schema =
+    CH_SCHEMA(sms_code_fields, struct sms_code_input);
 
 struct session_input {
 	const char *phone;
@@ -81,11 +78,8 @@ static const ch_field_t session_fields[] = {
 	  .offset = offsetof(struct session_input, code) },
 };
 
-const ch_schema_t api_session_schema = {
-	.fields = session_fields,
-	.nfields = sizeof session_fields / sizeof session_fields[0],
-	.size = sizeof(struct session_input),
-};
+const ch_schema_t api_session_schema =
+    CH_SCHEMA(session_fields, struct session_input);
 
 struct staff_session_input {
 	const char *username;
@@ -104,11 +98,8 @@ static const ch_field_t staff_session_fields[] = {
 	  .offset = offsetof(struct staff_session_input, password) },
 };
 
-const ch_schema_t api_staff_session_schema = {
-	.fields = staff_session_fields,
-	.nfields = sizeof staff_session_fields / sizeof staff_session_fields[0],
-	.size = sizeof(struct staff_session_input),
-};
+const ch_schema_t api_staff_session_schema =
+    CH_SCHEMA(staff_session_fields, struct staff_session_input);
 
 /* ---- statements --------------------------------------------------------- */
 

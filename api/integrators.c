@@ -71,11 +71,8 @@ static const ch_field_t create_fields[] = {
 	  .offset = offsetof(struct integrator_create_input, name) },
 };
 
-const ch_schema_t api_integrator_create_schema = {
-	.fields = create_fields,
-	.nfields = sizeof create_fields / sizeof create_fields[0],
-	.size = sizeof(struct integrator_create_input),
-};
+const ch_schema_t api_integrator_create_schema =
+    CH_SCHEMA(create_fields, struct integrator_create_input);
 
 struct integrator_patch_input {
 	const char *name;		/* NULL: unchanged */
@@ -90,11 +87,8 @@ static const ch_field_t patch_fields[] = {
 	  .offset = offsetof(struct integrator_patch_input, disabled) },
 };
 
-const ch_schema_t api_integrator_patch_schema = {
-	.fields = patch_fields,
-	.nfields = sizeof patch_fields / sizeof patch_fields[0],
-	.size = sizeof(struct integrator_patch_input),
-};
+const ch_schema_t api_integrator_patch_schema =
+    CH_SCHEMA(patch_fields, struct integrator_patch_input);
 
 /* ---- handlers --------------------------------------------------------- */
 

@@ -177,11 +177,8 @@ static const ch_field_t password_fields[] = {
 	  .offset = offsetof(struct password_input, new_password) },
 };
 
-const ch_schema_t api_password_schema = {
-	.fields = password_fields,
-	.nfields = sizeof password_fields / sizeof password_fields[0],
-	.size = sizeof(struct password_input),
-};
+const ch_schema_t api_password_schema =
+    CH_SCHEMA(password_fields, struct password_input);
 
 static const ch_stmt_t stmt_password_get = {
 	.name = "me_password_get",

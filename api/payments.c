@@ -711,11 +711,8 @@ static const ch_field_t counter_fields[] = {
 	  .offset = offsetof(struct counter_input, amount_fen) },
 };
 
-const ch_schema_t api_counter_payment_schema = {
-	.fields = counter_fields,
-	.nfields = sizeof counter_fields / sizeof counter_fields[0],
-	.size = sizeof(struct counter_input),
-};
+const ch_schema_t api_counter_payment_schema =
+    CH_SCHEMA(counter_fields, struct counter_input);
 
 int
 api_counter_payment_create(ch_req_t *req)
@@ -785,11 +782,8 @@ static const ch_field_t refund_fields[] = {
 	  .offset = offsetof(struct refund_input, reason) },
 };
 
-const ch_schema_t api_refund_schema = {
-	.fields = refund_fields,
-	.nfields = sizeof refund_fields / sizeof refund_fields[0],
-	.size = sizeof(struct refund_input),
-};
+const ch_schema_t api_refund_schema =
+    CH_SCHEMA(refund_fields, struct refund_input);
 
 /* Where a refund may cancel the application from. */
 static const char *const from_refundable[] = {

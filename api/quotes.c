@@ -34,11 +34,8 @@ static const ch_field_t quote_fields[] = {
 	  .offset = offsetof(struct quote_input, seals) },
 };
 
-const ch_schema_t api_quote_schema = {
-	.fields = quote_fields,
-	.nfields = sizeof quote_fields / sizeof quote_fields[0],
-	.size = sizeof(struct quote_input),
-};
+const ch_schema_t api_quote_schema =
+    CH_SCHEMA(quote_fields, struct quote_input);
 
 static json_t *
 int_or_null(const ch_int_t *v, int applies)

@@ -124,11 +124,8 @@ static const ch_field_t review_fields[] = {
 	  .offset = offsetof(struct review_input, materials) },
 };
 
-const ch_schema_t api_review_schema = {
-	.fields = review_fields,
-	.nfields = sizeof review_fields / sizeof review_fields[0],
-	.size = sizeof(struct review_input),
-};
+const ch_schema_t api_review_schema =
+    CH_SCHEMA(review_fields, struct review_input);
 
 /*
  * The rules between the members that the schema cannot state: reject and

@@ -106,11 +106,8 @@ static const ch_field_t create_fields[] = {
 	  .offset = offsetof(struct staff_create_input, roles) },
 };
 
-const ch_schema_t api_staff_create_schema = {
-	.fields = create_fields,
-	.nfields = sizeof create_fields / sizeof create_fields[0],
-	.size = sizeof(struct staff_create_input),
-};
+const ch_schema_t api_staff_create_schema =
+    CH_SCHEMA(create_fields, struct staff_create_input);
 
 struct staff_patch_input {
 	const char *display_name;	/* NULL: unchanged */
@@ -136,11 +133,8 @@ static const ch_field_t patch_fields[] = {
 	  .offset = offsetof(struct staff_patch_input, unlock) },
 };
 
-const ch_schema_t api_staff_patch_schema = {
-	.fields = patch_fields,
-	.nfields = sizeof patch_fields / sizeof patch_fields[0],
-	.size = sizeof(struct staff_patch_input),
-};
+const ch_schema_t api_staff_patch_schema =
+    CH_SCHEMA(patch_fields, struct staff_patch_input);
 
 /* The schema's role set has bit i for ch_staff_role_names[i]; the role
  * bit of that name is CH_ROLE_REVIEWER << i. */

@@ -107,11 +107,8 @@ static const ch_field_t verify_fields[] = {
 	  .offset = offsetof(struct verify_input, code) },
 };
 
-const ch_schema_t api_verification_schema = {
-	.fields = verify_fields,
-	.nfields = sizeof verify_fields / sizeof verify_fields[0],
-	.size = sizeof(struct verify_input),
-};
+const ch_schema_t api_verification_schema =
+    CH_SCHEMA(verify_fields, struct verify_input);
 
 struct possession_input {
 	ch_int_t challenge_id;
@@ -127,11 +124,8 @@ static const ch_field_t possession_fields[] = {
 	  .offset = offsetof(struct possession_input, signature) },
 };
 
-const ch_schema_t api_possession_schema = {
-	.fields = possession_fields,
-	.nfields = sizeof possession_fields / sizeof possession_fields[0],
-	.size = sizeof(struct possession_input),
-};
+const ch_schema_t api_possession_schema =
+    CH_SCHEMA(possession_fields, struct possession_input);
 
 /* ---- statements --------------------------------------------------------- */
 

@@ -58,6 +58,16 @@ typedef struct ch_schema {
 	size_t size;			/* sizeof the input struct */
 } ch_schema_t;
 
+/* The schema of a fields array (a true array, not a pointer) filling an
+ * input struct of type input_type:
+ *	const ch_schema_t api_x_schema = CH_SCHEMA(x_fields, struct x_input);
+ */
+#define CH_SCHEMA(field_array, input_type) { \
+	.fields = (field_array), \
+	.nfields = sizeof (field_array) / sizeof (field_array)[0], \
+	.size = sizeof(input_type), \
+}
+
 typedef struct {
 	ch_problem_t kind;
 	char pointer[160];		/* JSON Pointer of the field, "" for the body */
