@@ -90,9 +90,11 @@ int api_payment_get(ch_req_t *req);
 int api_payment_notify(ch_req_t *req);
 int api_counter_payment_create(ch_req_t *req);
 int api_refund_create(ch_req_t *req);
+int api_refund_retry(ch_req_t *req);
 extern const ch_schema_t api_payment_create_schema;
 extern const ch_schema_t api_counter_payment_schema;
 extern const ch_schema_t api_refund_schema;
+extern const ch_schema_t api_refund_retry_schema;
 struct ch_paygw;
 /* This worker's payment gateway client, made on first use after fork from
  * the environment (certhall/paygw.h); NULL while it cannot be.  Borrowed. */

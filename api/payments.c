@@ -38,6 +38,7 @@
  */
 #include "api.h"
 #include "certhall/application.h"
+#include "certhall/auth.h"
 #include "certhall/fees.h"
 #include "certhall/log.h"
 #include "certhall/paygw.h"
@@ -886,5 +887,86 @@ api_refund_create(ch_req_t *req)
 	    ch_db_commit(req->db) != 0)
 		return -1;
 	api_payment_close_at_gateway(req, stale);
+	return 0;
+}
+
+/* ---- POST /api/v1/applications/{id}/refund/retry -------------------------- */
+
+/*
+ * Every failed refund of the application back to pending, due now, under
+ * its own out_refund_no (the gateway answers a repeated number with the
+ * same refund, so a retry can never pay out twice); the payment daemon is
+ * woken.  Returns the refunds and the error each had.
+ */
+static const ch_stmt_t stmt_refund_retry = {
+	.name = "payments_refund_retry",
+	.sql = "WITH f AS ("
+	       "  SELECT id, last_error FROM refund"
+	       "  WHERE application_id = $1 AND status = 'failed'"
+	       "  ORDER BY id FOR UPDATE),"
+	       " r AS ("
+	       "  UPDATE refund r SET status = 'pending', attempts = 0,"
+	       "   next_attempt_at = now(), last_error = NULL,"
+	       "   completed_at = NULL"
+	       "  FROM f WHERE r.id = f.id"
+	       "  RETURNING r.*, f.last_error AS was)"
+	       " SELECT r.id, r.was, " REFUND_JSON "::text,"
+	       "  pg_notify('payment', '')"
+	       " FROM r ORDER BY r.id",
+	.nparams = 1,
+};
+
+const ch_schema_t api_refund_retry_schema = {
+	.fields = NULL,
+	.nfields = 0,
+	.size = 0,
+};
+
+int
+api_refund_retry(ch_req_t *req)
+{
+	const char *params[1];
+	char idbuf[24];
+	json_t *items;
+	long long id;
+	PGresult *res;
+	ch_app_t a;
+	int rc;
+
+	if (ch_app_path_id(req, &id) != 0)
+		return 0;
+	if ((rc = begin_locked(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+		return rc;
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	params[0] = idbuf;
+	res = ch_db_exec(req->db, req->pool, &stmt_refund_retry, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0)
+		return refuse_state(req, a.status, "the application has no "
+		    "failed refund to retry");
+	items = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *refund = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+
+		if (refund == NULL) {
+			json_decref(items);
+			ch_error("refund retry: the database built bad JSON");
+			return -1;
+		}
+		json_array_append_new(items, refund);
+		if (ch_audit(req, "payment.refund_retried", "refund",
+		    PQgetvalue(res, i, 0), json_pack("{s:I, s:s?}",
+		    "application_id", (json_int_t)id, "previous_error",
+		    PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1))) != 0) {
+			json_decref(items);
+			return -1;
+		}
+	}
+	if (ch_db_commit(req->db) != 0) {
+		json_decref(items);
+		return -1;
+	}
+	ch_resp_json(req, 202, json_pack("{s:o}", "refunds", items));
 	return 0;
 }

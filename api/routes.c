@@ -118,6 +118,8 @@ const ch_route_t ch_routes[] = {
 	  &api_counter_payment_schema, 1 * KiB, NULL },
 	{ CH_POST, "/api/v1/applications/{id}/refund", api_refund_create,
 	  CH_ROLE_FINANCE, &api_refund_schema, 4 * KiB, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/refund/retry", api_refund_retry,
+	  CH_ROLE_FINANCE, &api_refund_retry_schema, 1 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

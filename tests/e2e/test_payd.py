@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import require_env, wait_until
+from conftest import assert_problem, require_env, wait_until
 from principals import principals, sql  # noqa: F401  (the fixture)
 from test_review import review, submitted
 
@@ -401,6 +401,35 @@ def test_an_abnormal_refund_is_failed_with_the_reason(applicant, reviewer, sandb
     assert "ABNORMAL" in ref["last_error"]
     failed = [e for e in audit("refund", ref["id"]) if e[0] == "payment.refund_failed"]
     assert len(failed) == 1 and by_daemon(failed[0]) and "ABNORMAL" in failed[0][3]["error"]
+
+
+def test_finance_retries_a_refused_refund_under_its_own_number(applicant, reviewer, sandbox,
+                                                                principals,  # noqa: F811
+                                                                services_back):
+    """The gateway refuses a refund once (as WeChat Pay does while the merchant's balance is
+    short): `failed`. Finance retries it; the daemon sends the same out_refund_no again and
+    the money goes back once."""
+    finance = principals.staff("finance")
+    sandbox.post("/sandbox/fail", {"status": 400, "count": 1, "path": "/v3/refunds"})
+    app, order, pay = late_payment(applicant, reviewer, sandbox)
+    ref = wait_until(lambda: refund_done(pay["id"]), WAIT, what="the refused refund to end")
+    assert ref["status"] == "failed" and ref["attempts"] == 1, ref
+    retry = f"/api/v1/applications/{app['id']}/refund/retry"
+
+    resp = finance.post_json(retry, {})
+    assert resp.status_code == 202, resp.content[:300]
+    assert [(r["id"], r["status"]) for r in resp.body["refunds"]] == [(ref["id"], "pending")]
+    again = wait_until(lambda: refund_done(pay["id"]), WAIT, what="the retried refund to end")
+    assert again["status"] == "succeeded", again
+    assert again["out_refund_no"] == ref["out_refund_no"]
+    at_gateway = sandbox.refunds(transaction_id=pay["transaction_id"])
+    assert len(at_gateway) == 1, at_gateway
+    retried = [e for e in audit("refund", ref["id"]) if e[0] == "payment.refund_retried"]
+    assert len(retried) == 1 and retried[0][1] == "staff", retried
+    assert "SYSTEM_ERROR" in retried[0][3]["previous_error"], retried
+    # Nothing failed is left; and only finance may ask.
+    assert_problem(finance.post_json(retry, {}), 409, "conflict")
+    assert_problem(applicant.post_json(retry, {}), 403, "forbidden")
 
 
 def test_a_refund_the_gateway_refuses_is_failed_with_its_reason(applicant, reviewer, sandbox):
