@@ -743,16 +743,8 @@ api_application_patch(ch_req_t *req)
 		    "header", json_string("If-Match"));
 		return 0;
 	}
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_app_load(req, id, CH_APP_CHANGE, &a)) {
-	case CH_APP_FOUND:
-		break;
-	case CH_APP_NOT_FOUND:
-		return refuse(req);
-	default:
-		return -1;
-	}
+	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+		return rc;
 	if (!ch_app_if_match(if_match, a.version)) {
 		ch_app_etag(a.version, etag);
 		json_object_set_new(ch_problem(req, CH_P_PRECONDITION_FAILED,
@@ -816,19 +808,12 @@ api_application_cancel(ch_req_t *req)
 	long long id;
 	PGresult *res;
 	ch_app_t a;
+	int rc;
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_app_load(req, id, CH_APP_CHANGE, &a)) {
-	case CH_APP_FOUND:
-		break;
-	case CH_APP_NOT_FOUND:
-		return refuse(req);
-	default:
-		return -1;
-	}
+	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+		return rc;
 	/* SPEC §5: "any state before payment".  Paid money leaves only by a
 	 * refund (finance), which cancels the application itself. */
 	params[0] = ch_psprintf(req->pool, "%lld", id);

@@ -325,21 +325,13 @@ api_material_put(ch_req_t *req)
 	ch_app_t a;
 	PGresult *res, *material;
 	bool replaced;
-	int version;
+	int version, rc;
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_app_load(req, id, CH_APP_CHANGE, &a)) {
-	case CH_APP_FOUND:
-		break;
-	case CH_APP_NOT_FOUND:
-		goto refused;
-	case CH_APP_ERROR:
-		return -1;
-	}
+	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+		return rc;
 
 	switch (kind_known(kind) ? ch_app_requires_material(req, &a, kind) : 0) {
 	case 1:

@@ -264,12 +264,6 @@ gateway_unavailable(ch_req_t *req, const char *detail)
 	ch_resp_header(req, "Retry-After", RETRY_AFTER);
 }
 
-static int
-rollback_answered(ch_req_t *req)
-{
-	return ch_db_rollback(req->db) == 0 || ch_db_up(req->db) ? 0 : -1;
-}
-
 /* 409 naming the application's status; rolls back. */
 static int
 refuse_state(ch_req_t *req, const char *status, const char *detail)
@@ -333,25 +327,7 @@ load_due(ch_req_t *req, long long id, struct due *d)
 	return 0;
 }
 
-/* Opens the transaction and loads application id locked (want: a
- * locking access).  1 go on, 0 answered (404, rolled back), -1. */
-static int
-begin_locked(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *a)
-{
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_app_load(req, id, want, a)) {
-	case CH_APP_FOUND:
-		return 1;
-	case CH_APP_NOT_FOUND:
-		return rollback_answered(req);
-	case CH_APP_ERROR:
-	default:
-		return -1;
-	}
-}
-
-/* begin_locked(), then checks the application can be paid now.  1 go on
+/* ch_app_begin_load(), then checks the application can be paid now.  1 go on
  * (*d set), 0 answered (rolled back), -1. */
 static int
 begin_payable(ch_req_t *req, long long id, ch_app_access_t want,
@@ -359,7 +335,7 @@ begin_payable(ch_req_t *req, long long id, ch_app_access_t want,
 {
 	int rc;
 
-	if ((rc = begin_locked(req, id, want, a)) <= 0)
+	if ((rc = ch_app_begin_load(req, id, want, a)) <= 0)
 		return rc;
 	if (load_due(req, id, d) != 0)
 		return -1;
@@ -842,7 +818,7 @@ api_refund_create(ch_req_t *req)
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
-	if ((rc = begin_locked(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	params[0] = idbuf;
@@ -935,7 +911,7 @@ api_refund_retry(ch_req_t *req)
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
-	if ((rc = begin_locked(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	params[0] = idbuf;

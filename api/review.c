@@ -441,6 +441,7 @@ api_application_review(ch_req_t *req)
 	long long id;
 	ch_app_t a;
 	enum step s;
+	int rc;
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;
@@ -448,18 +449,8 @@ api_application_review(ch_req_t *req)
 		return 0;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 
-	if (ch_db_begin(req->db) != 0)
-		return -1;
-	switch (ch_app_load(req, id, CH_APP_READ_LOCKED, &a)) {
-	case CH_APP_FOUND:
-		break;
-	case CH_APP_NOT_FOUND:
-		ch_db_rollback(req->db);
-		return 0;
-	case CH_APP_ERROR:
-	default:
-		return -1;
-	}
+	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+		return rc;
 	/* Decided on the locked row: a reviewer who lost a race gets here
 	 * after the winner's commit and sees its outcome. */
 	if (strcmp(a.status, "submitted") != 0) {

@@ -321,14 +321,11 @@ open_subject(ch_req_t *req, struct subject *s, enum purpose purpose,
 	if (ch_app_path_id(req, &s->id) != 0)
 		return STEP_ANSWERED;
 	snprintf(s->idbuf, sizeof s->idbuf, "%lld", s->id);
-	if (ch_db_begin(req->db) != 0)
-		return STEP_ERROR;
-	switch (ch_app_load(req, s->id, CH_APP_CHANGE, &s->app)) {
-	case CH_APP_FOUND:
+	switch (ch_app_begin_load(req, s->id, CH_APP_CHANGE, &s->app)) {
+	case 1:
 		break;
-	case CH_APP_NOT_FOUND:
-		return answered(req);
-	case CH_APP_ERROR:
+	case 0:
+		return STEP_ANSWERED;
 	default:
 		return STEP_ERROR;
 	}

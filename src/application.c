@@ -394,6 +394,23 @@ not_found:
 	return CH_APP_NOT_FOUND;
 }
 
+int
+ch_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
+    ch_app_t *out)
+{
+	if (ch_db_begin(req->db) != 0)
+		return -1;
+	switch (ch_app_load(req, id, want, out)) {
+	case CH_APP_FOUND:
+		return 1;
+	case CH_APP_NOT_FOUND:
+		return ch_db_rollback(req->db) == 0 ? 0 : -1;
+	case CH_APP_ERROR:
+	default:
+		return -1;
+	}
+}
+
 const char *
 ch_app_json(ch_req_t *req, long long id, bool list_form, int *version)
 {

@@ -152,6 +152,15 @@ int ch_app_path_id(ch_req_t *req, long long *id);
 ch_app_result_t ch_app_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out);
 
+/*
+ * Opens the handler's transaction and loads application id with
+ * ch_app_load().  1 to go on (*out filled); 0 when the answer is set (the
+ * 404; the transaction rolled back); -1 after a database error.  What every
+ * handler that changes or decides on one application starts with.
+ */
+int ch_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
+    ch_app_t *out);
+
 /* Whether the principal may have application a with access want; what
  * ch_app_load() decides with, pure. */
 bool ch_app_allowed(const ch_principal_t *p, const ch_app_t *a,
