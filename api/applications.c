@@ -197,18 +197,23 @@ static const ch_stmt_t stmt_paid = {
 	" 'district', " e "::text, 'address', " f "::text," \
 	" 'postcode', " g "::text)), '{}'::jsonb)"
 
+/* The draft, if the certificate it names exists (none: no row, the caller
+ * answers 422), returned as the answer: id, version and the Application
+ * object.  One statement where a check, the insert and the read were three. */
 static const ch_stmt_t stmt_insert = {
 	.name = "app_insert",
-	.sql = "INSERT INTO application (business_type, certificate_type,"
+	.sql = "INSERT INTO application AS a (business_type, certificate_type,"
 	       "  certificate_id, unit_name, credit_code, holder_name,"
 	       "  holder_id_number, handler_name, handler_phone,"
 	       "  handler_id_number, years, seals, delivery, invoice_title,"
 	       "  invoice_tax_id, applicant_id, channel, created_by_staff_id)"
-	       " VALUES ($1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10,"
+	       " SELECT $1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10,"
 	       "  $11::int, COALESCE($12::int, 0),"
 	       "  " DELIVERY_JSON("$13", "$14", "$15", "$16", "$17", "$18",
-	           "$19") ", $20, $21, $22::bigint, $23, $24::bigint)"
-	       " RETURNING id",
+	           "$19") ", $20, $21, $22::bigint, $23, $24::bigint"
+	       " WHERE $3::bigint IS NULL"
+	       "  OR EXISTS (SELECT 1 FROM certificate WHERE id = $3::bigint)"
+	       " RETURNING a.id, a.version, " CH_SQL_APP_JSON "::text",
 	.nparams = 24,
 };
 
@@ -336,12 +341,19 @@ index_of(const char *const *codes, const char *s)
 	return -1;
 }
 
+static void
+certificate_unknown(ch_req_t *req)
+{
+	ch_problem_field(req, CH_P_INVALID_FIELD, "/certificate_id",
+	    "certificate_id names no certificate");
+}
+
 /*
  * Checks that st holds together (see the top of the file).  0; 1 with a
  * 422 answer set; -1 on a database error.
  */
 static int
-state_check(ch_req_t *req, const app_state_t *st)
+state_check(ch_req_t *req, const app_state_t *st, bool creating)
 {
 	int biz = index_of(ch_business_codes, st->v[F_BUSINESS_TYPE]);
 	int cert = index_of(ch_cert_type_codes, st->v[F_CERTIFICATE_TYPE]);
@@ -391,7 +403,9 @@ state_check(ch_req_t *req, const app_state_t *st)
 			return 1;
 		}
 	}
-	if (st->given[F_CERTIFICATE_ID] && st->v[F_CERTIFICATE_ID] != NULL) {
+	/* A create checks in its insert (stmt_insert). */
+	if (!creating && st->given[F_CERTIFICATE_ID] &&
+	    st->v[F_CERTIFICATE_ID] != NULL) {
 		const char *params[1] = { st->v[F_CERTIFICATE_ID] };
 		PGresult *res = ch_db_exec(req->db, req->pool,
 		    &stmt_certificate_exists, params);
@@ -399,9 +413,7 @@ state_check(ch_req_t *req, const app_state_t *st)
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) != 1) {
-			ch_problem_field(req, CH_P_INVALID_FIELD,
-			    "/certificate_id", "certificate_id names no"
-			    " certificate");
+			certificate_unknown(req);
 			return 1;
 		}
 	}
@@ -531,7 +543,7 @@ api_application_create(ch_req_t *req)
 
 	if (!begin_idempotent(req, &rc))
 		return rc;
-	switch (state_check(req, &st)) {
+	switch (state_check(req, &st, true)) {
 	case 0:
 		break;
 	case 1:
@@ -558,11 +570,18 @@ api_application_create(ch_req_t *req)
 	params[F__MAX + 1] = channel;
 	params[F__MAX + 2] = p->kind == CH_ACTOR_STAFF ? staff : NULL;
 	res = ch_db_exec(req->db, req->pool, &stmt_insert, params);
-	if (res == NULL || PQntuples(res) != 1)
+	if (res == NULL)
 		return -1;
+	if (PQntuples(res) != 1) {
+		certificate_unknown(req);
+		return refuse(req);
+	}
 	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (ch_wf_created(req, id) != 0 || ch_app_respond(req, 201, id) != 0)
+	/* History and audit go with the COMMIT: one round trip for the three. */
+	if (ch_wf_created(req, id) != 0)
 		return -1;
+	ch_app_respond_with(req, 201, PQgetvalue(res, 0, 1),
+	    PQgetvalue(res, 0, 2));
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	ch_resp_header(req, "Location",
 	    ch_psprintf(req->pool, "/api/v1/applications/%s", idbuf));
@@ -768,7 +787,7 @@ api_application_patch(ch_req_t *req)
 		old.v[f] = PQgetisnull(res, 0, f) ? NULL : PQgetvalue(res, 0, f);
 	st = old;
 	state_apply(req, patch_fields, &st);
-	if ((rc = state_check(req, &st)) != 0)
+	if ((rc = state_check(req, &st, false)) != 0)
 		return rc > 0 ? refuse(req) : -1;
 	state_normalize(&st);
 
@@ -854,7 +873,8 @@ int
 api_application_submit(ch_req_t *req)
 {
 	ch_app_verdict_t v;
-	const char *why;
+	ch_wf_quote_t quote;
+	const char *why, *version, *json;
 	long long id;
 	ch_app_t a;
 	int rc;
@@ -886,7 +906,7 @@ api_application_submit(ch_req_t *req)
 		ch_app_refuse(req, &v);
 		return 0;
 	}
-	switch (ch_app_store_quote(req, &a, false, NULL, &why)) {
+	switch (ch_app_quote(req, &a, false, &quote, NULL, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:
@@ -895,8 +915,9 @@ api_application_submit(ch_req_t *req)
 	default:
 		return -1;
 	}
-	switch (ch_wf_transition(req, id, ch_app_editable, "submitted", NULL,
-	    NULL, NULL)) {
+	/* The quote goes with the move, and the answer comes back from it. */
+	switch (ch_wf_transition_quoted(req, id, ch_app_editable, "submitted",
+	    &quote, &version, &json)) {
 	case CH_WF_OK:
 		break;
 	case CH_WF_ILLEGAL:
@@ -915,8 +936,7 @@ api_application_submit(ch_req_t *req)
 		ch_app_refuse(req, &v);
 		return 0;
 	}
-	if (ch_app_respond(req, 200, id) != 0)
-		return -1;
+	ch_app_respond_with(req, 200, version, json);
 	return finish(req);
 }
 

@@ -435,17 +435,27 @@ ch_app_json(ch_req_t *req, long long id, bool list_form, int *version)
 int
 ch_app_respond(ch_req_t *req, int status, long long id)
 {
-	char etag[16];
-	int version;
-	const char *body = ch_app_json(req, id, false, &version);
+	char version[16];
+	int v;
+	const char *body = ch_app_json(req, id, false, &v);
 
 	if (body == NULL)
 		return -1;
-	ch_app_etag(version, etag);
-	ch_resp_raw(req, status, "application/json; charset=utf-8", body,
-	    strlen(body));
-	ch_resp_header(req, "ETag", etag);
+	snprintf(version, sizeof version, "%d", v);
+	ch_app_respond_with(req, status, version, body);
 	return 0;
+}
+
+void
+ch_app_respond_with(ch_req_t *req, int status, const char *version,
+    const char *json)
+{
+	char etag[16];
+
+	ch_app_etag(atoi(version), etag);
+	ch_resp_raw(req, status, "application/json; charset=utf-8", json,
+	    strlen(json));
+	ch_resp_header(req, "ETag", etag);
 }
 
 int
@@ -676,18 +686,14 @@ ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
 }
 
 ch_app_quote_result_t
-ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
+ch_app_quote(ch_req_t *req, const ch_app_t *a, bool lock, ch_wf_quote_t *out,
     long long *total_fen, const char **why)
 {
-	char idbuf[24], total[24];
-	const char *params[4];
 	ch_quote_t q;
 	char *text;
 	json_t *json;
 
 	*why = NULL;
-	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
-	params[0] = idbuf;
 	switch (ch_fees_quote(req->db, req->pool, a->business, a->cert_type,
 	    a->years, a->seals > 0 ? a->seals : -1, &q)) {
 	case CH_QUOTE_OK:
@@ -712,14 +718,33 @@ ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
 	json_decref(json);
 	if (text == NULL)
 		ch_oom();
-	snprintf(total, sizeof total, "%lld", q.total_fen);
-	params[1] = ch_pstrdup(req->pool, text);
+	out->json = ch_pstrdup(req->pool, text);
 	free(text);
-	params[2] = total;
-	params[3] = lock ? "t" : "f";
-	if (ch_db_queue(req->db, req->pool, &stmt_quote_store, params) != 0)
-		return CH_APP_QUOTE_ERROR;
+	out->total_fen = ch_psprintf(req->pool, "%lld", q.total_fen);
+	out->lock = lock;
 	if (total_fen != NULL)
 		*total_fen = q.total_fen;
+	return CH_APP_QUOTE_OK;
+}
+
+ch_app_quote_result_t
+ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
+    long long *total_fen, const char **why)
+{
+	char idbuf[24];
+	const char *params[4];
+	ch_wf_quote_t q;
+	ch_app_quote_result_t r;
+
+	r = ch_app_quote(req, a, lock, &q, total_fen, why);
+	if (r != CH_APP_QUOTE_OK)
+		return r;
+	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
+	params[0] = idbuf;
+	params[1] = q.json;
+	params[2] = q.total_fen;
+	params[3] = q.lock ? "t" : "f";
+	if (ch_db_queue(req->db, req->pool, &stmt_quote_store, params) != 0)
+		return CH_APP_QUOTE_ERROR;
 	return CH_APP_QUOTE_OK;
 }

@@ -1,4 +1,5 @@
 #include "certhall/workflow.h"
+#include "certhall/application.h"
 #include "certhall/auth.h"
 #include "certhall/db.h"
 #include "certhall/log.h"
@@ -18,17 +19,30 @@
  * passed.  Entering "submitted" stamps submitted_at.  Columns: 0 the new
  * version, 1 the status it left.
  */
+#define MOVE_SQL(set, returning) \
+	"WITH old AS (SELECT status FROM application WHERE id = $1" \
+	"  FOR UPDATE)" \
+	" UPDATE application a SET status = $3," \
+	"  version = a.version + 1, updated_at = now()," \
+	"  submitted_at = CASE WHEN $3 = 'submitted' THEN now()" \
+	"   ELSE a.submitted_at END" set \
+	" FROM old WHERE a.id = $1 AND a.status = ANY($2::text[])" \
+	" RETURNING a.version, old.status" returning
+
 static const ch_stmt_t stmt_move = {
 	.name = "wf_move",
-	.sql = "WITH old AS (SELECT status FROM application WHERE id = $1"
-	       "  FOR UPDATE)"
-	       " UPDATE application a SET status = $3,"
-	       "  version = a.version + 1, updated_at = now(),"
-	       "  submitted_at = CASE WHEN $3 = 'submitted' THEN now()"
-	       "   ELSE a.submitted_at END"
-	       " FROM old WHERE a.id = $1 AND a.status = ANY($2::text[])"
-	       " RETURNING a.version, old.status",
+	.sql = MOVE_SQL("", ""),
 	.nparams = 3,
+};
+
+/* The same with the quote ($4 JSON, $5 total, $6 lock) and, as column 2,
+ * the Application object after the move. */
+static const ch_stmt_t stmt_move_quoted = {
+	.name = "wf_move_quoted",
+	.sql = MOVE_SQL(", quote = $4::jsonb, quote_total_fen = $5::bigint,"
+	           " quote_locked_at = CASE WHEN $6::boolean THEN now() END",
+	       ", " CH_SQL_APP_JSON "::text"),
+	.nparams = 6,
 };
 
 static const ch_stmt_t stmt_history = {
@@ -91,12 +105,17 @@ history(ch_req_t *req, const char *id, const char *from, const char *to,
 	return ch_db_queue(req->db, req->pool, &stmt_history, params);
 }
 
-ch_wf_result_t
-ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
-    const char *to, const char *reason, json_t *detail, int *version)
+/*
+ * The move, its history row and its audit event; quote (may be NULL) as
+ * ch_wf_transition_quoted() stores it, *answer then the result row.
+ */
+static ch_wf_result_t
+transition(ch_req_t *req, long long id, const char *const *from,
+    const char *to, const char *reason, json_t *detail, int *version,
+    const ch_wf_quote_t *quote, PGresult **answer)
 {
 	char idbuf[24], *action;
-	const char *params[3];
+	const char *params[6];
 	char *old = NULL;
 	PGresult *res;
 
@@ -106,7 +125,13 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 	params[0] = idbuf;
 	params[1] = pg_array(req->pool, from);
 	params[2] = to;
-	res = ch_db_exec(req->db, req->pool, &stmt_move, params);
+	if (quote != NULL) {
+		params[3] = quote->json;
+		params[4] = quote->total_fen;
+		params[5] = quote->lock ? "t" : "f";
+	}
+	res = ch_db_exec(req->db, req->pool,
+	    quote != NULL ? &stmt_move_quoted : &stmt_move, params);
 	if (res == NULL) {
 		json_decref(detail);
 		return CH_WF_ERROR;
@@ -117,6 +142,8 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 	}
 	if (version != NULL)
 		*version = atoi(PQgetvalue(res, 0, 0));
+	if (answer != NULL)
+		*answer = res;
 	old = ch_pstrdup(req->pool, PQgetvalue(res, 0, 1));
 	if (history(req, idbuf, old, to, reason) != 0) {
 		json_decref(detail);
@@ -131,6 +158,30 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 	action = ch_psprintf(req->pool, "application.%s", to);
 	return ch_audit(req, action, "application", idbuf, detail) == 0
 	    ? CH_WF_OK : CH_WF_ERROR;
+}
+
+ch_wf_result_t
+ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
+    const char *to, const char *reason, json_t *detail, int *version)
+{
+	return transition(req, id, from, to, reason, detail, version, NULL,
+	    NULL);
+}
+
+ch_wf_result_t
+ch_wf_transition_quoted(ch_req_t *req, long long id,
+    const char *const *from, const char *to, const ch_wf_quote_t *quote,
+    const char **version, const char **json)
+{
+	PGresult *res = NULL;
+	ch_wf_result_t r;
+
+	r = transition(req, id, from, to, NULL, NULL, NULL, quote, &res);
+	if (r == CH_WF_OK) {
+		*version = PQgetvalue(res, 0, 0);
+		*json = PQgetvalue(res, 0, 2);
+	}
+	return r;
 }
 
 int

@@ -18,6 +18,7 @@
 #include "certhall/fees.h"
 #include "certhall/http.h"
 #include "certhall/people.h"
+#include "certhall/workflow.h"
 
 struct json_t;
 
@@ -183,6 +184,14 @@ const char *ch_app_json(ch_req_t *req, long long id, bool list_form,
  * returns -1).
  */
 int ch_app_respond(ch_req_t *req, int status, long long id);
+/*
+ * The same answer from a statement that wrote the row and returned it
+ * (RETURNING ..., a.version, CH_SQL_APP_JSON "::text"): version and json
+ * are the texts of those two columns.  Saves the read after the write:
+ * one statement and one round trip less.
+ */
+void ch_app_respond_with(ch_req_t *req, int status, const char *version,
+    const char *json);
 
 /* The ETag of a version: "v<version>" with the quotes.  out holds 16. */
 void ch_app_etag(int version, char out[16]);
@@ -317,6 +326,13 @@ typedef enum {
  */
 ch_app_quote_result_t ch_app_store_quote(ch_req_t *req, const ch_app_t *a,
     bool lock, long long *total_fen, const char **why);
+/*
+ * Computes the quote as ch_app_store_quote() does, without storing it:
+ * *out (texts owned by req->pool) is for the move that stores it
+ * (ch_wf_transition_quoted(); submit).
+ */
+ch_app_quote_result_t ch_app_quote(ch_req_t *req, const ch_app_t *a,
+    bool lock, ch_wf_quote_t *out, long long *total_fen, const char **why);
 
 /* The Quote object of POST /quotes for q (a new reference). */
 struct json_t *ch_app_quote_json(const ch_quote_t *q, ch_business_t business,

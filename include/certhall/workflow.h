@@ -14,6 +14,8 @@
 
 #include "certhall/http.h"
 
+#include <stdbool.h>
+
 struct json_t;
 
 typedef enum {
@@ -31,6 +33,25 @@ typedef enum {
 ch_wf_result_t ch_wf_transition(ch_req_t *req, long long id,
     const char *const *from, const char *to, const char *reason,
     struct json_t *detail, int *version);
+
+/* A quote the move itself stores (ch_wf_transition_quoted()). */
+typedef struct {
+	const char *json;	/* the Quote object, compact JSON text */
+	const char *total_fen;	/* its total, decimal text */
+	bool lock;		/* also sets quote_locked_at (approval) */
+} ch_wf_quote_t;
+
+/*
+ * ch_wf_transition() that also stores quote in the same UPDATE and returns
+ * the Application object as it now is: *version and *json (texts owned by
+ * req->pool), the answer for ch_app_respond_with().  One UPDATE where a
+ * quote store and a move were two (and the second update of a row written
+ * in the same transaction repeats its foreign-key checks), and no read
+ * afterwards.  No reason, no audit detail beyond from and to.
+ */
+ch_wf_result_t ch_wf_transition_quoted(ch_req_t *req, long long id,
+    const char *const *from, const char *to, const ch_wf_quote_t *quote,
+    const char **version, const char **json);
 
 /* Records the creation of an application (history: NULL → draft; audit
  * application.created). */
