@@ -875,6 +875,7 @@ api_application_submit(ch_req_t *req)
 	ch_app_verdict_t v;
 	ch_wf_quote_t quote;
 	const char *why, *version, *json;
+	PGresult *fees;
 	long long id;
 	ch_app_t a;
 	int rc;
@@ -898,7 +899,9 @@ api_application_submit(ch_req_t *req)
 		ch_wf_conflict(req, id, "submit");
 		return 0;
 	}
-	if (ch_app_check(req, &a, &v) != 0)
+	/* The fee rows come with the check's read: one round trip for both. */
+	if (ch_fees_quote_send(req->db, req->pool, a.business, a.cert_type,
+	    &fees) != 0 || ch_app_check(req, &a, &v) != 0)
 		return -1;
 	if (v.rule != CH_RULE_OK) {
 		if (ch_db_rollback(req->db) != 0)
@@ -906,7 +909,7 @@ api_application_submit(ch_req_t *req)
 		ch_app_refuse(req, &v);
 		return 0;
 	}
-	switch (ch_app_quote(req, &a, false, &quote, NULL, &why)) {
+	switch (ch_app_quote(req, &a, false, fees, &quote, NULL, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:

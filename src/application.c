@@ -686,16 +686,20 @@ ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
 }
 
 ch_app_quote_result_t
-ch_app_quote(ch_req_t *req, const ch_app_t *a, bool lock, ch_wf_quote_t *out,
-    long long *total_fen, const char **why)
+ch_app_quote(ch_req_t *req, const ch_app_t *a, bool lock, PGresult *fees,
+    ch_wf_quote_t *out, long long *total_fen, const char **why)
 {
+	long long seals = a->seals > 0 ? a->seals : -1;
 	ch_quote_t q;
 	char *text;
 	json_t *json;
 
 	*why = NULL;
-	switch (ch_fees_quote(req->db, req->pool, a->business, a->cert_type,
-	    a->years, a->seals > 0 ? a->seals : -1, &q)) {
+	switch (fees != NULL
+	    ? ch_fees_quote_from(fees, req->pool, a->cert_type, a->years, seals,
+	        &q)
+	    : ch_fees_quote(req->db, req->pool, a->business, a->cert_type,
+	        a->years, seals, &q)) {
 	case CH_QUOTE_OK:
 		break;
 	case CH_QUOTE_YEARS_MISSING:
@@ -736,7 +740,7 @@ ch_app_store_quote(ch_req_t *req, const ch_app_t *a, bool lock,
 	ch_wf_quote_t q;
 	ch_app_quote_result_t r;
 
-	r = ch_app_quote(req, a, lock, &q, total_fen, why);
+	r = ch_app_quote(req, a, lock, NULL, &q, total_fen, why);
 	if (r != CH_APP_QUOTE_OK)
 		return r;
 	snprintf(idbuf, sizeof idbuf, "%lld", a->id);

@@ -14,6 +14,8 @@
 struct pending {
 	const char *what;		/* for the log */
 	const ch_stmt_t *prepare;	/* a PQsendPrepare of this statement */
+	PGresult **slot;		/* ch_db_send(): where its result goes */
+	ch_pool_t *pool;		/* ... and who frees it */
 };
 
 struct ch_db {
@@ -231,6 +233,8 @@ pending_push(ch_db_t *db, const char *what, const ch_stmt_t *prepare_of)
 	}
 	db->pending[db->npending].what = what;
 	db->pending[db->npending].prepare = prepare_of;
+	db->pending[db->npending].slot = NULL;
+	db->pending[db->npending].pool = NULL;
 	db->npending++;
 }
 
@@ -326,7 +330,10 @@ pipeline_sync(ch_db_t *db, PGresult **last)
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 			if (last != NULL && i + 1 == db->npending && !failed)
 				*last = res;
-			else
+			else if (p->slot != NULL) {
+				*p->slot = res;
+				ch_pool_cleanup(p->pool, result_cleanup, res);
+			} else
 				PQclear(res);
 		} else {
 			if (p->prepare != NULL)
@@ -496,6 +503,24 @@ ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS))
 		return ch_db_exec(db, pool, stmt, params) != NULL ? 0 : -1;
 	return pipeline_exec(db, stmt, params);
+}
+
+int
+ch_db_send(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    const char *const *params, PGresult **slot)
+{
+	*slot = NULL;
+	db->sqlstate[0] = '\0';
+	if (!db->pipelined && (db->conn == NULL ||
+	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS)) {
+		*slot = ch_db_exec(db, pool, stmt, params);
+		return *slot != NULL ? 0 : -1;
+	}
+	if (pipeline_exec(db, stmt, params) != 0)
+		return -1;
+	db->pending[db->npending - 1].slot = slot;
+	db->pending[db->npending - 1].pool = pool;
+	return 0;
 }
 
 int

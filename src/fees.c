@@ -53,16 +53,35 @@ ch_fees_quote(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
 	const char *params[2] = {
 		ch_business_codes[business], ch_cert_type_codes[cert_type],
 	};
-	PGresult *res;
+
+	return ch_fees_quote_from(ch_db_exec(db, pool, &stmt_quote, params),
+	    pool, cert_type, years, seals, out);
+}
+
+int
+ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
+    ch_cert_type_t cert_type, PGresult **fees)
+{
+	const char *params[2] = {
+		ch_business_codes[business], ch_cert_type_codes[cert_type],
+	};
+
+	return ch_db_send(db, pool, &stmt_quote, params, fees);
+}
+
+ch_quote_result_t
+ch_fees_quote_from(PGresult *res, ch_pool_t *pool, ch_cert_type_t cert_type,
+    long long years, long long seals, ch_quote_t *out)
+{
 	int rows;
 
 	memset(out, 0, sizeof *out);
-	res = ch_db_exec(db, pool, &stmt_quote, params);
 	if (res == NULL)
 		return CH_QUOTE_DB_ERROR;
 	rows = PQntuples(res);
 	if (rows == 0) {
-		ch_error("no fee schedule in force for \"%s\"", params[0]);
+		ch_error("no fee schedule in force for \"%s\" certificates",
+		    ch_cert_type_codes[cert_type]);
 		return CH_QUOTE_NO_SCHEDULE;
 	}
 	out->schedule_version = atoi(PQgetvalue(res, 0, 0));
@@ -93,7 +112,7 @@ ch_fees_quote(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
 		if (PQgetisnull(res, r, 6)) {
 			ch_error("fee schedule v%d has no \"%s\" for \"%s\"",
 			    out->schedule_version, PQgetvalue(res, r, 4),
-			    params[1]);
+			    ch_cert_type_codes[cert_type]);
 			return CH_QUOTE_NO_SCHEDULE;
 		}
 		if (PQgetvalue(res, r, 7)[0] == 't')

@@ -329,10 +329,12 @@ ch_app_quote_result_t ch_app_store_quote(ch_req_t *req, const ch_app_t *a,
 /*
  * Computes the quote as ch_app_store_quote() does, without storing it:
  * *out (texts owned by req->pool) is for the move that stores it
- * (ch_wf_transition_quoted(); submit).
+ * (ch_wf_transition_quoted(); submit).  fees: the fee rows fetched already
+ * (ch_fees_quote_send()), or NULL to fetch them now.
  */
 ch_app_quote_result_t ch_app_quote(ch_req_t *req, const ch_app_t *a,
-    bool lock, ch_wf_quote_t *out, long long *total_fen, const char **why);
+    bool lock, PGresult *fees, ch_wf_quote_t *out, long long *total_fen,
+    const char **why);
 
 /* The Quote object of POST /quotes for q (a new reference). */
 struct json_t *ch_app_quote_json(const ch_quote_t *q, ch_business_t business,

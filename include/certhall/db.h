@@ -76,6 +76,15 @@ PGresult *ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
  */
 int ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params);
+/*
+ * Sends a statement whose result the caller does need, without waiting
+ * for it: like ch_db_queue(), but *slot receives its result (owned by
+ * pool) with the next ch_db_exec(), ch_db_command() or ch_db_commit(), so
+ * that two reads cost one round trip.  *slot stays NULL if it failed (that
+ * next call fails too).  Outside a transaction it runs at once.  0 or -1.
+ */
+int ch_db_send(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    const char *const *params, PGresult **slot);
 /* Runs one parameterless command (BEGIN, COMMIT, ...), after reading what
  * was queued.  0 or -1. */
 int ch_db_command(ch_db_t *db, const char *sql);
