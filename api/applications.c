@@ -875,7 +875,7 @@ api_application_submit(ch_req_t *req)
 	ch_app_verdict_t v;
 	ch_wf_quote_t quote;
 	const char *why, *version, *json;
-	PGresult *fees;
+	PGresult *facts, *fees;
 	long long id;
 	ch_app_t a;
 	int rc;
@@ -884,7 +884,8 @@ api_application_submit(ch_req_t *req)
 		return 0;
 	if (!begin_idempotent(req, &rc))
 		return rc;
-	switch (ch_app_load(req, id, CH_APP_CHANGE, &a)) {
+	/* The row locked, its facts and its fee rows: one round trip. */
+	switch (ch_app_load_for_submit(req, id, &a, &facts, &fees)) {
 	case CH_APP_FOUND:
 		break;
 	case CH_APP_NOT_FOUND:
@@ -899,9 +900,7 @@ api_application_submit(ch_req_t *req)
 		ch_wf_conflict(req, id, "submit");
 		return 0;
 	}
-	/* The fee rows come with the check's read: one round trip for both. */
-	if (ch_fees_quote_send(req->db, req->pool, a.business, a.cert_type,
-	    &fees) != 0 || ch_app_check(req, &a, &v) != 0)
+	if (ch_app_check_with(req, &a, facts, &v) != 0)
 		return -1;
 	if (v.rule != CH_RULE_OK) {
 		if (ch_db_rollback(req->db) != 0)

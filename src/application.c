@@ -68,9 +68,10 @@ static const ch_stmt_t stmt_required = {
 };
 
 /*
- * Everything submit decides on but the row's own columns (ch_app_check()),
- * in one statement.  Run after ch_app_load() has locked the row, as a
- * statement of its own: it then reads a snapshot taken after the lock was
+ * Everything submit decides on but the row's own columns
+ * (ch_app_check_with()), in one statement.  Run after the load has locked
+ * the row (ch_app_load_for_submit() sends it right behind), as a statement
+ * of its own: it then reads a snapshot taken after the lock was
  * granted, so it sees what a transaction that held the lock before (a
  * PATCH, an upload) committed.  Folded into the locking statement it would
  * not: a SELECT ... FOR UPDATE that waits for the lock re-reads the locked
@@ -349,17 +350,46 @@ ch_app_path_id(ch_req_t *req, long long *id)
 	return 0;
 }
 
+static ch_app_result_t load_from(ch_req_t *req, long long id,
+    ch_app_access_t want, PGresult *res, ch_app_t *out);
+
 ch_app_result_t
 ch_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out)
 {
 	char idbuf[24];
 	const char *params[1] = { idbuf };
-	PGresult *res;
-	int biz, cert;
 
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool,
-	    want == CH_APP_READ ? &stmt_load : &stmt_load_locked, params);
+	return load_from(req, id, want, ch_db_exec(req->db, req->pool,
+	    want == CH_APP_READ ? &stmt_load : &stmt_load_locked, params), out);
+}
+
+ch_app_result_t
+ch_app_load_for_submit(ch_req_t *req, long long id, ch_app_t *out,
+    PGresult **facts, PGresult **fees)
+{
+	char idbuf[24];
+	const char *params[1] = { idbuf };
+	PGresult *loaded;
+
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	if (ch_db_send(req->db, req->pool, &stmt_load_locked, params,
+	    &loaded) != 0 ||
+	    ch_db_send(req->db, req->pool, &stmt_submit_facts, params,
+	    facts) != 0 ||
+	    ch_fees_quote_send(req->db, req->pool, id, fees) != 0 ||
+	    ch_db_sync(req->db) != 0)
+		return CH_APP_ERROR;
+	return load_from(req, id, CH_APP_CHANGE, loaded, out);
+}
+
+/* ch_app_load() with the load's result in hand (NULL: it failed). */
+static ch_app_result_t
+load_from(ch_req_t *req, long long id, ch_app_access_t want, PGresult *res,
+    ch_app_t *out)
+{
+	int biz, cert;
+
 	if (res == NULL)
 		return CH_APP_ERROR;
 	if (PQntuples(res) != 1)
@@ -566,18 +596,14 @@ rule_detail(ch_app_rule_t rule, ch_business_t business)
 }
 
 int
-ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v)
+ch_app_check_with(ch_req_t *req, const ch_app_t *a, PGresult *res,
+    ch_app_verdict_t *v)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
 	ch_app_facts_t f;
-	PGresult *res;
 	int rc, ct;
 
 	memset(v, 0, sizeof *v);
 	v->rule = CH_RULE_OK;
-	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
-	res = ch_db_exec(req->db, req->pool, &stmt_submit_facts, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if ((rc = check_complete(req, a, res, v)) != 0)

@@ -524,6 +524,12 @@ ch_db_send(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 }
 
 int
+ch_db_sync(ch_db_t *db)
+{
+	return db->pipelined ? pipeline_sync(db, NULL) : 0;
+}
+
+int
 ch_db_command(ch_db_t *db, const char *sql)
 {
 	PGresult *res;

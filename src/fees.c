@@ -25,23 +25,36 @@ const char *const ch_cert_type_codes[CH_CERT__MAX + 1] = {
  * always one row while a schedule is in force, so "no rows" means "no
  * schedule").  Columns: 0 version, 1 takes_term, 2 min_years, 3 max_years,
  * 4 fee_code, 5 name, 6 amount_fen, 7 per_year, 8 per_seal, 9 tax_rate_bp. */
+#define QUOTE_SQL(business, cert_type) \
+	"WITH s AS (SELECT id, version FROM fee_schedule" \
+	"           WHERE effective_from <= now()" \
+	"           ORDER BY effective_from DESC LIMIT 1)" \
+	" SELECT s.version, b.validity IN ('new_term', 'extend')," \
+	"        t.min_years, t.max_years, bf.fee_code, f.name," \
+	"        i.amount_fen, f.per_year, f.per_seal, i.tax_rate_bp" \
+	"   FROM business_type b CROSS JOIN term_policy t CROSS JOIN s" \
+	"   LEFT JOIN business_fee bf ON bf.business_type = b.code" \
+	"   LEFT JOIN fee_code f ON f.code = bf.fee_code" \
+	"   LEFT JOIN fee_item i ON i.schedule_id = s.id" \
+	"        AND i.fee_code = bf.fee_code AND i.certificate_type = " \
+	    cert_type \
+	"  WHERE b.code = " business \
+	"  ORDER BY bf.position"
+
 static const ch_stmt_t stmt_quote = {
 	.name = "fees_quote",
-	.sql =
-	    "WITH s AS (SELECT id, version FROM fee_schedule"
-	    "           WHERE effective_from <= now()"
-	    "           ORDER BY effective_from DESC LIMIT 1)"
-	    " SELECT s.version, b.validity IN ('new_term', 'extend'),"
-	    "        t.min_years, t.max_years, bf.fee_code, f.name,"
-	    "        i.amount_fen, f.per_year, f.per_seal, i.tax_rate_bp"
-	    "   FROM business_type b CROSS JOIN term_policy t CROSS JOIN s"
-	    "   LEFT JOIN business_fee bf ON bf.business_type = b.code"
-	    "   LEFT JOIN fee_code f ON f.code = bf.fee_code"
-	    "   LEFT JOIN fee_item i ON i.schedule_id = s.id"
-	    "        AND i.fee_code = bf.fee_code AND i.certificate_type = $2"
-	    "  WHERE b.code = $1"
-	    "  ORDER BY bf.position",
+	.sql = QUOTE_SQL("$1", "$2"),
 	.nparams = 2,
+	.readonly = true,
+};
+
+/* The same for the business and certificate type of application $1. */
+static const ch_stmt_t stmt_quote_app = {
+	.name = "fees_quote_app",
+	.sql = QUOTE_SQL(
+	    "(SELECT business_type FROM application WHERE id = $1::bigint)",
+	    "(SELECT certificate_type FROM application WHERE id = $1::bigint)"),
+	.nparams = 1,
 	.readonly = true,
 };
 
@@ -59,14 +72,14 @@ ch_fees_quote(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
 }
 
 int
-ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
-    ch_cert_type_t cert_type, PGresult **fees)
+ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, long long app_id,
+    PGresult **fees)
 {
-	const char *params[2] = {
-		ch_business_codes[business], ch_cert_type_codes[cert_type],
-	};
+	char idbuf[24];
+	const char *params[1] = { idbuf };
 
-	return ch_db_send(db, pool, &stmt_quote, params, fees);
+	snprintf(idbuf, sizeof idbuf, "%lld", app_id);
+	return ch_db_send(db, pool, &stmt_quote_app, params, fees);
 }
 
 ch_quote_result_t

@@ -154,6 +154,18 @@ ch_app_result_t ch_app_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out);
 
 /*
+ * Submit's three reads in one round trip: the locked load (ch_app_load()
+ * with CH_APP_CHANGE), the facts ch_app_check_with() decides on and the
+ * fee rows ch_app_quote() prices with, all sent before any is read.  The
+ * two later ones run after the row lock is granted, so they see the row
+ * as locked; for a caller who may not have the application they are read
+ * and dropped unseen.  Returns as ch_app_load(); *facts and *fees (owned
+ * by req->pool) are set when it returns CH_APP_FOUND.
+ */
+ch_app_result_t ch_app_load_for_submit(ch_req_t *req, long long id,
+    ch_app_t *out, PGresult **facts, PGresult **fees);
+
+/*
  * Opens the handler's transaction and loads application id with
  * ch_app_load().  1 to go on (*out filled); 0 when the answer is set (the
  * 404; the transaction rolled back); -1 after a database error.  What every
@@ -288,7 +300,8 @@ typedef struct {
 
 /*
  * Checks application a (loaded with CH_APP_CHANGE, in the caller's
- * transaction) for submission: completeness (required fields and
+ * transaction; facts read with it by ch_app_load_for_submit()) for
+ * submission: completeness (required fields and
  * materials), then eligibility against its certificate
  * (ch_app_eligibility()), then that no other application about the
  * certificate is open.  One statement reads all it decides on.  0 with *v
@@ -297,7 +310,8 @@ typedef struct {
  * unique index at the transition: the loser's statement fails with
  * ch_app_unique_violation().
  */
-int ch_app_check(ch_req_t *req, const ch_app_t *a, ch_app_verdict_t *v);
+int ch_app_check_with(ch_req_t *req, const ch_app_t *a, PGresult *facts,
+    ch_app_verdict_t *v);
 
 /* Sets the refusal of v as the response: 422 not-eligible with "rule"
  * (and the missing arrays for "complete"), or 409 conflict with "rule"

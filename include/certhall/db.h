@@ -85,6 +85,9 @@ int ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
  */
 int ch_db_send(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params, PGresult **slot);
+/* Reads everything sent and queued (filling ch_db_send() slots) without
+ * sending anything more.  0, or -1 if any of it failed (logged). */
+int ch_db_sync(ch_db_t *db);
 /* Runs one parameterless command (BEGIN, COMMIT, ...), after reading what
  * was queued.  0 or -1. */
 int ch_db_command(ch_db_t *db, const char *sql);

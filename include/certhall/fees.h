@@ -74,14 +74,15 @@ ch_quote_result_t ch_fees_quote(ch_db_t *db, ch_pool_t *pool,
     long long seals, ch_quote_t *out);
 
 /*
- * The same in two steps, for a caller that reads something else in the
- * same round trip (submit): ch_fees_quote_send() sends the fee query
- * (certhall/db.h ch_db_send(); *fees is filled at the next sync), and
+ * The same in two steps, for a caller that reads other things in the same
+ * round trip (submit): ch_fees_quote_send() sends the fee query for the
+ * business and certificate type of application app_id (certhall/db.h
+ * ch_db_send(); *fees is filled at the next sync), and
  * ch_fees_quote_from() prices with what came back (fees NULL: the query
  * failed, CH_QUOTE_DB_ERROR).
  */
-int ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
-    ch_cert_type_t cert_type, PGresult **fees);
+int ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, long long app_id,
+    PGresult **fees);
 ch_quote_result_t ch_fees_quote_from(PGresult *fees, ch_pool_t *pool,
     ch_cert_type_t cert_type, long long years, long long seals,
     ch_quote_t *out);
