@@ -580,7 +580,7 @@ api_application_create(ch_req_t *req)
 	/* History and audit go with the COMMIT: one round trip for the three. */
 	if (ch_wf_created(req, id) != 0)
 		return -1;
-	ch_app_respond_with(req, 201, PQgetvalue(res, 0, 1),
+	ch_app_respond_with(req, 201, atoi(PQgetvalue(res, 0, 1)),
 	    PQgetvalue(res, 0, 2));
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	ch_resp_header(req, "Location",
@@ -874,11 +874,11 @@ api_application_submit(ch_req_t *req)
 {
 	ch_app_verdict_t v;
 	ch_wf_quote_t quote;
-	const char *why, *version, *json;
+	const char *why, *json;
 	PGresult *facts, *fees;
 	long long id;
 	ch_app_t a;
-	int rc;
+	int rc, version;
 
 	if (ch_app_path_id(req, &id) != 0)
 		return 0;

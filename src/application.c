@@ -465,24 +465,22 @@ ch_app_json(ch_req_t *req, long long id, bool list_form, int *version)
 int
 ch_app_respond(ch_req_t *req, int status, long long id)
 {
-	char version[16];
-	int v;
-	const char *body = ch_app_json(req, id, false, &v);
+	int version;
+	const char *body = ch_app_json(req, id, false, &version);
 
 	if (body == NULL)
 		return -1;
-	snprintf(version, sizeof version, "%d", v);
 	ch_app_respond_with(req, status, version, body);
 	return 0;
 }
 
 void
-ch_app_respond_with(ch_req_t *req, int status, const char *version,
+ch_app_respond_with(ch_req_t *req, int status, int version,
     const char *json)
 {
 	char etag[16];
 
-	ch_app_etag(atoi(version), etag);
+	ch_app_etag(version, etag);
 	ch_resp_raw(req, status, "application/json; charset=utf-8", json,
 	    strlen(json));
 	ch_resp_header(req, "ETag", etag);
@@ -722,8 +720,8 @@ ch_app_quote(ch_req_t *req, const ch_app_t *a, bool lock, PGresult *fees,
 
 	*why = NULL;
 	switch (fees != NULL
-	    ? ch_fees_quote_from(fees, req->pool, a->cert_type, a->years, seals,
-	        &q)
+	    ? ch_fees_quote_from(fees, req->pool, a->business, a->cert_type,
+	        a->years, seals, &q)
 	    : ch_fees_quote(req->db, req->pool, a->business, a->cert_type,
 	        a->years, seals, &q)) {
 	case CH_QUOTE_OK:

@@ -494,13 +494,21 @@ ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms)
 	return ch_db_exec(db, pool, &stmt_ping, NULL) != NULL ? 0 : -1;
 }
 
+/* Whether a statement can wait in the pipeline: a transaction is open (or
+ * its BEGIN is queued).  Outside one, it runs at once. */
+static bool
+can_wait(const ch_db_t *db)
+{
+	return db->pipelined || (db->conn != NULL &&
+	    PQtransactionStatus(db->conn) == PQTRANS_INTRANS);
+}
+
 int
 ch_db_queue(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params)
 {
 	db->sqlstate[0] = '\0';
-	if (!db->pipelined && (db->conn == NULL ||
-	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS))
+	if (!can_wait(db))
 		return ch_db_exec(db, pool, stmt, params) != NULL ? 0 : -1;
 	return pipeline_exec(db, stmt, params);
 }
@@ -511,8 +519,7 @@ ch_db_send(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 {
 	*slot = NULL;
 	db->sqlstate[0] = '\0';
-	if (!db->pipelined && (db->conn == NULL ||
-	    PQtransactionStatus(db->conn) != PQTRANS_INTRANS)) {
+	if (!can_wait(db)) {
 		*slot = ch_db_exec(db, pool, stmt, params);
 		return *slot != NULL ? 0 : -1;
 	}

@@ -68,7 +68,7 @@ ch_fees_quote(ch_db_t *db, ch_pool_t *pool, ch_business_t business,
 	};
 
 	return ch_fees_quote_from(ch_db_exec(db, pool, &stmt_quote, params),
-	    pool, cert_type, years, seals, out);
+	    pool, business, cert_type, years, seals, out);
 }
 
 int
@@ -83,8 +83,9 @@ ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, long long app_id,
 }
 
 ch_quote_result_t
-ch_fees_quote_from(PGresult *res, ch_pool_t *pool, ch_cert_type_t cert_type,
-    long long years, long long seals, ch_quote_t *out)
+ch_fees_quote_from(PGresult *res, ch_pool_t *pool, ch_business_t business,
+    ch_cert_type_t cert_type, long long years, long long seals,
+    ch_quote_t *out)
 {
 	int rows;
 
@@ -93,8 +94,8 @@ ch_fees_quote_from(PGresult *res, ch_pool_t *pool, ch_cert_type_t cert_type,
 		return CH_QUOTE_DB_ERROR;
 	rows = PQntuples(res);
 	if (rows == 0) {
-		ch_error("no fee schedule in force for \"%s\" certificates",
-		    ch_cert_type_codes[cert_type]);
+		ch_error("no fee schedule in force for \"%s\"",
+		    ch_business_codes[business]);
 		return CH_QUOTE_NO_SCHEDULE;
 	}
 	out->schedule_version = atoi(PQgetvalue(res, 0, 0));

@@ -171,16 +171,14 @@ ch_wf_transition(ch_req_t *req, long long id, const char *const *from,
 ch_wf_result_t
 ch_wf_transition_quoted(ch_req_t *req, long long id,
     const char *const *from, const char *to, const ch_wf_quote_t *quote,
-    const char **version, const char **json)
+    int *version, const char **json)
 {
 	PGresult *res = NULL;
 	ch_wf_result_t r;
 
-	r = transition(req, id, from, to, NULL, NULL, NULL, quote, &res);
-	if (r == CH_WF_OK) {
-		*version = PQgetvalue(res, 0, 0);
+	r = transition(req, id, from, to, NULL, NULL, version, quote, &res);
+	if (r == CH_WF_OK)
 		*json = PQgetvalue(res, 0, 2);
-	}
 	return r;
 }
 

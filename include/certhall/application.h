@@ -198,11 +198,11 @@ const char *ch_app_json(ch_req_t *req, long long id, bool list_form,
 int ch_app_respond(ch_req_t *req, int status, long long id);
 /*
  * The same answer from a statement that wrote the row and returned it
- * (RETURNING ..., a.version, CH_SQL_APP_JSON "::text"): version and json
- * are the texts of those two columns.  Saves the read after the write:
- * one statement and one round trip less.
+ * (RETURNING ..., a.version, CH_SQL_APP_JSON "::text"): its version and
+ * the text of its JSON column.  Saves the read after the write: one
+ * statement and one round trip less.
  */
-void ch_app_respond_with(ch_req_t *req, int status, const char *version,
+void ch_app_respond_with(ch_req_t *req, int status, int version,
     const char *json);
 
 /* The ETag of a version: "v<version>" with the quotes.  out holds 16. */

@@ -84,8 +84,8 @@ ch_quote_result_t ch_fees_quote(ch_db_t *db, ch_pool_t *pool,
 int ch_fees_quote_send(ch_db_t *db, ch_pool_t *pool, long long app_id,
     PGresult **fees);
 ch_quote_result_t ch_fees_quote_from(PGresult *fees, ch_pool_t *pool,
-    ch_cert_type_t cert_type, long long years, long long seals,
-    ch_quote_t *out);
+    ch_business_t business, ch_cert_type_t cert_type, long long years,
+    long long seals, ch_quote_t *out);
 
 /* An amount in fen as yuan for people (SMS texts): 40000 → "400", 5050 →
  * "50.50", 5 → "0.05".  Integer arithmetic only; out holds 32.  Pure. */

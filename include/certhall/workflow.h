@@ -43,7 +43,7 @@ typedef struct {
 
 /*
  * ch_wf_transition() that also stores quote in the same UPDATE and returns
- * the Application object as it now is: *version and *json (texts owned by
+ * the Application object as it now is: *version and *json (text owned by
  * req->pool), the answer for ch_app_respond_with().  One UPDATE where a
  * quote store and a move were two (and the second update of a row written
  * in the same transaction repeats its foreign-key checks), and no read
@@ -51,7 +51,7 @@ typedef struct {
  */
 ch_wf_result_t ch_wf_transition_quoted(ch_req_t *req, long long id,
     const char *const *from, const char *to, const ch_wf_quote_t *quote,
-    const char **version, const char **json);
+    int *version, const char **json);
 
 /* Records the creation of an application (history: NULL → draft; audit
  * application.created). */
