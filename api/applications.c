@@ -823,7 +823,7 @@ int
 api_application_cancel(ch_req_t *req)
 {
 	const struct cancel_input *in = req->input;
-	const char *params[1], **orders = NULL;
+	const char **orders = NULL;
 	long long id;
 	PGresult *res;
 	ch_app_t a;
@@ -835,8 +835,7 @@ api_application_cancel(ch_req_t *req)
 		return rc;
 	/* SPEC §5: "any state before payment".  Paid money leaves only by a
 	 * refund (finance), which cancels the application itself. */
-	params[0] = ch_psprintf(req->pool, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_paid, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_paid, id);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (*PQgetvalue(res, 0, 0) == 't') {

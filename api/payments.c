@@ -279,12 +279,8 @@ refuse_state(ch_req_t *req, const char *status, const char *detail)
 static int
 respond_row(ch_req_t *req, int status, const ch_stmt_t *stmt, long long id)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
-	PGresult *res;
+	PGresult *res = ch_db_exec_id(req->db, req->pool, stmt, id);
 
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, stmt, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	ch_resp_raw(req, status, "application/json; charset=utf-8",
@@ -312,12 +308,8 @@ struct due {
 static int
 load_due(ch_req_t *req, long long id, struct due *d)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
-	PGresult *res;
+	PGresult *res = ch_db_exec_id(req->db, req->pool, &stmt_due, id);
 
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_due, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	d->paid = *PQgetvalue(res, 0, 0) == 't';
@@ -386,7 +378,6 @@ api_payment_create(ch_req_t *req)
 {
 	const char **stale = NULL, *prepay_id, *pay_url, *why = NULL;
 	const char *params[3];
-	char idbuf[24];
 	ch_paygw_order_t send;
 	ch_pay_order_t o;
 	ch_paygw_t *gw;
@@ -401,9 +392,7 @@ api_payment_create(ch_req_t *req)
 	if ((rc = begin_payable(req, id, CH_APP_CHANGE, &a, &d)) <= 0)
 		return rc;
 
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_open_order, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_open_order, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && *PQgetvalue(res, 0, 1) == 't') {
@@ -480,14 +469,12 @@ unavailable:
 static int
 ask_gateway(ch_req_t *req, long long id)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf }, *why = NULL, *no, *provider;
+	const char *why = NULL, *no, *provider;
 	ch_paygw_txn_t txn;
 	ch_paygw_t *gw;
 	PGresult *res;
 
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_latest_open, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_latest_open, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1 || (gw = api_paygw()) == NULL)
@@ -523,9 +510,6 @@ ask_gateway(ch_req_t *req, long long id)
 int
 api_payment_get(ch_req_t *req)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
-	PGresult *res;
 	long long id;
 	ch_app_t a;
 
@@ -542,13 +526,7 @@ api_payment_get(ch_req_t *req)
 	}
 	if (ask_gateway(req, id) != 0)
 		return -1;
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_overview, params);
-	if (res == NULL || PQntuples(res) != 1)
-		return -1;
-	ch_resp_raw(req, 200, "application/json; charset=utf-8",
-	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-	return 0;
+	return respond_row(req, 200, &stmt_overview, id);
 }
 
 /* ---- POST /api/v1/payments/notify/{provider} --------------------------- */
@@ -776,13 +754,11 @@ static int
 cancel_for_refund(ch_req_t *req, const ch_app_t *a, ch_refund_plan_t plan,
     const char *reason)
 {
-	char idbuf[24];
-	const char *params[1] = { idbuf };
 	PGresult *res;
 
-	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
 	if (plan == CH_REFUND_CANCEL_JOB) {
-		res = ch_db_exec(req->db, req->pool, &stmt_job_cancel, params);
+		res = ch_db_exec_id(req->db, req->pool, &stmt_job_cancel,
+		    a->id);
 		if (res == NULL || PQntuples(res) != 1)
 			return -1;	/* locked and queued: cannot happen */
 	}
@@ -807,7 +783,7 @@ int
 api_refund_create(ch_req_t *req)
 {
 	const struct refund_input *in = req->input;
-	const char **stale = NULL, *params[1], *job = NULL, *text;
+	const char **stale = NULL, *job = NULL, *text;
 	char idbuf[24], amount[32];
 	long long id, payment_id, refund_id, amount_fen;
 	ch_refund_plan_t plan;
@@ -820,9 +796,7 @@ api_refund_create(ch_req_t *req)
 		return 0;
 	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_refundable, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_refundable, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1)
@@ -832,7 +806,7 @@ api_refund_create(ch_req_t *req)
 	amount_fen = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	counter = strcmp(PQgetvalue(res, 0, 2), "counter") == 0;
 
-	res = ch_db_exec(req->db, req->pool, &stmt_job, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_job, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1)
@@ -852,6 +826,7 @@ api_refund_create(ch_req_t *req)
 	    ch_payment_refund(req, id, payment_id, in->reason,
 	    &refund_id) != 0)
 		return -1;
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	ch_fees_yuan(amount_fen, amount);
 	text = ch_psprintf(req->pool, counter ? TEXT_REFUNDED_COUNTER
 	    : TEXT_REFUNDED_ONLINE, idbuf, amount);
@@ -901,8 +876,6 @@ const ch_schema_t api_refund_retry_schema = {
 int
 api_refund_retry(ch_req_t *req)
 {
-	const char *params[1];
-	char idbuf[24];
 	json_t *items;
 	long long id;
 	PGresult *res;
@@ -913,9 +886,7 @@ api_refund_retry(ch_req_t *req)
 		return 0;
 	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_refund_retry, params);
+	res = ch_db_exec_id(req->db, req->pool, &stmt_refund_retry, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)

@@ -452,6 +452,17 @@ ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 	return res;
 }
 
+PGresult *
+ch_db_exec_id(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    long long id)
+{
+	char idbuf[24];
+	const char *params[1] = { idbuf };
+
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
+	return ch_db_exec(db, pool, stmt, params);
+}
+
 /* Whether the server has closed this idle connection: its socket is
  * readable (a FATAL notice, or EOF) and libpq then reports it broken. */
 static bool

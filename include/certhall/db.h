@@ -67,6 +67,9 @@ int ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms);
  */
 PGresult *ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
     const char *const *params);
+/* ch_db_exec() of a statement whose one parameter is an id. */
+PGresult *ch_db_exec_id(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
+    long long id);
 /*
  * Executes stmt like ch_db_exec() when its result is not needed: inside a
  * transaction it is only sent (queued, see above), and 0 means sent; its
