@@ -1,4 +1,7 @@
-"""Errors through nginx: every one is application/problem+json (validated by conftest)."""
+"""Errors through nginx: every one is application/problem+json (validated by conftest).
+
+The statuses nginx sends itself, over raw sockets and in every location, are in
+test_nginx_errors.py; here are those the OpenAPI validator checks too."""
 
 import json
 import os
@@ -59,6 +62,14 @@ def test_wrong_method_is_405_with_allow(client, method, path):
     resp = client.request(method, path)
     assert_problem(resp, 405, "method-not-allowed")
     assert resp.headers.get("Allow"), "405 without Allow"   # value checked by the validator
+
+
+# -- 412 ----------------------------------------------------------------------------
+
+def test_stale_if_match_on_openapi_yaml_is_412_from_nginx(client):
+    resp = client.get("/api/v1/openapi.yaml", headers={"If-Match": '"nope"'})
+    body = assert_problem(resp, 412, "precondition-failed")
+    assert body["instance"] == "/api/v1/openapi.yaml"
 
 
 # -- 413 ----------------------------------------------------------------------------
