@@ -10,6 +10,15 @@
  * must remember (a code's spent try, a staff member's failure count and
  * lockout, the audit event) before answering 401.  Codes, passwords and
  * tokens never reach a log line or an audit detail; phones appear masked.
+ *
+ * No answer says whether an account exists (issue 17): each route refuses
+ * with one status, header set and text, whatever the account (unknown,
+ * disabled, locked, wrong password; a phone seen before or never), and
+ * each refusal does the same work (scrypt for staff).  The audit event
+ * keeps the real reason, for admins.  What stays visible is the
+ * per-phone limit of sms-codes: its 429 shows that somebody asked a code
+ * for this phone within the minute or the hour, which anybody can do for
+ * any phone, so it too says nothing about an account.
  */
 #include "api.h"
 #include "certhall/outbox.h"
@@ -33,19 +42,34 @@
 #define SMS_ADDR_PER_HOUR 20		/* per client address */
 
 #define STAFF_MAX_FAILURES 5		/* consecutive wrong passwords ... */
-#define STAFF_LOCK_SECONDS (15 * 60)	/* ... lock the account this long */
-
-#define WRONG_CODE "the code is wrong, expired or already used"
-#define WRONG_PASSWORD "wrong username or password"
+#define STAFF_LOCK_MINUTES 15		/* ... lock the account this long */
 
 /*
- * Verified when the username is unknown, so that answer takes as long as a
- * wrong password (same scrypt parameters as ch_password_hash).  The
- * password behind it was random and has been thrown away.
+ * The answers to a refused applicant sign-in.  No code, a wrong, expired
+ * or used code get WRONG_CODE; a code that has had its tries gets its own
+ * text, because it tells the person to stop typing and ask for a new code.
+ * Neither says anything about the account: the applicant is looked up only
+ * after a right code, so every refusal is decided, and costs, the same for
+ * a phone that has signed in before and one never seen.  What SPENT_CODE
+ * adds, that the newest code sent to this phone in the last 5 minutes had
+ * 5 wrong tries, holds for any phone anyone asked a code for, so it is no
+ * account oracle (issue 17; tests/e2e/test_signin_oracle.py).
  */
-static const char dummy_password_hash[] =
-    "$scrypt$ln=15,r=8,p=1$Fdi6U1ub/jQpL7X55qrNyw"
-    "$EFXc2lrMcsdzZC3FkIvepXTjsfzj3+M3OJBrkL2NyKo";
+#define WRONG_CODE "the code is wrong, expired or already used"
+#define SPENT_CODE "this code has had 5 wrong tries; request a new code"
+
+/*
+ * The one answer to every refused staff sign-in: an unknown username, a
+ * disabled account, a locked account and a wrong password all get this
+ * 401, word for word (issue 17: the lockout once said "locked until ..."
+ * for existing accounts only, which told anyone which usernames exist).
+ * It says how to get help without saying which case it is, so a person
+ * who locked themselves out knows what to do.  English, as every problem
+ * detail; %d: STAFF_MAX_FAILURES, STAFF_LOCK_MINUTES.
+ */
+#define STAFF_REFUSED "wrong username or password; after %d wrong " \
+	"passwords in a row an account is locked for %d minutes; if you " \
+	"cannot sign in, ask a certhall administrator to unlock your account"
 
 /* ---- schemas ------------------------------------------------------------
  * Lengths are only a sanity cap where a checker (certhall/validate.h) holds
@@ -147,22 +171,24 @@ static const ch_stmt_t stmt_code_try = {
 	.nparams = 2,
 };
 
-/* Columns: 0 id, 1 password_hash, 2 disabled, 3 locked now, 4 locked_until
- * (unix s).  The row stays locked until commit, so the failure count of
- * concurrent tries adds up. */
+/* Columns: 0 id, 1 password_hash, 2 disabled, 3 locked now.  The row stays
+ * locked until commit, so the failure count of concurrent tries adds up. */
 static const ch_stmt_t stmt_staff_get = {
 	.name = "auth_staff_for_sign_in",
 	.sql = "SELECT id, password_hash, disabled,"
-	       "       coalesce(locked_until > now(), false),"
-	       "       extract(epoch FROM locked_until)::bigint"
+	       "       coalesce(locked_until > now(), false)"
 	       "  FROM staff WHERE username = $1 FOR UPDATE",
 	.nparams = 1,
 };
 
 /*
- * One more wrong password; the STAFF_MAX_FAILURES-th locks the account.  A
- * lock that has run out starts the count again at this failure (only
- * reached when the account is not locked now).  $2 max failures, $3 lock
+ * A refused sign-in, run by every refusal so that each costs the same
+ * round trip; only a wrong password ($4 true) changes the row: one more
+ * failure, and the STAFF_MAX_FAILURES-th locks the account.  A lock that
+ * has run out starts the count again at this failure.  An unknown user
+ * ($1 0), a disabled or a locked account ($4 false) match no row: their
+ * password was not tried, so there is nothing to count, and a lock is not
+ * prolonged by tries made while it holds.  $2 max failures, $3 lock
  * seconds.  Columns: 0 failures, 1 locked by this one, 2 until (unix s).
  */
 static const ch_stmt_t stmt_staff_failed = {
@@ -170,14 +196,14 @@ static const ch_stmt_t stmt_staff_failed = {
 	.sql = "WITH c AS ("
 	       "  SELECT id, CASE WHEN locked_until <= now() THEN 1"
 	       "                  ELSE failed_logins + 1 END AS n"
-	       "    FROM staff WHERE id = $1)"
+	       "    FROM staff WHERE id = $1 AND $4::boolean)"
 	       " UPDATE staff s SET failed_logins = c.n,"
 	       "   locked_until = CASE WHEN c.n >= $2::int"
 	       "     THEN now() + make_interval(secs => $3::int) END"
 	       "  FROM c WHERE s.id = c.id"
 	       " RETURNING s.failed_logins, s.locked_until IS NOT NULL,"
 	       "   extract(epoch FROM s.locked_until)::bigint",
-	.nparams = 3,
+	.nparams = 4,
 };
 
 static const ch_stmt_t stmt_staff_ok = {
@@ -373,7 +399,7 @@ api_session_create(ch_req_t *req)
 		    WRONG_CODE);
 	if (verdict == CH_SMS_CODE_SPENT)
 		return sign_in_refused(req, masked, code_id, "too many tries",
-		    "this code has had 5 wrong tries; request a new code");
+		    SPENT_CODE);
 
 	params[0] = code_id;
 	params[1] = verdict == CH_SMS_CODE_RIGHT ? "true" : "false";
@@ -397,43 +423,99 @@ api_session_create(ch_req_t *req)
 
 /* ---- POST /api/v1/auth/staff-sessions ----------------------------------- */
 
-/* Records a refused staff sign-in (staff_id 0: no such user), commits and
- * answers 401 with detail. */
+/* Why a staff sign-in is refused: for the audit log only, never for the
+ * answer. */
+enum staff_refusal {
+	STAFF_OK,
+	STAFF_UNKNOWN,
+	STAFF_DISABLED,
+	STAFF_LOCKED,
+	STAFF_WRONG_PASSWORD,
+	STAFF__MAX
+};
+
+static const char *const staff_refusal_reasons[STAFF__MAX] = {
+	[STAFF_OK] = "",
+	[STAFF_UNKNOWN] = "unknown user",
+	[STAFF_DISABLED] = "disabled",
+	[STAFF_LOCKED] = "locked",
+	[STAFF_WRONG_PASSWORD] = "wrong password",
+};
+
+/*
+ * Records a refused staff sign-in (staff_id 0: no such user) and its
+ * failure (stmt_staff_failed, counted only for a wrong password), commits
+ * and answers the one STAFF_REFUSED 401.  0, or -1 (database error).
+ */
 static int
 staff_refused(ch_req_t *req, long long staff_id, const char *username,
-    const char *reason, json_int_t failures, const char *detail)
+    enum staff_refusal why)
 {
-	const char *why;
+	const char *params[4], *id = ch_psprintf(req->pool, "%lld", staff_id);
+	const char *check;
+	char until[32];
+	PGresult *res;
+	json_int_t failures = 0;
 	json_t *d;
+
+	params[0] = id;
+	params[1] = ch_psprintf(req->pool, "%d", STAFF_MAX_FAILURES);
+	params[2] = ch_psprintf(req->pool, "%d", STAFF_LOCK_MINUTES * 60);
+	params[3] = why == STAFF_WRONG_PASSWORD ? "true" : "false";
+	res = ch_db_exec(req->db, req->pool, &stmt_staff_failed, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		failures = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (PQgetvalue(res, 0, 1)[0] == 't') {
+			ch_time_shanghai(strtoll(PQgetvalue(res, 0, 2), NULL,
+			    10), until);
+			if (ch_audit_as(req, CH_ACTOR_STAFF, staff_id,
+			    "auth.staff_locked", "staff", id,
+			    json_pack("{s:s, s:I, s:s}", "username", username,
+			    "failed_logins", failures, "locked_until", until))
+			    != 0)
+				return -1;
+			ch_warn("staff account \"%s\" locked after %d wrong "
+			    "passwords", username, STAFF_MAX_FAILURES);
+		}
+	}
 
 	/* What was typed as an unknown username may be anything, a password
 	 * typed in the wrong box included: the log keeps only what could
 	 * have been a username. */
-	if (staff_id <= 0 && ch_check_username(username, &why) != 0)
+	if (staff_id <= 0 && ch_check_username(username, &check) != 0)
 		username = "(not a valid username)";
-	d = json_pack("{s:s, s:s}", "username", username, "reason", reason);
-
+	d = json_pack("{s:s, s:s}", "username", username, "reason",
+	    staff_refusal_reasons[why]);
 	if (failures > 0)
 		json_object_set_new(d, "failed_logins", json_integer(failures));
 	if (ch_audit_as(req, staff_id > 0 ? CH_ACTOR_STAFF : CH_ACTOR_ANONYMOUS,
 	    staff_id, "auth.staff_sign_in_failed", staff_id > 0 ? "staff" : NULL,
-	    staff_id > 0 ? ch_psprintf(req->pool, "%lld", staff_id) : NULL, d)
-	    != 0 ||
+	    staff_id > 0 ? id : NULL, d) != 0 ||
 	    ch_db_commit(req->db) != 0)
 		return -1;
-	refuse(req, detail);
+	refuse(req, ch_psprintf(req->pool, STAFF_REFUSED, STAFF_MAX_FAILURES,
+	    STAFF_LOCK_MINUTES));
 	return 0;
 }
 
+/*
+ * Every way through costs the same, whatever the account: one row lookup,
+ * one scrypt, one stmt_staff_failed (refusals), the audit event and the
+ * commit.  Only an enabled, unlocked account's own hash is ever tried, so
+ * a lock stops guessing; the others are verified against
+ * ch_auth_dummy_password_hash and refused whatever the outcome.
+ */
 int
 api_staff_session_create(ch_req_t *req)
 {
 	const struct staff_session_input *in = req->input;
-	const char *params[3], *id;
-	char until[32];
+	const char *params[1], *id;
 	PGresult *res;
-	long long staff_id;
-	json_int_t failures;
+	long long staff_id = 0;
+	enum staff_refusal why = STAFF_UNKNOWN;
+	bool right;
 
 	if (ch_db_begin(req->db) != 0)
 		return -1;
@@ -441,53 +523,23 @@ api_staff_session_create(ch_req_t *req)
 	res = ch_db_exec(req->db, req->pool, &stmt_staff_get, params);
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) == 0) {
-		/* As slow as a wrong password: no timing oracle for names. */
-		ch_password_verify(in->password, dummy_password_hash);
-		return staff_refused(req, 0, in->username, "unknown user", 0,
-		    WRONG_PASSWORD);
+	if (PQntuples(res) == 1) {
+		staff_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (PQgetvalue(res, 0, 2)[0] == 't')
+			why = STAFF_DISABLED;
+		else if (PQgetvalue(res, 0, 3)[0] == 't')
+			why = STAFF_LOCKED;
+		else
+			why = STAFF_OK;
 	}
+	right = ch_password_verify(in->password, why == STAFF_OK ?
+	    PQgetvalue(res, 0, 1) : ch_auth_dummy_password_hash);
+	if (why == STAFF_OK && !right)
+		why = STAFF_WRONG_PASSWORD;
+	if (why != STAFF_OK)
+		return staff_refused(req, staff_id, in->username, why);
+
 	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	staff_id = strtoll(id, NULL, 10);
-	if (PQgetvalue(res, 0, 2)[0] == 't') {
-		ch_password_verify(in->password, PQgetvalue(res, 0, 1));
-		return staff_refused(req, staff_id, in->username, "disabled", 0,
-		    WRONG_PASSWORD);
-	}
-	/* Locked: the password is not even tried, so a lock cannot be used
-	 * to go on guessing. */
-	if (PQgetvalue(res, 0, 3)[0] == 't') {
-		ch_time_shanghai(strtoll(PQgetvalue(res, 0, 4), NULL, 10), until);
-		return staff_refused(req, staff_id, in->username, "locked", 0,
-		    ch_psprintf(req->pool, "the account is locked after %d "
-		    "wrong passwords until %s; try again then, or ask an "
-		    "administrator to unlock it", STAFF_MAX_FAILURES, until));
-	}
-
-	if (!ch_password_verify(in->password, PQgetvalue(res, 0, 1))) {
-		params[0] = id;
-		params[1] = ch_psprintf(req->pool, "%d", STAFF_MAX_FAILURES);
-		params[2] = ch_psprintf(req->pool, "%d", STAFF_LOCK_SECONDS);
-		res = ch_db_exec(req->db, req->pool, &stmt_staff_failed, params);
-		if (res == NULL || PQntuples(res) != 1)
-			return -1;
-		failures = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		if (PQgetvalue(res, 0, 1)[0] == 't') {
-			ch_time_shanghai(strtoll(PQgetvalue(res, 0, 2), NULL,
-			    10), until);
-			if (ch_audit_as(req, CH_ACTOR_STAFF, staff_id,
-			    "auth.staff_locked", "staff", id,
-			    json_pack("{s:s, s:I, s:s}", "username",
-			    in->username, "failed_logins", failures,
-			    "locked_until", until)) != 0)
-				return -1;
-			ch_warn("staff account \"%s\" locked after %d wrong "
-			    "passwords", in->username, STAFF_MAX_FAILURES);
-		}
-		return staff_refused(req, staff_id, in->username,
-		    "wrong password", failures, WRONG_PASSWORD);
-	}
-
 	params[0] = id;
 	if (ch_db_exec(req->db, req->pool, &stmt_staff_ok, params) == NULL ||
 	    ch_audit_as(req, CH_ACTOR_STAFF, staff_id, "auth.staff_sign_in",

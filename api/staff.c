@@ -23,12 +23,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The lock as sign-in sees it (api/auth.c), for the admin who must tell a
+ * locked-out person what happened, since the sign-in answer does not say:
+ * locked_until while a lock holds, and failed_logins, the wrong passwords
+ * in a row that count towards the next lock (0 once a lock has run out,
+ * as the next failure starts again at 1).
+ */
 #define STAFF_JSON \
 	"json_build_object('id', id, 'username', username," \
 	" 'display_name', display_name, 'roles', to_json(roles)," \
 	" 'disabled', disabled," \
 	" 'locked_until', CASE WHEN locked_until > now() THEN " \
 	    CH_SQL_TIME("locked_until") " END," \
+	" 'failed_logins', CASE WHEN locked_until <= now() THEN 0" \
+	    " ELSE failed_logins END," \
 	" 'created_at', " CH_SQL_TIME("created_at") "," \
 	" 'updated_at', " CH_SQL_TIME("updated_at") ")"
 

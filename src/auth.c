@@ -2,10 +2,12 @@
 #include "certhall/crypto.h"
 #include "certhall/db.h"
 #include "certhall/log.h"
+#include "certhall/people.h"
 #include "certhall/router.h"
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +129,35 @@ bearer(ch_req_t *req, const char *token, const char **why)
 	return CH_AUTH_OK;
 }
 
+/* ---- passwords -------------------------------------------------------- */
+
+/* Made by ch_password_hash; the password behind it was random and has been
+ * thrown away. */
+const char ch_auth_dummy_password_hash[] =
+    "$scrypt$ln=15,r=8,p=1$Fdi6U1ub/jQpL7X55qrNyw"
+    "$EFXc2lrMcsdzZC3FkIvepXTjsfzj3+M3OJBrkL2NyKo";
+
 /* ---- integrator signatures ------------------------------------------- */
+
+/*
+ * The one answer to a request whose key is unknown or disabled, whose
+ * signature does not verify or whose nonce was used before (issue 17):
+ * word for word the same, so it says nothing about which keys exist; the
+ * audit event keeps the real reason.  It names every cause, so an
+ * integrator debugging its client knows where to look.  Refusals decided
+ * before the key is looked up (a malformed header, the clock) keep texts
+ * of their own: they are the same for every key.
+ */
+#define REFUSED_SIGNATURE "the request signature does not verify: the key " \
+	"is unknown or disabled, the signature is wrong, or the nonce has " \
+	"been used before"
+
+/* What an unknown key unseals and signs with, shaped as a real one: a
+ * sealed "sk_" + 64 hex secret (ch_integrator_seal: 28 bytes more), and
+ * such a secret.  Neither opens or matches anything. */
+#define DUMMY_SEALED_LEN (CH_SECRET_SIZE - 1 + 28)
+static const char dummy_secret[CH_SECRET_SIZE] =
+    "sk_0000000000000000000000000000000000000000000000000000000000000000";
 
 static const ch_stmt_t stmt_integrator = {
 	.name = "auth_integrator",
@@ -242,6 +272,7 @@ hmac_request(ch_req_t *req, const char *list, const char *body, size_t len,
 	unsigned char sealed[256], secret[256], mac[CH_SHA256_LEN];
 	char mac64[64], idbuf[24];
 	size_t sealed_len, secret_len;
+	bool known, opened, verified;
 	long long integrator_id, when, now = (long long)time(NULL);
 	PGresult *res;
 	char *canonical;
@@ -281,30 +312,48 @@ hmac_request(ch_req_t *req, const char *list, const char *body, size_t len,
 	res = ch_db_exec(req->db, req->pool, &stmt_integrator, params);
 	if (res == NULL)
 		return CH_AUTH_UNAVAILABLE;
-	*why = "the request signature does not verify";
-	if (PQntuples(res) != 1) {
-		audit_refusal(req, 0, key_id, "unknown key");
-		return CH_AUTH_REFUSED;
+	*why = REFUSED_SIGNATURE;
+	/* Known or not, enabled or not, the key goes through the same work:
+	 * unseal, HMAC over the canonical string, compare.  An unknown key
+	 * unseals a dummy (which fails its tag, as late as a real one
+	 * succeeds) and signs with a dummy secret; a disabled key is checked
+	 * for real and refused whatever the outcome. */
+	known = PQntuples(res) == 1;
+	integrator_id = known ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	memset(sealed, 0, sizeof sealed);
+	sealed_len = DUMMY_SEALED_LEN;
+	if (known) {
+		sealed_len = strlen(PQgetvalue(res, 0, 1)) / 2;
+		if (sealed_len > sizeof sealed ||
+		    ch_unhex(PQgetvalue(res, 0, 1), sealed, sealed_len) != 0)
+			sealed_len = 0;
 	}
-	integrator_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	if (PQgetvalue(res, 0, 2)[0] == 't') {
-		audit_refusal(req, integrator_id, key_id, "key disabled");
-		return CH_AUTH_REFUSED;
-	}
-	sealed_len = strlen(PQgetvalue(res, 0, 1)) / 2;
-	if (sealed_len > sizeof sealed ||
-	    ch_unhex(PQgetvalue(res, 0, 1), sealed, sealed_len) != 0 ||
-	    ch_open(CH_KEY_INTEGRATOR, key_id, sealed, sealed_len, secret,
-	    &secret_len) != 0) {
-		ch_error("the secret of integrator \"%s\" does not decrypt", key_id);
-		return CH_AUTH_REFUSED;
+	opened = sealed_len > 0 && ch_open(CH_KEY_INTEGRATOR, key_id, sealed,
+	    sealed_len, secret, &secret_len) == 0;
+	if (!opened) {
+		memcpy(secret, dummy_secret, sizeof dummy_secret - 1);
+		secret_len = sizeof dummy_secret - 1;
 	}
 	canonical = ch_hmac_canonical(req->pool, req->method_name, req->path,
 	    req->query, ts, nonce, ext, body, len);
 	ch_hmac_sha256(secret, secret_len, canonical, strlen(canonical), mac);
 	memset(secret, 0, sizeof secret);
 	ch_base64(mac, sizeof mac, mac64);
-	if (!ch_equal(mac64, sig, 44)) {
+	verified = ch_equal(mac64, sig, 44);
+	if (!known) {
+		audit_refusal(req, 0, key_id, "unknown key");
+		return CH_AUTH_REFUSED;
+	}
+	if (!opened) {
+		ch_error("the secret of integrator \"%s\" does not decrypt", key_id);
+		audit_refusal(req, integrator_id, key_id, "secret does not decrypt");
+		return CH_AUTH_REFUSED;
+	}
+	if (PQgetvalue(res, 0, 2)[0] == 't') {
+		audit_refusal(req, integrator_id, key_id, "key disabled");
+		return CH_AUTH_REFUSED;
+	}
+	if (!verified) {
 		audit_refusal(req, integrator_id, key_id, "signature mismatch");
 		return CH_AUTH_REFUSED;
 	}
@@ -317,7 +366,6 @@ hmac_request(ch_req_t *req, const char *list, const char *body, size_t len,
 	if (res == NULL)
 		return CH_AUTH_UNAVAILABLE;
 	if (PQntuples(res) != 1) {
-		*why = "the request nonce has been used before";
 		audit_refusal(req, integrator_id, key_id, "nonce replayed");
 		return CH_AUTH_REFUSED;
 	}

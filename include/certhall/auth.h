@@ -17,6 +17,10 @@
  *       ±5 minutes; a nonce is accepted once.  With an external user the
  *       integrator acts for that applicant of its own (created on first
  *       use); it never reaches another integrator's or a direct applicant.
+ *       An unknown or disabled key, a wrong signature and a replayed nonce
+ *       get one and the same 401, after the same work (an unknown key is
+ *       unsealed and signed with as a dummy), so the answer says nothing
+ *       about which keys exist; the audit event says which it was.
  */
 #ifndef CERTHALL_AUTH_H
 #define CERTHALL_AUTH_H
@@ -46,6 +50,17 @@ typedef enum {
  */
 ch_auth_result_t ch_auth_authenticate(ch_req_t *req, const char *body,
     size_t len, const char **why);
+
+/*
+ * A password hash of ch_password_hash()'s form and cost (scrypt, same
+ * parameters, same lengths) that no known password matches: what a staff
+ * sign-in that is refused whatever the password (no such user, a disabled
+ * or a locked account) verifies the password against, so that it costs
+ * one scrypt, as a wrong password does, and a locked account's own hash is
+ * never tried.  Refuse even if it matches.  tests/unit checks that it
+ * keeps ch_password_hash()'s parameters.
+ */
+extern const char ch_auth_dummy_password_hash[];
 
 /* Names as used in the API, the database and the audit log. */
 const char *ch_actor_name(ch_actor_t kind);
