@@ -23,9 +23,14 @@ struct ch_db {
 	PGconn *conn;
 	const ch_stmt_t **prepared;	/* prepared on this connection */
 	size_t nprepared, capprepared;
-	long long last_attempt_ms;
+	long long failed_ms;		/* last connect attempt that failed */
 	long long last_ok_ms;		/* last statement that succeeded */
 	bool up;
+	/* The server sent a FATAL error while the connection was idle (see
+	 * on_notice()): it is closing the connection. */
+	bool server_fatal;
+	char fatal[128];		/* its first line, for the log */
+	PQnoticeReceiver notice_next;	/* libpq's receiver, for the rest */
 	char sqlstate[6];
 	/* Pipeline mode (libpq): commands sent, results read at the next
 	 * sync (see db.h, ch_db_queue()).  Off whenever nothing is pending. */
@@ -46,7 +51,7 @@ ch_db_new(const char *conninfo)
 	 * settings override these defaults. */
 	snprintf(db->conninfo, n, "connect_timeout=3 tcp_user_timeout=15000 %s",
 	    conninfo);
-	db->last_attempt_ms = -RECONNECT_INTERVAL_MS;
+	db->failed_ms = -RECONNECT_INTERVAL_MS;
 	return db;
 }
 
@@ -58,6 +63,7 @@ drop(ch_db_t *db)
 	db->conn = NULL;
 	db->nprepared = 0;
 	db->up = false;
+	db->server_fatal = false;
 	db->pipelined = false;
 	db->npending = 0;
 }
@@ -74,6 +80,31 @@ ch_db_free(ch_db_t *db)
 	free(db);
 }
 
+/*
+ * libpq hands an ErrorResponse that arrives while no command is running to
+ * the notice receiver.  Only a FATAL (or PANIC) one comes then: the server
+ * telling why it closes the connection (57P01 at a fast shutdown, 57P02,
+ * 57P05 idle_session_timeout, pg_terminate_backend()).  It is recorded for
+ * closed_by_server() and logged there, in our own format; every other
+ * notice goes on to libpq's receiver and so to the notice processor (the
+ * daemons log those).
+ */
+static void
+on_notice(void *arg, const PGresult *res)
+{
+	ch_db_t *db = arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) {
+		db->server_fatal = true;
+		ch_log_first_line(PQresultErrorMessage(res), db->fatal,
+		    sizeof db->fatal);
+		return;
+	}
+	if (db->notice_next != NULL)
+		db->notice_next(NULL, res);
+}
+
 static int
 connect_now(ch_db_t *db)
 {
@@ -81,15 +112,18 @@ connect_now(ch_db_t *db)
 	PGresult *res;
 
 	drop(db);
-	db->last_attempt_ms = ch_monotonic_ms();
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		ch_warn("database connect failed: %s",
 		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
 		drop(db);
+		db->failed_ms = ch_monotonic_ms();
 		snprintf(db->sqlstate, sizeof db->sqlstate, "08001");
 		return -1;
 	}
+	/* libpq's own receiver takes no argument (it prints through the
+	 * processor recorded in each notice), so it is called with NULL. */
+	db->notice_next = PQsetNoticeReceiver(db->conn, on_notice, db);
 	/* UTC in the database; Asia/Shanghai only when shown.  A statement
 	 * that hangs must not pin a worker forever.  JIT never pays off for
 	 * short OLTP statements: it cost the catalogue query 0.6 s a call. */
@@ -101,6 +135,7 @@ connect_now(ch_db_t *db)
 		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
 		PQclear(res);
 		drop(db);
+		db->failed_ms = ch_monotonic_ms();
 		return -1;
 	}
 	PQclear(res);
@@ -110,14 +145,57 @@ connect_now(ch_db_t *db)
 	return 0;
 }
 
+/*
+ * Whether the server has closed (or is closing) this idle connection,
+ * told without a round trip: its socket is readable, and what is there is
+ * EOF or a FATAL error.  One poll() when nothing is there, which is nearly
+ * always.  Whatever else came (a NOTIFY, a ParameterStatus, a notice) is
+ * parsed and left to its reader; a few rounds at most, so a chatty server
+ * cannot keep us here.
+ */
+static bool
+closed_by_server(ch_db_t *db)
+{
+	struct pollfd p = { .fd = PQsocket(db->conn), .events = POLLIN };
+
+	if (p.fd < 0)
+		return true;
+	for (int round = 0; round < 4 && !db->server_fatal; round++) {
+		if (poll(&p, 1, 0) <= 0)
+			break;
+		/* libpq returns from a read that got data without looking
+		 * for the EOF behind it: the next round finds that. */
+		if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK)
+			return true;
+		/* Parses it: a FATAL goes to on_notice(). */
+		(void)PQisBusy(db->conn);
+	}
+	return db->server_fatal;
+}
+
 int
 ch_db_connect(ch_db_t *db)
 {
+	/* Only an idle connection is looked at: nothing of the caller's is
+	 * on it, so one found closed is replaced and the caller's statement
+	 * goes on the new one (db.h, "Sending again"). */
+	if (db->conn != NULL && !db->pipelined &&
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE &&
+	    closed_by_server(db)) {
+		char line[256];
+
+		ch_warn("database closed the connection: %s", db->server_fatal
+		    ? db->fatal : ch_log_first_line(PQerrorMessage(db->conn),
+		    line, sizeof line));
+		drop(db);
+	}
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
 	if (db->conn != NULL)
 		drop(db);
-	if (ch_monotonic_ms() - db->last_attempt_ms < RECONNECT_INTERVAL_MS)
+	/* The back-off follows a failed attempt only: a connection lost
+	 * after it worked is opened again by the next use, at once. */
+	if (ch_monotonic_ms() - db->failed_ms < RECONNECT_INTERVAL_MS)
 		return -1;
 	return connect_now(db);
 }
@@ -443,7 +521,6 @@ ch_db_exec(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 	 * taken effect. */
 	if (res == NULL && db->conn == NULL && stmt->readonly && idle &&
 	    strcmp(db->sqlstate, "08006") == 0) {
-		db->last_attempt_ms = -RECONNECT_INTERVAL_MS;
 		if (connect_now(db) == 0)
 			res = exec_once(db, stmt, params);
 	}
@@ -463,23 +540,6 @@ ch_db_exec_id(ch_db_t *db, ch_pool_t *pool, const ch_stmt_t *stmt,
 	return ch_db_exec(db, pool, stmt, params);
 }
 
-/* Whether the server has closed this idle connection: its socket is
- * readable (a FATAL notice, or EOF) and libpq then reports it broken. */
-static bool
-closed_by_server(ch_db_t *db)
-{
-	struct pollfd p = { .fd = PQsocket(db->conn), .events = POLLIN };
-
-	if (p.fd < 0)
-		return true;
-	if (poll(&p, 1, 0) <= 0)
-		return false;
-	if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK)
-		return true;
-	/* Readable but healthy (a notice): nothing to worry about. */
-	return false;
-}
-
 static const ch_stmt_t stmt_ping = {
 	.name = "db_ping",
 	.sql = "SELECT 1",
@@ -490,13 +550,8 @@ static const ch_stmt_t stmt_ping = {
 int
 ch_db_check(ch_db_t *db, ch_pool_t *pool, long long max_age_ms)
 {
-	if (db->conn != NULL && closed_by_server(db)) {
-		ch_warn("database closed the connection");
-		drop(db);
-		/* Reconnect now rather than after the back-off: the request
-		 * asking is the one that should learn the answer. */
-		db->last_attempt_ms = -RECONNECT_INTERVAL_MS;
-	}
+	/* A connection the server has closed is noticed (and replaced)
+	 * here, from its socket. */
 	if (ch_db_connect(db) != 0)
 		return -1;
 	if (ch_monotonic_ms() - db->last_ok_ms < max_age_ms &&

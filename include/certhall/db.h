@@ -3,9 +3,33 @@
  *
  * Statements are static ch_stmt_t constants, prepared on first use on each
  * connection and again after a reconnect.  When the database goes away the
- * connection is dropped; the next use reconnects (at most every 250 ms, so
- * a dead database costs each request a refused connect, not a timeout), and
- * requests meanwhile fail fast so the server answers 503.
+ * connection is dropped and the next use reconnects.  After a connect that
+ * failed the next waits 250 ms, so a dead database costs a request a
+ * refused connect (not a timeout) at most every 250 ms, and requests
+ * meanwhile fail fast so the server answers 503; a connection lost after
+ * it worked is opened again by the next use at once.
+ *
+ * Sending again.  A connection the server has closed (a restart, a crash,
+ * pg_terminate_backend(), idle_session_timeout) is not noticed by libpq
+ * until it is used, and a worker may sit on it for minutes.  So before
+ * anything is sent on an idle connection (no transaction open, nothing
+ * queued: the first statement of a request, or its BEGIN), the socket is
+ * polled with timeout 0; if it is readable and holds EOF or a FATAL error,
+ * the connection is replaced at once and the statement, write or not, goes
+ * on the new one: nothing of it was sent on the old, so nothing of it can
+ * have taken effect.  That costs one poll() and no round trip.  Once a
+ * byte of a statement may have reached the server it is never sent again
+ * by this module, whatever the error says: a connection lost while waiting
+ * for a result (COMMIT's included) is reported as 08006, and whether the
+ * write took effect is unknown (the server answers 503).  libpq cannot
+ * tell how much of a failed write the kernel accepted before the reset,
+ * and a FATAL 57P01 is also what a backend sends after it has committed
+ * and before it answers, so neither a failed send nor that error proves
+ * that nothing ran.  The one exception is a ch_stmt_t.readonly statement
+ * outside a transaction: running it twice changes nothing, so it is tried
+ * once more on a fresh connection.  A server closing in the instant
+ * between the poll and the send still costs that request a 503; that is a
+ * database going down, not one that is back.
  *
  * Values are passed and returned as text (PQexecPrepared, $n for every
  * value); results belong to the caller's pool.
@@ -35,7 +59,9 @@ typedef struct ch_stmt {
 	const char *name;	/* unique prepared statement name */
 	const char *sql;
 	int nparams;
-	bool readonly;		/* safe to retry once on a fresh connection */
+	/* Changes nothing: safe to run again on a fresh connection after
+	 * the first one was lost with it sent ("Sending again" above). */
+	bool readonly;
 } ch_stmt_t;
 
 /* Creates a handle; does not connect.  conninfo is copied.  Defaults of
@@ -44,7 +70,9 @@ typedef struct ch_stmt {
 ch_db_t *ch_db_new(const char *conninfo);
 void ch_db_free(ch_db_t *db);
 
-/* Connects if not connected (subject to the reconnect backoff).  0 or -1. */
+/* Connects if not connected (subject to the back-off above), and replaces
+ * an idle connection the server has closed (see "Sending again").  0 or
+ * -1. */
 int ch_db_connect(ch_db_t *db);
 /* Whether the last use found the database reachable. */
 bool ch_db_up(const ch_db_t *db);
@@ -52,7 +80,7 @@ bool ch_db_up(const ch_db_t *db);
 /*
  * Checks the database is usable, cheaply enough for a health endpoint under
  * load: a connection the server has closed (shutdown, crash) is noticed at
- * once from its socket, without a round trip; a round trip (SELECT 1) is
+ * once from its socket, as by ch_db_connect(); a round trip (SELECT 1) is
  * made only when no statement has succeeded on this connection for
  * max_age_ms.  Reconnects (subject to the back-off) when needed.  0 if
  * usable, -1 if not.
