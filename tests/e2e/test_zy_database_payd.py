@@ -1,9 +1,9 @@
 """The payment daemon across a PostgreSQL restart.
 
-Named to sort after the suites that hold connections (a restart breaks them), and before
-test_zy_outbox_database.py: its own restart leaves the API's workers with connections that
-fail their next write, and this test signs people in through the API before it restarts
-PostgreSQL (after it, it reads only the database and the sandbox). PostgreSQL and the
+Named to sort after the suites that hold connections (a restart breaks them). It signs
+people in through the API before it restarts PostgreSQL, and after the restart reads only
+the database and the sandbox. (The API's workers find their closed connections before the
+next request's first statement: tests/e2e/test_zz_pg_restart_burst.py.) PostgreSQL and the
 daemon are started again whatever happens.
 """
 
