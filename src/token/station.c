@@ -122,10 +122,11 @@ ch_station_init_token(ch_token_t *t, const char *current_so_pin,
 	if (rv != CKR_OK || strcmp(current_so_pin, new_so_pin) == 0)
 		goto out;
 	/* SoftHSM gives an initialised token a new slot id. */
-	what = "C_SetPIN (SO)";
+	what = "SO login";
 	if ((rv = ch_token_find_slot_(t, &slot)) != CKR_OK ||
 	    (rv = so_session(fl, slot, current_so_pin, &s)) != CKR_OK)
 		goto out;
+	what = "C_SetPIN (SO)";
 	rv = fl->C_SetPIN(s, (CK_UTF8CHAR *)current_so_pin,
 	    strlen(current_so_pin), (CK_UTF8CHAR *)new_so_pin,
 	    strlen(new_so_pin));
@@ -147,6 +148,7 @@ ch_station_init_user_pin(ch_token_t *t, const char *so_pin,
 	CK_FUNCTION_LIST *fl;
 	CK_SESSION_HANDLE s;
 	CK_SLOT_ID slot;
+	const char *what = "SO login";
 	CK_RV rv;
 
 	if (so_pin == NULL || user_pin == NULL || so_pin[0] == '\0' ||
@@ -158,6 +160,7 @@ ch_station_init_user_pin(ch_token_t *t, const char *so_pin,
 		return -1;
 	fl = ch_token_fl_(t);
 	if ((rv = so_session(fl, slot, so_pin, &s)) == CKR_OK) {
+		what = "C_InitPIN";
 		rv = fl->C_InitPIN(s, (CK_UTF8CHAR *)user_pin,
 		    strlen(user_pin));
 		fl->C_Logout(s);
@@ -165,7 +168,7 @@ ch_station_init_user_pin(ch_token_t *t, const char *so_pin,
 	}
 	ch_token_exclusive_end_(t);
 	if (rv != CKR_OK)
-		return station_fail(t, "C_InitPIN", rv);
+		return station_fail(t, what, rv);
 	ch_token_set_error_(CH_TOKEN_OK);
 	return 0;
 }

@@ -254,6 +254,7 @@ module_unload(ch_p11_module_t *m)
 		dlclose(m->dl);
 	m->fl = NULL;
 	m->dl = NULL;
+	m->gen = 0;	/* no token's pool belongs to it any more */
 }
 
 /* The module for path, loaded, with a new reference; under registry_mu. */
@@ -305,6 +306,31 @@ module_put(ch_p11_module_t *m)
 }
 
 /*
+ * The slots of fl that hold a token: CKR_OK and *slots (free()) and *n.
+ * The first call, without a buffer, also makes SoftHSM show a token that
+ * C_InitToken renumbered (FIELD-NOTES).
+ */
+static CK_RV
+list_slots(CK_FUNCTION_LIST *fl, CK_SLOT_ID **slots, CK_ULONG *n)
+{
+	CK_RV rv;
+
+	*slots = NULL;
+	*n = 0;
+	rv = fl->C_GetSlotList(CK_TRUE, NULL, n);
+	if (rv != CKR_OK)
+		return rv;
+	*slots = ch_xmalloc((*n + 1) * sizeof **slots);
+	rv = fl->C_GetSlotList(CK_TRUE, *slots, n);
+	if (rv != CKR_OK) {
+		free(*slots);
+		*slots = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
+/*
  * Finds t's token among the slots with a token (label or serial, whichever
  * t has).  CKR_OK and *slot; CKR_TOKEN_NOT_PRESENT when none matches;
  * CKR_FUNCTION_FAILED (logged) when two do: refusing beats guessing.
@@ -313,21 +339,14 @@ static CK_RV
 find_slot(ch_token_t *t, CK_SLOT_ID *slot)
 {
 	CK_FUNCTION_LIST *fl = t->mod->fl;
-	CK_SLOT_ID slots[64];
+	CK_SLOT_ID *slots;
 	CK_ULONG n = 0;
 	CK_TOKEN_INFO ti;
 	char label[33], serial[17];
 	int found = 0;
 	CK_RV rv;
 
-	/* The first call with NULL makes SoftHSM show a token renumbered by
-	 * C_InitToken (FIELD-NOTES). */
-	rv = fl->C_GetSlotList(CK_TRUE, NULL, &n);
-	if (rv != CKR_OK)
-		return rv;
-	n = sizeof slots / sizeof slots[0];
-	rv = fl->C_GetSlotList(CK_TRUE, slots, &n);
-	if (rv != CKR_OK)
+	if ((rv = list_slots(fl, &slots, &n)) != CKR_OK)
 		return rv;
 	for (CK_ULONG i = 0; i < n; i++) {
 		if (fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
@@ -340,6 +359,7 @@ find_slot(ch_token_t *t, CK_SLOT_ID *slot)
 		*slot = slots[i];
 		found++;
 	}
+	free(slots);
 	if (found > 1) {
 		ch_error("two tokens are called \"%s\" in \"%s\"",
 		    t->label ? t->label : t->serial, t->mod->path);
@@ -862,7 +882,19 @@ ch_token_logout(ch_token_t *t)
 {
 	CK_SESSION_HANDLE s;
 	CK_RV rv;
+	int keys;
 
+	pthread_mutex_lock(&t->mu);
+	keys = t->keys != NULL;
+	pthread_mutex_unlock(&t->mu);
+	if (keys) {
+		/* Their objects would vanish and the next reopening would
+		 * refuse the token. */
+		ch_error("token \"%s\": close its keys before logging out",
+		    t->label ? t->label : t->serial);
+		ch_token_set_error_(CH_TOKEN_ERR_FAILED);
+		return -1;
+	}
 	if (ch_token_begin_(t, &s) != 0)
 		return -1;
 	rv = t->mod->fl->C_Logout(s);
@@ -879,7 +911,7 @@ int
 ch_token_scan(const char *module, ch_token_info_t *out, int max, int *n)
 {
 	ch_p11_module_t *m;
-	CK_SLOT_ID slots[64];
+	CK_SLOT_ID *slots = NULL;
 	CK_ULONG ns = 0;
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
@@ -902,11 +934,7 @@ ch_token_scan(const char *module, ch_token_info_t *out, int max, int *n)
 		if ((rv = module_load(m)) != CKR_OK)
 			goto out;
 	}
-	rv = m->fl->C_GetSlotList(CK_TRUE, NULL, &ns);
-	ns = sizeof slots / sizeof slots[0];
-	if (rv == CKR_OK)
-		rv = m->fl->C_GetSlotList(CK_TRUE, slots, &ns);
-	if (rv != CKR_OK)
+	if ((rv = list_slots(m->fl, &slots, &ns)) != CKR_OK)
 		goto out;
 	for (CK_ULONG i = 0; i < ns; i++) {
 		if (m->fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
@@ -926,6 +954,7 @@ ch_token_scan(const char *module, ch_token_info_t *out, int max, int *n)
 	rc = 0;
 	ch_token_set_error_(CH_TOKEN_OK);
 out:
+	free(slots);
 	if (rc != 0)
 		ch_error("pkcs11 module \"%s\": listing tokens: %s", module,
 		    ch_token_rv_name(rv));

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -148,13 +149,7 @@ test_token_sign_rsa_p256(void)
 		for (int i = 0; i < 2; i++) {
 			CK_OBJECT_HANDLE o = i ? q : p;
 
-			CHECK(tt_raw_bool(&r, o, CKA_SENSITIVE) == 1);
-			CHECK(tt_raw_bool(&r, o, CKA_EXTRACTABLE) == 0);
-			CHECK(tt_raw_bool(&r, o, CKA_ALWAYS_SENSITIVE) == 1);
-			CHECK(tt_raw_bool(&r, o, CKA_NEVER_EXTRACTABLE) == 1);
-			CHECK(tt_raw_bool(&r, o, CKA_TOKEN) == 1);
-			CHECK(tt_raw_bool(&r, o, CKA_PRIVATE) == 1);
-			CHECK(tt_raw_bool(&r, o, CKA_SIGN) == 1);
+			CHECK(tt_raw_kept_in(&r, o));
 			CHECK(tt_raw_bool(&r, o, CKA_DECRYPT) == 0);
 		}
 		CHECK(tt_raw_read_rv(&r, p, CKA_PRIVATE_EXPONENT) ==
@@ -372,6 +367,91 @@ test_token_reopen(void)
 	CHECK(hl.state == CH_TOKEN_OPEN && hl.reloads == 2);
 	ch_key_fingerprint(k, fp1);
 	CHECK(memcmp(fp0, fp1, 32) == 0);
+
+	ch_key_close(k);
+	ch_token_close(t);
+	EVP_PKEY_free(pub);
+	tt_hsm_free(&h);
+	return 0;
+}
+
+typedef struct {
+	ch_key_t *k;
+	EVP_PKEY *pub;
+	atomic_int *stop;
+	long ok, retries, late_ok;
+	int bad;
+	atomic_int *restored;
+} churn_arg_t;
+
+/* Signs until told to stop, retrying with a short back-off as a caller
+ * of the layer does; every signature must verify with the pinned key. */
+static void *
+churn_worker(void *p)
+{
+	churn_arg_t *a = p;
+	unsigned char sig[128];
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	while (!atomic_load(a->stop)) {
+		size_t n = tt_sign(ch_key_pkey(a->k), msg, sizeof msg, sig,
+		    sizeof sig);
+
+		if (n > 0) {
+			a->ok++;
+			a->late_ok += atomic_load(a->restored);
+			if (!tt_verify(a->pub, msg, sizeof msg, sig, n))
+				a->bad = 1;
+			continue;
+		}
+		if (ch_token_last_error() != CH_TOKEN_ERR_RETRY)
+			a->bad = 1;
+		a->retries++;
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Two threads sign while the token goes away and comes back: they see
+ * "retry", never a wrong signature, and both sign again afterwards. */
+int
+test_token_reopen_threads(void)
+{
+	tt_hsm_t h;
+	ch_token_t *t = NULL;
+	ch_key_t *k = NULL;
+	EVP_PKEY *pub = NULL;
+	atomic_int stop = 0, restored = 0;
+	churn_arg_t a[2];
+	pthread_t tid[2];
+	struct timespec step = { 0, 300 * 1000 * 1000 };
+	char away[256];
+
+	CHECK(tt_hsm_new(&h) == 0);
+	CHECK(tt_hsm_init_token(&h, "certhall-ca", TT_SO_PIN, TT_PIN) == 0);
+	CHECK(open_ca(&h, 2, &t) == 0);
+	CHECK(gen(t, CH_KEY_EC_P256, "issuing-ca", id_ca, &pub) == 0);
+	CHECK(ch_token_key(t, CH_KEYREF_PRIVATE, "issuing-ca", NULL, 0,
+	    &k) == 0);
+	tt_hsm_path(&h, "tokens.away", away, sizeof away);
+	for (int i = 0; i < 2; i++) {
+		a[i] = (churn_arg_t){ k, pub, &stop, 0, 0, 0, 0, &restored };
+		pthread_create(&tid[i], NULL, churn_worker, &a[i]);
+	}
+	nanosleep(&step, NULL);
+	CHECK(rename_dir(h.tokens, away) == 0);
+	nanosleep(&step, NULL);
+	CHECK(rename_dir(away, h.tokens) == 0);
+	atomic_store(&restored, 1);
+	nanosleep(&step, NULL);
+	nanosleep(&step, NULL);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK(!a[i].bad);
+		CHECK(a[i].late_ok > 0);
+	}
+	CHECK(a[0].retries + a[1].retries > 0);
 
 	ch_key_close(k);
 	ch_token_close(t);

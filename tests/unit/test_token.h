@@ -47,6 +47,10 @@ CK_OBJECT_HANDLE tt_raw_find(tt_raw_t *r, CK_OBJECT_CLASS cls,
     const char *label);
 /* A CK_BBOOL attribute: 1, 0, or -1 when it cannot be read. */
 int tt_raw_bool(tt_raw_t *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type);
+/* 1 when h is a signing key that never left the token and cannot:
+ * CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_TOKEN,
+ * CKA_PRIVATE and CKA_SIGN true, CKA_EXTRACTABLE false. */
+int tt_raw_kept_in(tt_raw_t *r, CK_OBJECT_HANDLE h);
 /* What reading attribute type of h returns. */
 CK_RV tt_raw_read_rv(tt_raw_t *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type);
 void tt_raw_close(tt_raw_t *r);

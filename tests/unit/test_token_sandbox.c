@@ -52,27 +52,33 @@ tt_hsm_init_token(const tt_hsm_t *h, const char *label, const char *so_pin,
 int
 tt_hsm_serial(const tt_hsm_t *h, const char *label, char out[17])
 {
-	char cmd[512], line[256];
-	int seen = 0, rc = -1;
+	char cmd[512], line[256], serial[17] = "";
+	int rc = -1;
 	FILE *p;
 
+	/* Each slot lists "Serial number:" before "Label:". */
 	snprintf(cmd, sizeof cmd, "SOFTHSM2_CONF='%s' softhsm2-util "
 	    "--show-slots", h->conf);
 	if ((p = popen(cmd, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof line, p) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if (strstr(line, "Label:") != NULL) {
-			char *v = strchr(line, ':') + 1;
+		char *v = strchr(line, ':');
+		size_t n;
 
-			while (*v == ' ')
-				v++;
-			seen = strcmp(v, label) == 0;
-		}
-		if (seen && strstr(line, "Serial number:") != NULL &&
-		    sscanf(strchr(line, ':') + 1, " %16s", out) == 1) {
+		if (v == NULL)
+			continue;
+		for (v++; *v == ' '; v++)
+			;
+		n = strcspn(v, "\n");
+		while (n > 0 && v[n - 1] == ' ')
+			n--;
+		v[n] = '\0';
+		if (strstr(line, "Serial number:") != NULL)
+			snprintf(serial, sizeof serial, "%s", v);
+		else if (strstr(line, "Label:") != NULL &&
+		    strcmp(v, label) == 0 && serial[0] != '\0') {
+			memcpy(out, serial, sizeof serial);
 			rc = 0;
-			seen = 0;
 		}
 	}
 	pclose(p);
@@ -126,7 +132,8 @@ tt_raw_open(tt_raw_t *r, const char *label, const char *pin)
 		    memcmp(ti.label, label, len) != 0 ||
 		    (len < 32 && ti.label[len] != ' '))
 			continue;
-		if (r->fl->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL,
+		if (r->fl->C_OpenSession(slots[i], CKF_SERIAL_SESSION |
+		    CKF_RW_SESSION, NULL,
 		    NULL, &r->s) != CKR_OK)
 			return -1;
 		if (pin == NULL)
@@ -164,6 +171,22 @@ tt_raw_bool(tt_raw_t *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
 	if (r->fl->C_GetAttributeValue(r->s, h, &a, 1) != CKR_OK)
 		return -1;
 	return b == CK_TRUE ? 1 : b == CK_FALSE ? 0 : -1;
+}
+
+int
+tt_raw_kept_in(tt_raw_t *r, CK_OBJECT_HANDLE h)
+{
+	static const CK_ATTRIBUTE_TYPE yes[] = {
+		CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
+		CKA_TOKEN, CKA_PRIVATE, CKA_SIGN,
+	};
+
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (tt_raw_bool(r, h, yes[i]) != 1) {
+			fprintf(stderr, "attribute 0x%lx is not true\n", yes[i]);
+			return 0;
+		}
+	return tt_raw_bool(r, h, CKA_EXTRACTABLE) == 0;
 }
 
 CK_RV

@@ -124,7 +124,8 @@ int ch_token_serial(ch_token_t *t, char out[17]);
  * ch_token_logout().  0, or -1 (a wrong PIN is CH_TOKEN_ERR_FAILED here).
  */
 int ch_token_login(ch_token_t *t, const char *pin);
-/* Logs t out and forgets the PIN.  0 or -1. */
+/* Logs t out and forgets the PIN.  0, or -1 (also while keys opened on t
+ * are open: close them first). */
 int ch_token_logout(ch_token_t *t);
 
 /*
