@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/ocsp.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 
@@ -133,6 +134,41 @@ test_token_sign_rsa_p256(void)
 		CHECK(ch_token_last_error() == CH_TOKEN_ERR_FAILED);
 		CHECK(missing == NULL);
 	}
+	/* A CRL and an OCSP response signed with the P-256 key. */
+	{
+		X509 *cert = tt_cert(ec_pub, "certhall test ocsp", NULL,
+		    ch_key_pkey(e));
+		X509_CRL *crl = X509_CRL_new(), *back;
+		OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+		X509_STORE *st = X509_STORE_new();
+		const unsigned char *p;
+		unsigned char *crl_der = NULL;
+		ASN1_TIME *now;
+		int crl_len;
+
+		CHECK(cert != NULL && crl != NULL && bs != NULL && st != NULL);
+		CHECK(X509_CRL_set_issuer_name(crl,
+		    X509_get_subject_name(cert)) == 1);
+		CHECK((now = X509_gmtime_adj(NULL, 0)) != NULL);
+		CHECK(X509_CRL_set1_lastUpdate(crl, now) == 1);
+		ASN1_TIME_free(now);
+		CHECK(X509_CRL_sign(crl, ch_key_pkey(e), EVP_sha256()) > 0);
+		/* Verified after a DER round trip (FIELD-NOTES). */
+		crl_len = i2d_X509_CRL(crl, &crl_der);
+		p = crl_der;
+		back = d2i_X509_CRL(NULL, &p, crl_len);
+		CHECK(back != NULL && X509_CRL_verify(back, ec_pub) == 1);
+		CHECK(OCSP_basic_sign(bs, cert, ch_key_pkey(e), EVP_sha256(),
+		    NULL, 0) == 1);
+		CHECK(OCSP_basic_verify(bs, NULL, st, OCSP_NOVERIFY) == 1);
+		OPENSSL_free(crl_der);
+		X509_CRL_free(back);
+		X509_CRL_free(crl);
+		OCSP_BASICRESP_free(bs);
+		X509_STORE_free(st);
+		X509_free(cert);
+	}
+
 	/* The public key by label, as stored. */
 	CHECK(ch_token_get_public(t, "ocsp", &read) == 0);
 	CHECK(EVP_PKEY_eq(read, ec_pub) == 1);
