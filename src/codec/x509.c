@@ -416,36 +416,38 @@ out:
 	return rc;
 }
 
+/* The policy on what an i2d gave: n bytes at der (n <= 0: it failed);
+ * frees der. */
+static int
+check_encoded(unsigned char *der, int n, const char **why)
+{
+	int rc = -1;
+
+	if (n <= 0)
+		*why = "cannot be encoded as a public key";
+	else
+		rc = check_spki_der(der, n, why);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return rc;
+}
+
 int
 ch_x509_spki_check(X509_PUBKEY *spki, const char **why)
 {
 	unsigned char *der = NULL;
-	int n = i2d_X509_PUBKEY(spki, &der), rc;
+	int n = i2d_X509_PUBKEY(spki, &der);
 
-	if (n <= 0) {
-		*why = "cannot be encoded as a public key";
-		ERR_clear_error();
-		return -1;
-	}
-	rc = check_spki_der(der, n, why);
-	OPENSSL_free(der);
-	return rc;
+	return check_encoded(der, n, why);
 }
 
 int
 ch_x509_key_check(EVP_PKEY *key, const char **why)
 {
 	unsigned char *der = NULL;
-	int n = key != NULL ? i2d_PUBKEY(key, &der) : 0, rc;
+	int n = key != NULL ? i2d_PUBKEY(key, &der) : 0;
 
-	if (n <= 0) {
-		*why = "cannot be encoded as a public key";
-		ERR_clear_error();
-		return -1;
-	}
-	rc = check_spki_der(der, n, why);
-	OPENSSL_free(der);
-	return rc;
+	return check_encoded(der, n, why);
 }
 
 int
@@ -633,6 +635,14 @@ fail:
 	return NULL;
 }
 
+/* Adds extension nid with value (encoded here) to x, once.  0, or -1. */
+static int
+add_ext(X509 *x, int nid, void *value, int crit)
+{
+	return X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) == 1 ?
+	    0 : -1;
+}
+
 static GENERAL_NAME *
 uri_name(const char *url)
 {
@@ -661,8 +671,7 @@ add_basic_constraints(X509 *x, const ch_profile_rule_t *p)
 	if (p->pathlen >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
 	    ASN1_INTEGER_set(bc->pathlen, p->pathlen) != 1))
 		goto out;
-	rc = X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1,
-	    X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+	rc = add_ext(x, NID_basic_constraints, bc, 1);
 out:
 	BASIC_CONSTRAINTS_free(bc);
 	return rc;
@@ -681,8 +690,7 @@ add_key_usage(X509 *x, uint32_t ku)
 		if ((ku & (0x80u >> b)) != 0 &&
 		    ASN1_BIT_STRING_set_bit(bits, b, 1) != 1)
 			goto out;
-	rc = X509_add1_ext_i2d(x, NID_key_usage, bits, 1,
-	    X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+	rc = add_ext(x, NID_key_usage, bits, 1);
 out:
 	ASN1_BIT_STRING_free(bits);
 	return rc;
@@ -698,10 +706,8 @@ add_ocsp_signing(X509 *x)
 	if (eku == NULL || nul == NULL ||
 	    sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_OCSP_sign)) <= 0)
 		goto out;
-	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0,
-	    X509V3_ADD_DEFAULT) == 1 &&
-	    X509_add1_ext_i2d(x, NID_id_pkix_OCSP_noCheck, nul, 0,
-	    X509V3_ADD_DEFAULT) == 1)
+	if (add_ext(x, NID_ext_key_usage, eku, 0) == 0 &&
+	    add_ext(x, NID_id_pkix_OCSP_noCheck, nul, 0) == 0)
 		rc = 0;
 out:
 	/* OBJ_nid2obj gives a static object: nothing to free in eku. */
@@ -727,10 +733,8 @@ add_key_ids(X509 *x, X509 *issuer)
 	if (issuer_ski == NULL ||
 	    (aki->keyid = ASN1_OCTET_STRING_dup(issuer_ski)) == NULL)
 		goto out;
-	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
-	    X509V3_ADD_DEFAULT) == 1 &&
-	    X509_add1_ext_i2d(x, NID_authority_key_identifier, aki, 0,
-	    X509V3_ADD_DEFAULT) == 1)
+	if (add_ext(x, NID_subject_key_identifier, ski, 0) == 0 &&
+	    add_ext(x, NID_authority_key_identifier, aki, 0) == 0)
 		rc = 0;
 out:
 	ASN1_OCTET_STRING_free(ski);
@@ -756,8 +760,7 @@ add_crl_dp(X509 *x, const char *url)
 	if (sk_DIST_POINT_push(dps, dp) <= 0)
 		goto out;
 	dp = NULL;
-	rc = X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0,
-	    X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+	rc = add_ext(x, NID_crl_distribution_points, dps, 0);
 out:
 	GENERAL_NAME_free(gn);
 	DIST_POINT_free(dp);
@@ -793,8 +796,7 @@ add_aia(X509 *x, const char *ocsp, const char *ca_issuers)
 
 	if (aia != NULL && push_access(aia, NID_ad_OCSP, ocsp) == 0 &&
 	    push_access(aia, NID_ad_ca_issuers, ca_issuers) == 0)
-		rc = X509_add1_ext_i2d(x, NID_info_access, aia, 0,
-		    X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+		rc = add_ext(x, NID_info_access, aia, 0);
 	AUTHORITY_INFO_ACCESS_free(aia);
 	return rc;
 }
@@ -813,8 +815,7 @@ add_policies(X509 *x, const char *oid)
 	    sk_POLICYINFO_push(cp, pi) <= 0)
 		goto out;
 	pi = NULL;
-	rc = X509_add1_ext_i2d(x, NID_certificate_policies, cp, 0,
-	    X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+	rc = add_ext(x, NID_certificate_policies, cp, 0);
 out:
 	POLICYINFO_free(pi);
 	CERTIFICATEPOLICIES_free(cp);
