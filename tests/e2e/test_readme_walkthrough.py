@@ -44,8 +44,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from conftest import ROOT, require_env
 from principals import sql
 
