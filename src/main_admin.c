@@ -2,7 +2,7 @@
  * certhall-admin: operator commands that run beside the service.
  *
  *   certhall-admin migrate [--dir sql]
- *   certhall-admin routes
+ *   certhall-admin routes [--json]
  *   certhall-admin create-admin --username U --display-name N  < password
  *   certhall-admin create-integrator --name N
  *   certhall-admin verify-audit [--batch N]
@@ -36,7 +36,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: certhall-admin migrate [--dir DIR]\n"
-	    "       certhall-admin routes\n"
+	    "       certhall-admin routes [--json]\n"
 	    "       certhall-admin create-admin --username U --display-name N"
 	    " < password\n"
 	    "       certhall-admin create-integrator --name N\n"
@@ -46,34 +46,44 @@ usage(FILE *out)
 	    "password (12 to 128 characters) from the first line of stdin.\n"
 	    "verify-audit seals the audit events committed so far, then exits 0\n"
 	    "when the audit chain is whole, 1 naming the first broken link; it\n"
-	    "reads N rows (default 1000) a round trip.\n");
+	    "reads N rows (default 1000) a round trip.  routes prints the route\n"
+	    "table (METHOD PATH ROLES), or with --json as JSON.\n");
 }
 
-/* Prints the route table as JSON: what the authorization matrix test and a
- * reviewer of openapi.yaml compare against. */
+/* The names of a route's roles ("public", "applicant", "integrator", then
+ * the staff roles): a new JSON array the caller owns. */
+static json_t *
+route_roles(const ch_route_t *r)
+{
+	json_t *roles = json_array();
+
+	if (r->roles & CH_ROLE_PUBLIC)
+		json_array_append_new(roles, json_string("public"));
+	if (r->roles & CH_ROLE_APPLICANT)
+		json_array_append_new(roles, json_string("applicant"));
+	if (r->roles & CH_ROLE_INTEGRATOR)
+		json_array_append_new(roles, json_string("integrator"));
+	for (int b = 0; ch_staff_role_names[b] != NULL; b++)
+		if (r->roles & ((unsigned)CH_ROLE_REVIEWER << b))
+			json_array_append_new(roles,
+			    json_string(ch_staff_role_names[b]));
+	return roles;
+}
+
+/* The route table as JSON, [{"method","path","roles":[...]}]: what the
+ * authorization matrix test compares against openapi.yaml.  0 or 70. */
 static int
-cmd_routes(void)
+routes_print_json(void)
 {
 	json_t *all = json_array();
 	char *s;
 
 	for (size_t i = 0; i < ch_nroutes; i++) {
 		const ch_route_t *r = &ch_routes[i];
-		json_t *roles = json_array();
 
-		if (r->roles & CH_ROLE_PUBLIC)
-			json_array_append_new(roles, json_string("public"));
-		if (r->roles & CH_ROLE_APPLICANT)
-			json_array_append_new(roles, json_string("applicant"));
-		if (r->roles & CH_ROLE_INTEGRATOR)
-			json_array_append_new(roles, json_string("integrator"));
-		for (int b = 0; ch_staff_role_names[b] != NULL; b++)
-			if (r->roles & ((unsigned)CH_ROLE_REVIEWER << b))
-				json_array_append_new(roles,
-				    json_string(ch_staff_role_names[b]));
 		json_array_append_new(all, json_pack("{s:s, s:s, s:o}",
 		    "method", ch_method_name(r->method), "path", r->pattern,
-		    "roles", roles));
+		    "roles", route_roles(r)));
 	}
 	s = json_dumps(all, JSON_INDENT(2));
 	json_decref(all);
@@ -81,6 +91,55 @@ cmd_routes(void)
 		return 70;
 	puts(s);
 	free(s);
+	return 0;
+}
+
+/* The route table for a person: a METHOD, PATH, ROLES row a route, in the
+ * table's order, the roles joined by commas. */
+static void
+routes_print_table(void)
+{
+	int width = (int)strlen("PATH");
+
+	for (size_t i = 0; i < ch_nroutes; i++) {
+		int len = (int)strlen(ch_routes[i].pattern);
+
+		if (len > width)
+			width = len;
+	}
+	printf("%-7s %-*s %s\n", "METHOD", width, "PATH", "ROLES");
+	for (size_t i = 0; i < ch_nroutes; i++) {
+		const ch_route_t *r = &ch_routes[i];
+		json_t *roles = route_roles(r);
+		size_t k;
+		json_t *name;
+
+		printf("%-7s %-*s ", ch_method_name(r->method), width,
+		    r->pattern);
+		json_array_foreach(roles, k, name)
+			printf("%s%s", k > 0 ? "," : "", json_string_value(name));
+		putchar('\n');
+		json_decref(roles);
+	}
+}
+
+/* certhall-admin routes [--json]: the table (as JSON with --json), then
+ * exit 65 when it breaks a rule of ch_router_check(). */
+static int
+cmd_routes(int argc, char **argv)
+{
+	int rc = 0;
+
+	if (argc == 2 && strcmp(argv[1], "--json") == 0) {
+		rc = routes_print_json();
+	} else if (argc == 1) {
+		routes_print_table();
+	} else {
+		usage(stderr);
+		return 64;
+	}
+	if (rc != 0)
+		return rc;
 	return ch_router_check(ch_routes, ch_nroutes) == 0 ? 0 : 65;
 }
 
@@ -485,7 +544,7 @@ main(int argc, char **argv)
 		return argc < 2 ? 64 : 0;
 	}
 	if (strcmp(argv[1], "routes") == 0)
-		return cmd_routes();
+		return cmd_routes(argc - 1, argv + 1);
 	if (conninfo == NULL) {
 		fprintf(stderr, "certhall-admin: set CERTHALL_DB\n");
 		return 64;

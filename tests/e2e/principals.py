@@ -111,8 +111,8 @@ def admin_cli(*args, stdin=None):
 
 
 def route_table():
-    """`certhall-admin routes`: [{"method", "path", "roles": [...]}, ...]."""
-    return json.loads(admin_cli("routes"))
+    """`certhall-admin routes --json`: [{"method", "path", "roles": [...]}, ...]."""
+    return json.loads(admin_cli("routes", "--json"))
 
 
 # ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The authorization matrix, generated from the route table (`certhall-admin routes`).
+"""The authorization matrix, generated from the route table (`certhall-admin routes --json`).
 
 Every route × every principal — anonymous, two applicants, two integrators (X acting for
 its user "u1", Y for nobody) and one staff member per staff role — sends one request and
@@ -63,12 +63,17 @@ NOTIFY = ("POST", "/api/v1/payments/notify/{provider}")
 OWN_SIGNATURE = {NOTIFY: "X-Pay-Signature"}
 
 
-def load_routes():
-    """The route table, read once at collection (it needs no database)."""
-    out = subprocess.run([str(BUILD / "certhall-admin"), "routes"], capture_output=True,
-                         text=True, timeout=30)
+def admin_routes(*args):
+    """`certhall-admin routes [args]`: its standard output (it needs no database)."""
+    out = subprocess.run([str(BUILD / "certhall-admin"), "routes", *args],
+                         capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, f"certhall-admin routes exited {out.returncode}: {out.stderr}"
-    return json.loads(out.stdout)
+    return out.stdout
+
+
+def load_routes():
+    """The route table, read once at collection."""
+    return json.loads(admin_routes("--json"))
 
 
 ROUTES = load_routes()
@@ -258,6 +263,17 @@ def openapi_operations(openapi):
 
 def test_route_table_is_not_empty():
     assert len(ROUTES) >= 3, ROUTES
+
+
+def test_route_table_for_people_matches_the_json():
+    """Without --json the same table is printed for a person: a METHOD PATH ROLES header,
+    then one row a route in the same order, the roles joined by commas."""
+    header, *rows = admin_routes().splitlines()
+    assert header.split() == ["METHOD", "PATH", "ROLES"], header
+    assert [row.split() for row in rows] == [
+        [r["method"], r["path"], ",".join(r["roles"])] for r in ROUTES]
+    # Aligned columns: every path starts where the header's PATH does.
+    assert {row.index("/api/") for row in rows} == {header.index("PATH")}, rows
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=route_id)
