@@ -32,6 +32,10 @@ struct ch_db {
 	bool pipelined;
 	struct pending *pending;
 	size_t npending, cappending;
+	/* ch_db_listen(): LISTENed on after every connect; session is new
+	 * with every LISTEN (0: none), see ch_db_session(). */
+	char *listen;
+	unsigned long session, sessions;
 };
 
 ch_db_t *
@@ -60,6 +64,7 @@ drop(ch_db_t *db)
 	db->up = false;
 	db->pipelined = false;
 	db->npending = 0;
+	db->session = 0;
 }
 
 void
@@ -70,9 +75,12 @@ ch_db_free(ch_db_t *db)
 	drop(db);
 	free(db->prepared);
 	free(db->pending);
+	free(db->listen);
 	free(db->conninfo);
 	free(db);
 }
+
+static int listen_now(ch_db_t *db);
 
 static int
 connect_now(ch_db_t *db)
@@ -104,6 +112,10 @@ connect_now(ch_db_t *db)
 		return -1;
 	}
 	PQclear(res);
+	if (db->listen != NULL && listen_now(db) != 0) {
+		drop(db);
+		return -1;
+	}
 	db->up = true;
 	db->last_ok_ms = ch_monotonic_ms();
 	ch_info("database connected");
@@ -609,4 +621,89 @@ ch_db_finish(ch_db_t *db)
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE &&
 	    ch_db_command(db, "ROLLBACK") != 0)
 		drop(db);
+}
+
+/* ---- notifications ------------------------------------------------------ */
+
+/* LISTENs on db->listen on the current connection: a new session. */
+static int
+listen_now(ch_db_t *db)
+{
+	char line[256];
+	char *id, *sql = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	id = PQescapeIdentifier(db->conn, db->listen, strlen(db->listen));
+	if (id == NULL)
+		goto out;
+	sql = ch_xmalloc(strlen(id) + sizeof "LISTEN ");
+	sprintf(sql, "LISTEN %s", id);
+	res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto out;
+	db->session = ++db->sessions;
+	rc = 0;
+out:
+	if (rc != 0)
+		ch_error("listen on \"%s\" failed: %s", db->listen,
+		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
+	PQclear(res);
+	free(sql);
+	PQfreemem(id);
+	return rc;
+}
+
+int
+ch_db_listen(ch_db_t *db, const char *channel)
+{
+	if (db->listen != NULL) {
+		if (strcmp(db->listen, channel) == 0)
+			return 0;
+		ch_error("listen on \"%s\" refused: already listening on \"%s\"",
+		    channel, db->listen);
+		return -1;
+	}
+	db->listen = ch_xmalloc(strlen(channel) + 1);
+	memcpy(db->listen, channel, strlen(channel) + 1);
+	if (db->conn != NULL && listen_now(db) != 0) {
+		drop(db);
+		return -1;
+	}
+	return 0;
+}
+
+unsigned long
+ch_db_session(const ch_db_t *db)
+{
+	return db->conn != NULL && db->listen != NULL ? db->session : 0;
+}
+
+int
+ch_db_notifications(ch_db_t *db, const char *channel)
+{
+	struct pollfd p = { .events = POLLIN };
+	PGnotify *n;
+	int count = 0;
+
+	if (db->conn == NULL)
+		return -1;
+	/* Only what has arrived: no wait and nothing sent.  A closing server
+	 * sends a FATAL and then EOF, which may take a second read to see. */
+	p.fd = PQsocket(db->conn);
+	for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++) {
+		if (!PQconsumeInput(db->conn) ||
+		    PQstatus(db->conn) != CONNECTION_OK) {
+			ch_warn("database closed the connection");
+			drop(db);
+			db->last_attempt_ms = -RECONNECT_INTERVAL_MS;
+			return -1;
+		}
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		if (strcmp(n->relname, channel) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
 }
