@@ -671,7 +671,7 @@ api_application_list(ch_req_t *req)
 		return 0;
 	if (p->kind != CH_ACTOR_STAFF && p->applicant_id <= 0) {
 		/* An integrator acting for nobody owns nothing. */
-		ch_resp_raw(req, 200, "application/json; charset=utf-8",
+		ch_resp_json_text(req, 200,
 		    "{\"items\":[],\"next_cursor\":null}",
 		    strlen("{\"items\":[],\"next_cursor\":null}"));
 		return 0;
@@ -709,7 +709,7 @@ api_application_list(ch_req_t *req)
 	len += (size_t)snprintf(body + len, cap - len,
 	    "],\"next_cursor\":%s%s%s}", cursor[0] ? "\"" : "",
 	    cursor[0] ? cursor : "null", cursor[0] ? "\"" : "");
-	ch_resp_raw(req, 200, "application/json; charset=utf-8", body, len);
+	ch_resp_json_text(req, 200, body, len);
 	return 0;
 }
 
@@ -966,7 +966,7 @@ api_application_history(ch_req_t *req)
 	res = ch_db_exec(req->db, req->pool, &stmt_history, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	ch_resp_raw(req, 200, "application/json; charset=utf-8",
+	ch_resp_json_text(req, 200,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	return 0;
 }

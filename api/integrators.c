@@ -99,7 +99,7 @@ api_integrator_list(ch_req_t *req)
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	ch_resp_raw(req, 200, "application/json; charset=utf-8",
+	ch_resp_json_text(req, 200,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	return 0;
 }
@@ -207,7 +207,7 @@ api_integrator_patch(ch_req_t *req)
 	}
 	if (ch_db_commit(req->db) != 0)
 		return -1;
-	ch_resp_raw(req, 200, "application/json; charset=utf-8",
+	ch_resp_json_text(req, 200,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	return 0;
 not_found:

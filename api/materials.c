@@ -299,7 +299,7 @@ api_material_list(ch_req_t *req)
 	res = ch_db_exec(req->db, req->pool, &stmt_list, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	ch_resp_raw(req, 200, "application/json; charset=utf-8",
+	ch_resp_json_text(req, 200,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	return 0;
 }
@@ -430,7 +430,7 @@ api_material_put(ch_req_t *req)
 
 	/* The JSON PostgreSQL built stays in its PGresult, which the pool
 	 * frees. */
-	ch_resp_raw(req, replaced ? 200 : 201, "application/json; charset=utf-8",
+	ch_resp_json_text(req, replaced ? 200 : 201,
 	    PQgetvalue(material, 0, 0), (size_t)PQgetlength(material, 0, 0));
 	ch_app_etag(version, etag);
 	ch_resp_header(req, "ETag", etag);

@@ -283,7 +283,7 @@ respond_row(ch_req_t *req, int status, const ch_stmt_t *stmt, long long id)
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	ch_resp_raw(req, status, "application/json; charset=utf-8",
+	ch_resp_json_text(req, status,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	return 0;
 }
@@ -397,7 +397,7 @@ api_payment_create(ch_req_t *req)
 		return -1;
 	if (PQntuples(res) == 1 && *PQgetvalue(res, 0, 1) == 't') {
 		/* Still payable: the same order again. */
-		ch_resp_raw(req, 200, "application/json; charset=utf-8",
+		ch_resp_json_text(req, 200,
 		    PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
 		location(req, id);
 		return ch_db_commit(req->db);
@@ -440,7 +440,7 @@ api_payment_create(ch_req_t *req)
 	res = ch_db_exec(req->db, req->pool, &stmt_order_sent, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
-	ch_resp_raw(req, 201, "application/json; charset=utf-8",
+	ch_resp_json_text(req, 201,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	location(req, id);
 	if (ch_db_commit(req->db) != 0)

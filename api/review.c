@@ -684,7 +684,7 @@ api_review_queue(ch_req_t *req)
 		p += sprintf(p, "],\"next_cursor\":\"%s\"}", next);
 	else
 		p += sprintf(p, "],\"next_cursor\":null}");
-	ch_resp_raw(req, 200, "application/json; charset=utf-8", body,
+	ch_resp_json_text(req, 200, body,
 	    (size_t)(p - body));
 	return 0;
 }

@@ -169,7 +169,7 @@ path_id(ch_req_t *req, long long *id, char idbuf[24])
 static void
 respond_row(ch_req_t *req, int status, PGresult *res)
 {
-	ch_resp_raw(req, status, "application/json; charset=utf-8",
+	ch_resp_json_text(req, status,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 }
 

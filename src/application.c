@@ -481,7 +481,7 @@ ch_app_respond_with(ch_req_t *req, int status, int version,
 	char etag[16];
 
 	ch_app_etag(version, etag);
-	ch_resp_raw(req, status, "application/json; charset=utf-8", json,
+	ch_resp_json_text(req, status, json,
 	    strlen(json));
 	ch_resp_header(req, "ETag", etag);
 }

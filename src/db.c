@@ -37,6 +37,10 @@ struct ch_db {
 	bool pipelined;
 	struct pending *pending;
 	size_t npending, cappending;
+	/* ch_db_listen(): LISTENed on after every connect; session is new
+	 * with every LISTEN (0: none), see ch_db_session(). */
+	char *listen;
+	unsigned long session, sessions;
 };
 
 ch_db_t *
@@ -66,6 +70,7 @@ drop(ch_db_t *db)
 	db->server_fatal = false;
 	db->pipelined = false;
 	db->npending = 0;
+	db->session = 0;
 }
 
 void
@@ -76,6 +81,7 @@ ch_db_free(ch_db_t *db)
 	drop(db);
 	free(db->prepared);
 	free(db->pending);
+	free(db->listen);
 	free(db->conninfo);
 	free(db);
 }
@@ -104,6 +110,8 @@ on_notice(void *arg, const PGresult *res)
 	if (db->notice_next != NULL)
 		db->notice_next(NULL, res);
 }
+
+static int listen_now(ch_db_t *db);
 
 static int
 connect_now(ch_db_t *db)
@@ -139,6 +147,11 @@ connect_now(ch_db_t *db)
 		return -1;
 	}
 	PQclear(res);
+	if (db->listen != NULL && listen_now(db) != 0) {
+		drop(db);
+		db->failed_ms = ch_monotonic_ms();
+		return -1;
+	}
 	db->up = true;
 	db->last_ok_ms = ch_monotonic_ms();
 	ch_info("database connected");
@@ -664,4 +677,85 @@ ch_db_finish(ch_db_t *db)
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE &&
 	    ch_db_command(db, "ROLLBACK") != 0)
 		drop(db);
+}
+
+/* ---- notifications ------------------------------------------------------ */
+
+/* LISTENs on db->listen on the current connection: a new session. */
+static int
+listen_now(ch_db_t *db)
+{
+	char line[256];
+	char *id, *sql = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	id = PQescapeIdentifier(db->conn, db->listen, strlen(db->listen));
+	if (id == NULL)
+		goto out;
+	sql = ch_xmalloc(strlen(id) + sizeof "LISTEN ");
+	sprintf(sql, "LISTEN %s", id);
+	res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto out;
+	db->session = ++db->sessions;
+	rc = 0;
+out:
+	if (rc != 0)
+		ch_error("listen on \"%s\" failed: %s", db->listen,
+		    ch_log_first_line(PQerrorMessage(db->conn), line, sizeof line));
+	PQclear(res);
+	free(sql);
+	PQfreemem(id);
+	return rc;
+}
+
+int
+ch_db_listen(ch_db_t *db, const char *channel)
+{
+	if (db->listen != NULL) {
+		if (strcmp(db->listen, channel) == 0)
+			return 0;
+		ch_error("listen on \"%s\" refused: already listening on \"%s\"",
+		    channel, db->listen);
+		return -1;
+	}
+	db->listen = ch_xmalloc(strlen(channel) + 1);
+	memcpy(db->listen, channel, strlen(channel) + 1);
+	if (db->conn != NULL && listen_now(db) != 0) {
+		drop(db);
+		return -1;
+	}
+	return 0;
+}
+
+unsigned long
+ch_db_session(const ch_db_t *db)
+{
+	return db->conn != NULL && db->listen != NULL ? db->session : 0;
+}
+
+int
+ch_db_notifications(ch_db_t *db, const char *channel)
+{
+	PGnotify *n;
+	int count = 0;
+
+	if (db->conn == NULL)
+		return -1;
+	/* Only what has arrived: no wait and nothing sent.  Reading it is
+	 * the same look at the socket that finds a closed connection. */
+	if (!db->pipelined && PQtransactionStatus(db->conn) == PQTRANS_IDLE &&
+	    closed_by_server(db)) {
+		ch_warn("database closed the connection%s%s",
+		    db->server_fatal ? ": " : "", db->server_fatal ? db->fatal : "");
+		drop(db);
+		return -1;
+	}
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		if (strcmp(n->relname, channel) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return count;
 }

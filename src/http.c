@@ -1,4 +1,5 @@
 #include "certhall/http.h"
+#include "certhall/json.h"
 #include "certhall/log.h"
 
 #include <jansson.h>
@@ -180,6 +181,15 @@ ch_resp_raw(ch_req_t *req, int status, const char *content_type,
 	req->resp.json = NULL;
 	req->resp.body = body;
 	req->resp.body_len = len;
+}
+
+void
+ch_resp_json_text(ch_req_t *req, int status, const char *text, size_t len)
+{
+	char *body = ch_palloc(req->pool, len + 1);
+
+	ch_resp_raw(req, status, "application/json; charset=utf-8", body,
+	    ch_json_compact(body, text, len));
 }
 
 /*

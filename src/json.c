@@ -94,6 +94,33 @@ ch_json_parse(const char *buf, size_t len, int max_depth, ch_json_error_t *err)
 }
 
 size_t
+ch_json_compact(char *out, const char *in, size_t len)
+{
+	size_t n = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (in_string) {
+			out[n++] = c;
+			if (c == '\\' && i + 1 < len)
+				out[n++] = in[++i];	/* \" does not end it */
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		if (c == '"')
+			in_string = true;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+size_t
 ch_utf8_length(const char *s)
 {
 	size_t n = 0;

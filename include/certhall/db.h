@@ -142,4 +142,30 @@ const char *ch_db_sqlstate(const ch_db_t *db);
  * not connected or a queued statement failed.  Borrowed. */
 PGconn *ch_db_conn(ch_db_t *db);
 
+/*
+ * Notifications (LISTEN/NOTIFY), for what a worker keeps in memory and
+ * must drop when the database says it changed.  PostgreSQL delivers a
+ * notification only to connections that were listening when it was
+ * committed, so one sent while this handle was disconnected is lost:
+ * whatever was learnt on one session must be forgotten when
+ * ch_db_session() changes.
+ *
+ * ch_db_listen() LISTENs on channel now (when connected) and after every
+ * reconnect, before the connection is used.  One channel per handle; call
+ * it outside a transaction.  0, or -1 if the LISTEN failed (logged; the
+ * connection is dropped and the next connect tries again).
+ */
+int ch_db_listen(ch_db_t *db, const char *channel);
+/* Identifies the current listening session: a new number after every
+ * connect (never reused), 0 while not connected or not listening. */
+unsigned long ch_db_session(const ch_db_t *db);
+/*
+ * Reads what the server has already sent, without waiting and without a
+ * round trip, and returns how many notifications on channel arrived since
+ * the last call (notifications on other channels are discarded), or -1 if
+ * not connected or the server has closed the connection (then dropped, so
+ * ch_db_session() changes).
+ */
+int ch_db_notifications(ch_db_t *db, const char *channel);
+
 #endif

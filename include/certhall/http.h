@@ -151,6 +151,16 @@ void ch_resp_raw(ch_req_t *req, int status, const char *content_type,
     const char *body, size_t len);
 
 /*
+ * Sets a JSON response from JSON text built elsewhere (by
+ * PostgreSQL's json_build_object() and json_agg(), which space their
+ * output), without its insignificant white space (ch_json_compact()):
+ * every JSON body is compact, whichever built it.  text is copied into
+ * the pool.
+ */
+void ch_resp_json_text(ch_req_t *req, int status, const char *text,
+    size_t len);
+
+/*
  * Sets a problem+json response and returns the problem object (borrowed,
  * owned by the response) so a caller can add members such as "checks".
  * detail is printf-style.  Any earlier response is replaced.

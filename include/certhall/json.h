@@ -98,6 +98,17 @@ int ch_json_validate(const ch_schema_t *schema, struct json_t *body, void *out,
 /* Whether the body has a (non-null) value for field name. */
 bool ch_json_has(const struct json_t *body, const char *name);
 
+/*
+ * Writes the JSON text in (len bytes) to out without its insignificant
+ * white space (RFC 8259 §2: space, tab, LF, CR around structural
+ * characters), so that PostgreSQL's `{"a" : 1, "b" : [1, 2]}` reads like
+ * Jansson's JSON_COMPACT `{"a":1,"b":[1,2]}`; strings, escapes included,
+ * are copied as they are.  out has room for len + 1 bytes and may be in
+ * (compaction in place); it is NUL-terminated.  Returns its length.  in
+ * must be valid JSON; nothing is checked.
+ */
+size_t ch_json_compact(char *out, const char *in, size_t len);
+
 /* Counts the characters of a valid UTF-8 string. */
 size_t ch_utf8_length(const char *s);
 

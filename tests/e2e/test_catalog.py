@@ -24,46 +24,7 @@ def by_code(rows):
     return {row["code"]: row for row in rows}
 
 
-# -- headers ----------------------------------------------------------------------
-
-def test_catalog_is_cacheable_for_60_seconds(catalog_resp):
-    assert catalog_resp.headers["Cache-Control"] == "public, max-age=60"
-    assert catalog_resp.headers.get("ETag"), "catalog has no ETag"
-
-
-def test_etag_is_stable_across_requests(client, catalog_resp):
-    # Consecutive requests land on different workers: the tag must come from the data.
-    tags = {client.get("/api/v1/catalog").headers["ETag"] for _ in range(8)}
-    assert tags == {catalog_resp.headers["ETag"]}, f"ETag varies: {tags}"
-
-
-def test_if_none_match_current_etag_gives_304(client, catalog_resp):
-    etag = catalog_resp.headers["ETag"]
-    resp = client.get("/api/v1/catalog", headers={"If-None-Match": etag})
-    assert resp.status_code == 304, f"If-None-Match {etag}: got {resp.status_code}"
-    assert resp.content == b"", "304 must have no body"
-    assert resp.headers["ETag"] == etag
-
-
-def test_if_none_match_in_a_list_gives_304(client, catalog_resp):
-    etag = catalog_resp.headers["ETag"]
-    resp = client.get("/api/v1/catalog", headers={"If-None-Match": f'"stale-tag", {etag}'})
-    assert resp.status_code == 304
-
-
-def test_if_none_match_weak_form_gives_304(client, catalog_resp):
-    # RFC 9110 §13.1.2: If-None-Match uses the weak comparison.
-    etag = catalog_resp.headers["ETag"]
-    weak = etag if etag.startswith("W/") else "W/" + etag
-    resp = client.get("/api/v1/catalog", headers={"If-None-Match": weak})
-    assert resp.status_code == 304
-
-
-def test_if_none_match_stale_etag_gives_200(client, catalog):
-    resp = client.get("/api/v1/catalog", headers={"If-None-Match": '"not-the-current-tag"'})
-    assert resp.status_code == 200
-    assert resp.body == catalog
-
+# -- speed (headers and revalidation: test_catalog_cache.py) -------------------------
 
 def test_catalog_is_fast(client):
     # The first page of the hall: 10 answers in well under a second each. A generous bound

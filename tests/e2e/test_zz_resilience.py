@@ -214,6 +214,10 @@ def test_sigterm_lets_in_flight_requests_finish(make_client, stackctl, catalogue
     stopper = None
     try:
         cur = conn.cursor()          # psycopg2 opens the transaction (BEGIN) itself
+        # Each worker answers from its copy of the catalogue (api/catalog.c) until told
+        # that the catalogue changed: told so, it reads the locked table again.
+        cur.execute("NOTIFY catalog")
+        conn.commit()
         cur.execute("LOCK TABLE fee_item IN ACCESS EXCLUSIVE MODE")
         threads = [threading.Thread(target=fetch, args=(i, make_client()), daemon=True)
                    for i in range(3)]
@@ -221,7 +225,7 @@ def test_sigterm_lets_in_flight_requests_finish(make_client, stackctl, catalogue
             t.start()
         time.sleep(0.5)
         assert all(r is None for r in results), (
-            f"catalog answered while fee_item was locked (is it cached?): {results}")
+            f"catalog answered while fee_item was locked (not rendered again?): {results}")
         stopper = stackctl.popen("api-stop")
         time.sleep(1.0)
         assert stopper.poll() is None, "the master exited while requests were still in flight"

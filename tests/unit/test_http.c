@@ -68,6 +68,14 @@ test_http_serialize(void)
 	CHECK(hl == strlen(head) && strcmp(head + hl - 4, "\r\n\r\n") == 0);
 	CHECK(bl == 11 && memcmp(body, "{\"a\":\"汉\"}", 11) == 0);
 
+	/* JSON text from PostgreSQL: the same type, compacted. */
+	req_init(&req, pool, CH_GET, "/x", NULL);
+	ch_resp_json_text(&req, 201, "{\"a\" : \"汉 x\", \"b\" : [1, 2]}", 29);
+	ch_resp_serialize(&req, &head, &hl, &body, &bl);
+	CHECK(strstr(head, "Status: 201 Created\r\n") == head);
+	CHECK(strstr(head, "Content-Type: application/json; charset=utf-8\r\n"));
+	CHECK(bl == 23 && memcmp(body, "{\"a\":\"汉 x\",\"b\":[1,2]}", 23) == 0);
+
 	/* HEAD: same headers, no body; a handler's Cache-Control wins. */
 	req_init(&req, pool, CH_HEAD, "/x", NULL);
 	ch_resp_header(&req, "Cache-Control", "public, max-age=60");

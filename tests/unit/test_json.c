@@ -234,3 +234,66 @@ test_json_enum_set(void)
 	    CH_P_INVALID_FIELD);
 	return 0;
 }
+
+/* Compacts text (a copy, and in place) and checks the result is want and
+ * parses to the same value as text. */
+static int
+compacts_to(const char *text, const char *want)
+{
+	char out[256], in_place[256];
+	size_t n = ch_json_compact(out, text, strlen(text));
+	json_t *a, *b;
+	int same;
+
+	snprintf(in_place, sizeof in_place, "%s", text);
+	if (n != strlen(want) || strcmp(out, want) != 0 ||
+	    ch_json_compact(in_place, in_place, strlen(in_place)) != n ||
+	    strcmp(in_place, want) != 0) {
+		fprintf(stderr, "compact(%s) = %s, want %s\n", text, out, want);
+		return 0;
+	}
+	a = json_loads(text, JSON_DECODE_ANY, NULL);
+	b = json_loads(out, JSON_DECODE_ANY, NULL);
+	same = a != NULL && b != NULL && json_equal(a, b);
+	json_decref(a);
+	json_decref(b);
+	return same;
+}
+
+int
+test_json_compact(void)
+{
+	char out[4];
+
+	/* PostgreSQL's json_build_object() and json_agg() spacing. */
+	CHECK(compacts_to("{\"id\" : 1, \"tags\" : [\"a\", \"b\"], \"x\" : null}",
+	    "{\"id\":1,\"tags\":[\"a\",\"b\"],\"x\":null}"));
+	CHECK(compacts_to("[{\"a\" : 1}, \n {\"a\" : 2}]", "[{\"a\":1},{\"a\":2}]"));
+	/* jsonb's, and every kind of insignificant white space, nested. */
+	CHECK(compacts_to(" {\"a\": {\"b\": [ [ ], { } ,\t[1 ,2]]}}\r\n",
+	    "{\"a\":{\"b\":[[],{},[1,2]]}}"));
+	/* Strings stay as they are: spaces, colons and commas ... */
+	CHECK(compacts_to("{\"note\" : \" a : b , c \"}",
+	    "{\"note\":\" a : b , c \"}"));
+	/* ... escaped quotes, which do not end a string ... */
+	CHECK(compacts_to("{\"q\" : \"say \\\" : \\\" , ok\", \"n\" : 2}",
+	    "{\"q\":\"say \\\" : \\\" , ok\",\"n\":2}"));
+	/* ... an escaped backslash just before the closing quote, which
+	 * does end it ... */
+	CHECK(compacts_to("{\"p\" : \"C:\\\\ dir\\\\\" , \"q\" : \"\\\\\"}",
+	    "{\"p\":\"C:\\\\ dir\\\\\",\"q\":\"\\\\\"}"));
+	/* ... escapes of white space and \u escapes ... */
+	CHECK(compacts_to("[\"\\n\\t \\r\", \"\\u0020\\u00e9 \\\"\"]",
+	    "[\"\\n\\t \\r\",\"\\u0020\\u00e9 \\\"\"]"));
+	/* ... and UTF-8, in keys too. */
+	CHECK(compacts_to("{\"名称\" : \"四川 CA　数字证书\", \"e\" : \"é ü\"}",
+	    "{\"名称\":\"四川 CA　数字证书\",\"e\":\"é ü\"}"));
+	CHECK(compacts_to("{\"\" : \"\", \" \" : \"   \"}",
+	    "{\"\":\"\",\" \":\"   \"}"));
+	/* Numbers and literals; what is compact already stays the same. */
+	CHECK(compacts_to("[ -1.5e+3 , true , false , null ]",
+	    "[-1.5e+3,true,false,null]"));
+	CHECK(compacts_to("{\"a\":[1,{\"b\":\"c d\"}]}", "{\"a\":[1,{\"b\":\"c d\"}]}"));
+	CHECK(ch_json_compact(out, " \n", 2) == 0 && out[0] == '\0');
+	return 0;
+}
