@@ -267,6 +267,11 @@ stack_write_env() {
         for var in "${STACK_ENV_VARS[@]}"; do
             printf 'export %s=%q\n' "$var" "${!var}"
         done
+        # A sanitizer stack (scripts/test's second pass): processes that scripts/stackctl
+        # restarts report where the others do.
+        for var in ASAN_OPTIONS UBSAN_OPTIONS; do
+            if [ -n "${!var:-}" ]; then printf 'export %s=%q\n' "$var" "${!var}"; fi
+        done
     } >"$tmp"
     chmod 644 "$tmp"
     mv -f "$tmp" "$CERTHALL_STACK/env"
