@@ -36,54 +36,110 @@ decode_segment(const char *s, size_t len, ch_pool_t *pool)
 }
 
 /*
- * Compares one pattern with one path; fills names/values on success.
- * Returns 1 on a match, 0 otherwise.
+ * The request path, split at '/' as deep as some route's pattern looks, and
+ * each segment decoded at most once (when a {param} first asks for it): the
+ * routes tried share the work, so that trying forty routes does not mean
+ * forty scans and percent-decodings of a path that may be kilobytes long.
+ */
+typedef struct {
+	const char *raw;	/* into the path, not terminated */
+	size_t len;
+	const char *value;	/* decoded, pool-owned; NULL until asked */
+	int bad;		/* decoding failed: no {param} matches it */
+} segment_t;
+
+typedef struct {
+	const char *rest;	/* '/' before the next segment, or '\0' */
+	segment_t *segs;	/* the segments split so far */
+	size_t n, cap;
+	segment_t inline_segs[8];	/* deep enough for every route */
+	ch_pool_t *pool;
+} path_t;
+
+/* Segment i of the path, splitting up to it; NULL if the path has fewer. */
+static segment_t *
+path_segment(path_t *pt, size_t i)
+{
+	while (pt->n <= i) {
+		const char *s, *end;
+
+		if (*pt->rest == '\0')
+			return NULL;
+		if (pt->n == pt->cap) {
+			segment_t *more = ch_palloc(pt->pool,
+			    2 * pt->cap * sizeof *more);
+
+			memcpy(more, pt->segs, pt->n * sizeof *more);
+			pt->segs = more;
+			pt->cap *= 2;
+		}
+		s = pt->rest + 1;
+		end = strchrnul(s, '/');
+		pt->segs[pt->n] = (segment_t){ .raw = s, .len = (size_t)(end - s) };
+		pt->n++;
+		pt->rest = end;
+	}
+	return &pt->segs[i];
+}
+
+/* The decoded value of a segment, NULL if it has none. */
+static const char *
+segment_value(segment_t *seg, ch_pool_t *pool)
+{
+	if (seg->value == NULL && !seg->bad) {
+		seg->value = decode_segment(seg->raw, seg->len, pool);
+		seg->bad = seg->value == NULL;
+	}
+	return seg->value;
+}
+
+/* A route's parameters while its pattern is tried; copied into the match
+ * only for the route returned. */
+typedef struct {
+	const char *name[CH_MAX_PARAMS];	/* into the pattern, after '{' */
+	size_t name_len[CH_MAX_PARAMS];
+	const char *value[CH_MAX_PARAMS];
+	size_t n;
+} params_t;
+
+/*
+ * Compares one pattern with the path: the same number of segments, none
+ * empty, each literal equal byte for byte, each {param} one that decodes.
+ * Returns 1 on a match (params filled), 0 otherwise.
  */
 static int
-match_one(const char *pattern, const char *path, ch_pool_t *pool,
-    ch_match_t *m)
+match_one(const char *pattern, path_t *pt, params_t *pm)
 {
-	const char *p = pattern, *s = path;
-	size_t np = 0;
+	const char *p = pattern;
+	size_t i = 0;
 
-	while (*p != '\0' && *s != '\0') {
-		const char *pend, *send;
+	pm->n = 0;
+	while (*p != '\0') {
+		segment_t *seg;
+		const char *pend;
+		size_t plen;
 
-		if (*p != '/' || *s != '/')
+		if (*p != '/' || (seg = path_segment(pt, i)) == NULL ||
+		    seg->len == 0)
 			return 0;
 		p++;
-		s++;
-		pend = strchr(p, '/');
-		send = strchr(s, '/');
-		if (pend == NULL)
-			pend = p + strlen(p);
-		if (send == NULL)
-			send = s + strlen(s);
-		if (send == s)
-			return 0;	/* empty segment */
+		pend = strchrnul(p, '/');
+		plen = (size_t)(pend - p);
 		if (*p == '{') {
-			const char *v;
-
-			if (np == CH_MAX_PARAMS)
+			if (pm->n == CH_MAX_PARAMS ||
+			    segment_value(seg, pt->pool) == NULL)
 				return 0;
-			v = decode_segment(s, (size_t)(send - s), pool);
-			if (v == NULL)
-				return 0;
-			m->names[np] = ch_pstrndup(pool, p + 1,
-			    (size_t)(pend - p) - 2);
-			m->values[np] = v;
-			np++;
-		} else if ((size_t)(pend - p) != (size_t)(send - s) ||
-		    memcmp(p, s, (size_t)(pend - p)) != 0) {
+			pm->name[pm->n] = p + 1;
+			pm->name_len[pm->n] = plen - 2;
+			pm->value[pm->n] = seg->value;
+			pm->n++;
+		} else if (plen != seg->len || memcmp(p, seg->raw, plen) != 0) {
 			return 0;
 		}
 		p = pend;
-		s = send;
+		i++;
 	}
-	if (*p != '\0' || *s != '\0')
-		return 0;
-	m->nparams = np;
-	return 1;
+	return path_segment(pt, i) == NULL;
 }
 
 ch_match_result_t
@@ -91,20 +147,30 @@ ch_router_match(const ch_route_t *routes, size_t nroutes, ch_method_t method,
     const char *path, ch_pool_t *pool, ch_match_t *out)
 {
 	ch_method_t want = method == CH_HEAD ? CH_GET : method;
+	path_t pt;
 
 	memset(out, 0, sizeof *out);
 	if (path == NULL || path[0] != '/')
 		return CH_MATCH_NOT_FOUND;
+	pt.rest = path;
+	pt.segs = pt.inline_segs;
+	pt.n = 0;
+	pt.cap = sizeof pt.inline_segs / sizeof pt.inline_segs[0];
+	pt.pool = pool;
 	for (size_t i = 0; i < nroutes; i++) {
-		ch_match_t m;
+		params_t pm;
 
-		memset(&m, 0, sizeof m);
-		if (!match_one(routes[i].pattern, path, pool, &m))
+		if (!match_one(routes[i].pattern, &pt, &pm))
 			continue;
 		if (routes[i].method == want) {
-			*out = m;
+			memset(out, 0, sizeof *out);
 			out->route = &routes[i];
-			out->allow = 0;
+			for (size_t k = 0; k < pm.n; k++) {
+				out->names[k] = ch_pstrndup(pool, pm.name[k],
+				    pm.name_len[k]);
+				out->values[k] = pm.value[k];
+			}
+			out->nparams = pm.n;
 			return CH_MATCH_OK;
 		}
 		out->allow |= 1u << routes[i].method;

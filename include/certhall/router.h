@@ -64,7 +64,9 @@ typedef struct {
  * non-empty segment; its value is percent-decoded into the pool (a segment
  * with bad escapes, or one decoding to NUL or '/', matches nothing).  HEAD
  * is served by the GET route.  Paths with empty segments ("//", a trailing
- * "/") match nothing.
+ * "/") match nothing.  The path is split once and each segment decoded at
+ * most once for all the routes tried, so a long path costs its length once,
+ * not once per route.
  */
 ch_match_result_t ch_router_match(const ch_route_t *routes, size_t nroutes,
     ch_method_t method, const char *path, ch_pool_t *pool, ch_match_t *out);

@@ -99,6 +99,35 @@ stack_build() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Node tools (the OpenAPI linter)
+
+# stack_ensure_node_tools DIR: installs the Node tools pinned in tools/package-lock.json
+# into DIR (a build tree's node/, never the source tree) with `npm ci`, when they are
+# missing or the lock changed since the last install; quiet unless npm fails. The lock
+# pins every package by integrity hash, so CI lints with exactly the committed versions.
+stack_ensure_node_tools() {
+    local dir=$1 src=$CERTHALL_ROOT/tools
+    if [ -x "$dir/node_modules/.bin/redocly" ] &&
+        cmp -s "$src/package-lock.json" "$dir/installed-package-lock.json"; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || stack_die "npm not found (needed for the OpenAPI linter)"
+    # The pinned @redocly/cli needs Node >= 20.19 (its "engines"); npm would only warn.
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+        stack_die "Node.js $(node --version 2>/dev/null || echo '(none)') is too old: tools/package.json needs >= 20.19"
+    stack_log "installing the Node tools from tools/package-lock.json into $dir (npm ci)"
+    rm -f "$dir/installed-package-lock.json"
+    mkdir -p "$dir"
+    cp "$src/package.json" "$src/package-lock.json" "$dir/"
+    if ! npm ci --prefix "$dir" --no-audit --no-fund --no-update-notifier --loglevel=error \
+        >"$dir/npm-ci.log" 2>&1; then
+        cat "$dir/npm-ci.log" >&2
+        stack_die "npm ci failed in $dir (log: $dir/npm-ci.log)"
+    fi
+    cp "$src/package-lock.json" "$dir/installed-package-lock.json"
+}
+
+# ---------------------------------------------------------------------------------------
 # Configuration and the env file
 
 # A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
@@ -237,6 +266,11 @@ stack_write_env() {
         printf '# certhall stack environment, written by scripts/lib/stack.sh. No secrets here.\n'
         for var in "${STACK_ENV_VARS[@]}"; do
             printf 'export %s=%q\n' "$var" "${!var}"
+        done
+        # A sanitizer stack (scripts/test's second pass): processes that scripts/stackctl
+        # restarts report where the others do.
+        for var in ASAN_OPTIONS UBSAN_OPTIONS; do
+            if [ -n "${!var:-}" ]; then printf 'export %s=%q\n' "$var" "${!var}"; fi
         done
     } >"$tmp"
     chmod 644 "$tmp"

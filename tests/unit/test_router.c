@@ -97,6 +97,45 @@ test_router_rejects_odd_paths(void)
 	return 0;
 }
 
+/* The path is split and each segment decoded once for all routes tried
+ * (src/router.c): a literal still compares raw bytes, a segment that failed
+ * to decode for one {param} fails for the next, and a match keeps the
+ * values and names of its own route, not of a route tried before it. */
+int
+test_router_segments_shared(void)
+{
+	static const ch_route_t t[] = {
+		{ CH_GET, "/a/%41", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+		{ CH_POST, "/a/{x}", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+		{ CH_PUT, "/a/{y}", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+		{ CH_PUT, "/a/{p}/{q}/{r}/{s}/{t}", h, CH_ROLE_PUBLIC, NULL, 0,
+		  NULL },
+	};
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+	char allow[64];
+
+	CHECK(ch_router_match(t, 4, CH_GET, "/a/%41", pool, &m) == CH_MATCH_OK);
+	CHECK(m.route == &t[0]);
+	CHECK(ch_router_match(t, 4, CH_GET, "/a/A", pool, &m) ==
+	    CH_MATCH_METHOD);
+	ch_router_allow(m.allow, allow, sizeof allow);
+	CHECK_STR(allow, "POST, PUT");
+	CHECK(ch_router_match(t, 4, CH_PUT, "/a/%41", pool, &m) == CH_MATCH_OK);
+	CHECK(m.route == &t[2]);
+	CHECK(m.nparams == 1);
+	CHECK_STR(m.names[0], "y");
+	CHECK_STR(m.values[0], "A");
+	CHECK(m.names[1] == NULL && m.values[1] == NULL);
+	CHECK(ch_router_match(t, 4, CH_PUT, "/a/%4", pool, &m) ==
+	    CH_MATCH_NOT_FOUND);
+	/* More {params} than CH_MAX_PARAMS: the route never matches. */
+	CHECK(ch_router_match(t, 4, CH_PUT, "/a/1/2/3/4/5", pool, &m) ==
+	    CH_MATCH_NOT_FOUND);
+	ch_pool_free(pool);
+	return 0;
+}
+
 int
 test_router_check_table(void)
 {
