@@ -6,10 +6,44 @@
 #ifndef CERTHALL_API_H
 #define CERTHALL_API_H
 
-#include "certhall/db.h"
-#include "certhall/http.h"
-#include "certhall/json.h"
-#include "certhall/router.h"
+#include "certhall/domain/application.h"
+#include "certhall/store/db.h"
+#include "certhall/web/http.h"
+#include "certhall/base/json.h"
+#include "certhall/web/router.h"
+
+/* The application's route table (api/routes.c). */
+extern const ch_route_t ch_routes[];
+extern const size_t ch_nroutes;
+
+/* ---- api/common.c: one application's results as HTTP answers ---------- */
+
+/* Sets the 404 of an application that is absent or not the caller's
+ * (one answer for both: existence never leaks). */
+void api_app_not_found(ch_req_t *req);
+/* Parses the path parameter {id} as an application id.  0 with *id set, or
+ * -1 with the 404 set (a malformed id is as unknown as a missing one). */
+int api_app_path_id(ch_req_t *req, long long *id);
+/* ch_app_load() / ch_app_begin_load() for the caller: 1 found (*out
+ * filled), 0 with the 404 set (after begin_load the transaction is rolled
+ * back), -1 after a database error. */
+int api_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out);
+int api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
+    ch_app_t *out);
+/* Answers with the full Application object of id and ETag "v<version>".
+ * 0, or -1 (row gone or database error). */
+int api_app_respond(ch_req_t *req, int status, long long id);
+/* The same from a statement that wrote the row and returned its version
+ * and JSON text (RETURNING ..., CH_SQL_APP_JSON "::text"). */
+void api_app_respond_with(ch_req_t *req, int status, int version,
+    const char *json);
+/* Sets a submit refusal: 422 not-eligible with "rule" (and the missing
+ * arrays for "complete"), or 409 conflict with "rule" for
+ * one_open_per_certificate. */
+void api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v);
+/* Sets the 409 of a move that found application id in another status,
+ * naming that status ("status_now"). */
+void api_app_conflict(ch_req_t *req, long long id, const char *action);
 
 int api_health(ch_req_t *req);
 int api_catalog(ch_req_t *req);

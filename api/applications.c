@@ -22,15 +22,15 @@
  * years and seals only for new and renew, a holder only for personal).
  */
 #include "api.h"
-#include "certhall/application.h"
-#include "certhall/auth.h"
-#include "certhall/idempotency.h"
-#include "certhall/log.h"
-#include "certhall/payment.h"
-#include "certhall/people.h"
-#include "certhall/query.h"
-#include "certhall/validate.h"
-#include "certhall/workflow.h"
+#include "certhall/domain/application.h"
+#include "certhall/web/auth.h"
+#include "certhall/web/idempotency.h"
+#include "certhall/base/log.h"
+#include "certhall/domain/payment.h"
+#include "certhall/domain/people.h"
+#include "certhall/web/query.h"
+#include "certhall/base/validate.h"
+#include "certhall/domain/workflow.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -294,7 +294,7 @@ typedef struct {
 static const char *
 pointer(ch_req_t *req, int f)
 {
-	return ch_psprintf(req->pool, "/%s", create_fields[f].name);
+	return ch_psprintf(req->ctx.pool, "/%s", create_fields[f].name);
 }
 
 /* Lays the request's fields over st: a value sets, null clears. */
@@ -320,7 +320,7 @@ state_apply(ch_req_t *req, const ch_field_t *fields, app_state_t *st)
 			st->v[f] = *(const char *const *)slot;
 			break;
 		case CH_F_INT:
-			st->v[f] = ch_psprintf(req->pool, "%lld",
+			st->v[f] = ch_psprintf(req->ctx.pool, "%lld",
 			    ((const ch_int_t *)slot)->v);
 			break;
 		case CH_F_ENUM:
@@ -330,15 +330,6 @@ state_apply(ch_req_t *req, const ch_field_t *fields, app_state_t *st)
 			break;
 		}
 	}
-}
-
-static int
-index_of(const char *const *codes, const char *s)
-{
-	for (int i = 0; s != NULL && codes[i] != NULL; i++)
-		if (strcmp(codes[i], s) == 0)
-			return i;
-	return -1;
 }
 
 static void
@@ -355,8 +346,10 @@ certificate_unknown(ch_req_t *req)
 static int
 state_check(ch_req_t *req, const app_state_t *st, bool creating)
 {
-	int biz = index_of(ch_business_codes, st->v[F_BUSINESS_TYPE]);
-	int cert = index_of(ch_cert_type_codes, st->v[F_CERTIFICATE_TYPE]);
+	int biz = st->v[F_BUSINESS_TYPE] != NULL ?
+	    ch_code_index(ch_business_codes, st->v[F_BUSINESS_TYPE]) : -1;
+	int cert = st->v[F_CERTIFICATE_TYPE] != NULL ?
+	    ch_code_index(ch_cert_type_codes, st->v[F_CERTIFICATE_TYPE]) : -1;
 	bool term = biz == CH_BIZ_NEW || biz == CH_BIZ_RENEW;
 	const char *b;
 
@@ -407,7 +400,7 @@ state_check(ch_req_t *req, const app_state_t *st, bool creating)
 	if (!creating && st->given[F_CERTIFICATE_ID] &&
 	    st->v[F_CERTIFICATE_ID] != NULL) {
 		const char *params[1] = { st->v[F_CERTIFICATE_ID] };
-		PGresult *res = ch_db_exec(req->db, req->pool,
+		PGresult *res = ch_db_exec(req->ctx.db, req->ctx.pool,
 		    &stmt_certificate_exists, params);
 
 		if (res == NULL)
@@ -442,7 +435,7 @@ same_value(const char *a, const char *b)
 static int
 refuse(ch_req_t *req)
 {
-	return ch_db_rollback(req->db) == 0 ? 0 : -1;
+	return ch_db_rollback(req->ctx.db) == 0 ? 0 : -1;
 }
 
 /* A replayed answer (certhall/idempotency.h) is the stored body; an
@@ -458,12 +451,12 @@ replayed(ch_req_t *req)
 		body = json_loadb(req->resp.body, req->resp.body_len, 0, NULL);
 		version = json_object_get(body, "version");
 		if (json_is_integer(version)) {
-			ch_app_etag((int)json_integer_value(version), etag);
+			ch_http_etag((int)json_integer_value(version), etag);
 			ch_resp_header(req, "ETag", etag);
 		}
 		json_decref(body);
 	}
-	return ch_db_commit(req->db);
+	return ch_db_commit(req->ctx.db);
 }
 
 /*
@@ -476,7 +469,7 @@ static int
 begin_idempotent(ch_req_t *req, int *rc)
 {
 	*rc = -1;
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return 0;
 	switch (ch_idem_begin(req)) {
 	case CH_IDEM_NONE:
@@ -499,7 +492,7 @@ begin_idempotent(ch_req_t *req, int *rc)
 static int
 finish(ch_req_t *req)
 {
-	if (ch_idem_save(req) != 0 || ch_db_commit(req->db) != 0)
+	if (ch_idem_save(req) != 0 || ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	return 0;
 }
@@ -509,7 +502,7 @@ finish(ch_req_t *req)
 int
 api_application_create(ch_req_t *req)
 {
-	const ch_principal_t *p = &req->principal;
+	const ch_principal_t *p = &req->ctx.principal;
 	app_state_t st;
 	const char *params[24], *channel;
 	char owner[24], staff[24], idbuf[24];
@@ -556,7 +549,7 @@ api_application_create(ch_req_t *req)
 	if (p->kind == CH_ACTOR_STAFF) {
 		long long owner_id;
 
-		if (ch_applicant_for_phone(req->db, req->pool,
+		if (ch_applicant_for_phone(req->ctx.db, req->ctx.pool,
 		    st.v[F_HANDLER_PHONE], &owner_id, NULL) != 0)
 			return -1;
 		snprintf(owner, sizeof owner, "%lld", owner_id);
@@ -569,7 +562,7 @@ api_application_create(ch_req_t *req)
 	params[F__MAX] = owner;
 	params[F__MAX + 1] = channel;
 	params[F__MAX + 2] = p->kind == CH_ACTOR_STAFF ? staff : NULL;
-	res = ch_db_exec(req->db, req->pool, &stmt_insert, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_insert, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -578,23 +571,17 @@ api_application_create(ch_req_t *req)
 	}
 	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	/* History and audit go with the COMMIT: one round trip for the three. */
-	if (ch_wf_created(req, id) != 0)
+	if (ch_wf_created(&req->ctx, id) != 0)
 		return -1;
-	ch_app_respond_with(req, 201, atoi(PQgetvalue(res, 0, 1)),
+	api_app_respond_with(req, 201, atoi(PQgetvalue(res, 0, 1)),
 	    PQgetvalue(res, 0, 2));
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	ch_resp_header(req, "Location",
-	    ch_psprintf(req->pool, "/api/v1/applications/%s", idbuf));
+	    ch_psprintf(req->ctx.pool, "/api/v1/applications/%s", idbuf));
 	return finish(req);
 }
 
 /* ---- GET /api/v1/applications -------------------------------------------- */
-
-static const char *const statuses[] = {
-	"draft", "submitted", "returned", "rejected", "approved",
-	"awaiting_payment", "awaiting_verification", "issuing", "issued",
-	"shipped", "delivered", "activated", "completed", "cancelled", NULL,
-};
 
 static const char *const channels[] = {
 	"online", "integrator", "counter", NULL,
@@ -618,7 +605,7 @@ list_cursor_parse(const char *value, void *slot)
 static const ch_qparam_t list_params[] = {
 	{ .name = "status", .kind = CH_Q_ENUM,
 	  .offset = offsetof(struct list_query, filter[0]),
-	  .values = statuses,
+	  .values = ch_app_status_codes,
 	  .detail = "status must be an application status" },
 	{ .name = "business_type", .kind = CH_Q_ENUM,
 	  .offset = offsetof(struct list_query, filter[1]),
@@ -658,7 +645,7 @@ parse_list_query(ch_req_t *req, struct list_query *q)
 int
 api_application_list(ch_req_t *req)
 {
-	const ch_principal_t *p = &req->principal;
+	const ch_principal_t *p = &req->ctx.principal;
 	struct list_query q;
 	char owner[24], before[24], limit[24], cursor[32];
 	const char *params[7];
@@ -684,7 +671,7 @@ api_application_list(ch_req_t *req)
 	for (int i = 0; i < 4; i++)
 		params[2 + i] = q.filter[i];
 	params[6] = limit;
-	res = ch_db_exec(req->db, req->pool, &stmt_list, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_list, params);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);
@@ -697,7 +684,7 @@ api_application_list(ch_req_t *req)
 	/* The items are PostgreSQL's JSON text already: join them. */
 	for (int i = 0; i < n; i++)
 		cap += (size_t)PQgetlength(res, i, 1) + 1;
-	body = ch_palloc(req->pool, cap);
+	body = ch_palloc(req->ctx.pool, cap);
 	len += (size_t)snprintf(body, cap, "{\"items\":[");
 	for (int i = 0; i < n; i++) {
 		if (i > 0)
@@ -721,12 +708,12 @@ api_application_get(ch_req_t *req)
 	ch_app_t a;
 	long long id;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	switch (ch_app_load(req, id, CH_APP_READ, &a)) {
-	case CH_APP_FOUND:
-		return ch_app_respond(req, 200, id);
-	case CH_APP_NOT_FOUND:
+	switch (api_app_load(req, id, CH_APP_READ, &a)) {
+	case 1:
+		return api_app_respond(req, 200, id);
+	case 0:
 		return 0;
 	default:
 		return -1;
@@ -748,7 +735,7 @@ api_application_patch(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	if (json_object_size(req->json) == 0) {
 		ch_problem_field(req, CH_P_MISSING_FIELD, "",
@@ -762,24 +749,24 @@ api_application_patch(ch_req_t *req)
 		    "header", json_string("If-Match"));
 		return 0;
 	}
-	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
 		return rc;
-	if (!ch_app_if_match(if_match, a.version)) {
-		ch_app_etag(a.version, etag);
+	if (!ch_http_if_match(if_match, a.version)) {
+		ch_http_etag(a.version, etag);
 		json_object_set_new(ch_problem(req, CH_P_PRECONDITION_FAILED,
 		    "the application is at version %s now; read it again",
 		    etag), "header", json_string("If-Match"));
 		return refuse(req);
 	}
-	if (index_of(ch_app_editable, a.status) < 0) {
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, "change");
+	if (!(CH_ST_EDITABLE & CH_ST_BIT(a.status))) {
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, "change");
 		return 0;
 	}
 
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_state, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_state, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	memset(&old, 0, sizeof old);
@@ -799,22 +786,22 @@ api_application_patch(ch_req_t *req)
 	if (json_array_size(changed) == 0) {
 		/* Nothing changes: no new version, no audit event. */
 		json_decref(changed);
-		if (ch_app_respond(req, 200, id) != 0)
+		if (api_app_respond(req, 200, id) != 0)
 			return -1;
-		return ch_db_commit(req->db);
+		return ch_db_commit(req->ctx.db);
 	}
 	for (int f = 0; f < F__MAX; f++)
 		params[1 + f] = st.v[f];
-	if (ch_db_exec(req->db, req->pool, &stmt_update, params) == NULL) {
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_update, params) == NULL) {
 		json_decref(changed);
 		return -1;
 	}
 	/* Field names only: never the values (ID numbers, phones). */
-	if (ch_audit(req, "application.updated", "application", idbuf,
+	if (ch_audit(&req->ctx, "application.updated", "application", idbuf,
 	    json_pack("{s:o}", "fields", changed)) != 0 ||
-	    ch_app_respond(req, 200, id) != 0)
+	    api_app_respond(req, 200, id) != 0)
 		return -1;
-	return ch_db_commit(req->db);
+	return ch_db_commit(req->ctx.db);
 }
 
 /* ---- POST /api/v1/applications/{id}/cancel ------------------------------- */
@@ -829,38 +816,38 @@ api_application_cancel(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
 		return rc;
 	/* SPEC §5: "any state before payment".  Paid money leaves only by a
 	 * refund (finance), which cancels the application itself. */
-	res = ch_db_exec_id(req->db, req->pool, &stmt_paid, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_paid, id);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (*PQgetvalue(res, 0, 0) == 't') {
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
 		    "the application is paid: it can no longer be cancelled "
 		    "by its handler; ask for a refund instead"),
-		    "status_now", json_string(a.status));
+		    "status_now", json_string(ch_app_status_name(a.status)));
 		return 0;
 	}
-	switch (ch_wf_transition(req, id, ch_app_cancellable, "cancelled",
+	switch (ch_wf_transition(&req->ctx, id, CH_ST_CANCELLABLE, CH_ST_CANCELLED,
 	    in != NULL ? in->reason : NULL, NULL, NULL)) {
 	case CH_WF_OK:
 		break;
 	case CH_WF_ILLEGAL:
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, "cancel");
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, "cancel");
 		return 0;
 	default:
 		return -1;
 	}
 	/* An unpaid order can take no money now (the application is locked
 	 * first, as everywhere money moves); one paid anyway is refunded. */
-	if (ch_payment_close_open(req, id, &orders) != 0 ||
-	    ch_app_respond(req, 200, id) != 0 || ch_db_commit(req->db) != 0)
+	if (ch_payment_close_open(&req->ctx, id, &orders) != 0 ||
+	    api_app_respond(req, 200, id) != 0 || ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	api_payment_close_at_gateway(req, orders);
 	return 0;
@@ -879,35 +866,36 @@ api_application_submit(ch_req_t *req)
 	ch_app_t a;
 	int rc, version;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	if (!begin_idempotent(req, &rc))
 		return rc;
 	/* The row locked, its facts and its fee rows: one round trip. */
-	switch (ch_app_load_for_submit(req, id, &a, &facts, &fees)) {
+	switch (ch_app_load_for_submit(&req->ctx, id, &a, &facts, &fees)) {
 	case CH_APP_FOUND:
 		break;
 	case CH_APP_NOT_FOUND:
+		api_app_not_found(req);
 		return refuse(req);
 	default:
 		return -1;
 	}
 	/* A state that cannot be submitted is a conflict, whatever the
 	 * fields say. */
-	if (index_of(ch_app_editable, a.status) < 0) {
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, "submit");
+	if (!(CH_ST_EDITABLE & CH_ST_BIT(a.status))) {
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, "submit");
 		return 0;
 	}
-	if (ch_app_check_with(req, &a, facts, &v) != 0)
+	if (ch_app_check_with(&req->ctx, &a, facts, &v) != 0)
 		return -1;
 	if (v.rule != CH_RULE_OK) {
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		ch_app_refuse(req, &v);
+		api_app_refuse(req, &v);
 		return 0;
 	}
-	switch (ch_app_quote(req, &a, false, fees, &quote, NULL, &why)) {
+	switch (ch_app_quote(&req->ctx, &a, false, fees, &quote, NULL, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:
@@ -917,27 +905,27 @@ api_application_submit(ch_req_t *req)
 		return -1;
 	}
 	/* The quote goes with the move, and the answer comes back from it. */
-	switch (ch_wf_transition_quoted(req, id, ch_app_editable, "submitted",
+	switch (ch_wf_transition_quoted(&req->ctx, id, CH_ST_EDITABLE, CH_ST_SUBMITTED,
 	    &quote, &version, &json)) {
 	case CH_WF_OK:
 		break;
 	case CH_WF_ILLEGAL:
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, "submit");
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, "submit");
 		return 0;
 	default:
-		if (!ch_app_unique_violation(req))
+		if (!ch_app_unique_violation(&req->ctx))
 			return -1;
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
 		memset(&v, 0, sizeof v);
 		v.rule = CH_RULE_ONE_OPEN;
 		v.detail = "the certificate already has an open application;"
 		    " finish or cancel that one first";
-		ch_app_refuse(req, &v);
+		api_app_refuse(req, &v);
 		return 0;
 	}
-	ch_app_respond_with(req, 200, version, json);
+	api_app_respond_with(req, 200, version, json);
 	return finish(req);
 }
 
@@ -952,18 +940,18 @@ api_application_history(ch_req_t *req)
 	PGresult *res;
 	ch_app_t a;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	switch (ch_app_load(req, id, CH_APP_READ, &a)) {
-	case CH_APP_FOUND:
+	switch (api_app_load(req, id, CH_APP_READ, &a)) {
+	case 1:
 		break;
-	case CH_APP_NOT_FOUND:
+	case 0:
 		return 0;
 	default:
 		return -1;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_history, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_history, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	ch_resp_json_text(req, 200,

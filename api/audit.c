@@ -9,8 +9,8 @@
  * stored.
  */
 #include "api.h"
-#include "certhall/people.h"
-#include "certhall/query.h"
+#include "certhall/domain/people.h"
+#include "certhall/web/query.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -109,7 +109,7 @@ api_audit_list(ch_req_t *req)
 	snprintf(before, sizeof before, "%lld", q.before_id);
 	snprintf(limit, sizeof limit, "%lld", q.limit + 1);
 	params[1] = q.action;
-	res = ch_db_exec(req->db, req->pool, &stmt_page, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_page, params);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);

@@ -21,14 +21,14 @@
  * any phone, so it too says nothing about an account.
  */
 #include "api.h"
-#include "certhall/outbox.h"
-#include "certhall/people.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/log.h"
-#include "certhall/ratelimit.h"
-#include "certhall/smscode.h"
-#include "certhall/validate.h"
+#include "certhall/store/outbox.h"
+#include "certhall/domain/people.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/log.h"
+#include "certhall/web/ratelimit.h"
+#include "certhall/domain/smscode.h"
+#include "certhall/base/validate.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -253,8 +253,8 @@ session_answer(ch_req_t *req, ch_actor_t kind, long long id)
 	    "idle_timeout_seconds", s.idle_seconds, "me", me);
 	if (body == NULL)
 		ch_oom();
-	ch_pool_json(req->pool, body);
-	if (ch_db_commit(req->db) != 0)
+	ch_pool_json(req->ctx.pool, body);
+	if (ch_db_commit(req->ctx.db) != 0)
 		goto out;
 	ch_resp_json(req, 201, json_incref(body));
 	rc = 0;
@@ -273,14 +273,14 @@ out:
 static int
 sms_rate_limit(ch_req_t *req, const char *phone)
 {
-	const char *addr = req->remote_addr != NULL ? req->remote_addr : "-";
-	const char *by_phone = ch_psprintf(req->pool, "sms:phone:%s", phone);
+	const char *addr = req->ctx.remote_addr != NULL ? req->ctx.remote_addr : "-";
+	const char *by_phone = ch_psprintf(req->ctx.pool, "sms:phone:%s", phone);
 	const ch_rate_limit_t limits[] = {
 		{ by_phone, SMS_RESEND_SECONDS, 1,
 		  "a code was sent to this phone less than a minute ago" },
 		{ by_phone, 3600, SMS_PHONE_PER_HOUR,
 		  "this phone has had its 5 codes for this hour" },
-		{ ch_psprintf(req->pool, "sms:addr:%s", addr), 3600,
+		{ ch_psprintf(req->ctx.pool, "sms:addr:%s", addr), 3600,
 		  SMS_ADDR_PER_HOUR, "too many codes have been requested from "
 		  "this address in this hour" },
 	};
@@ -299,14 +299,14 @@ api_sms_code_create(ch_req_t *req)
 	int rc = -1;
 
 	ch_mask_phone(in->phone, masked);
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		goto out;
 	switch (sms_rate_limit(req, in->phone)) {
 	case 0:
 		break;
 	case 1:
 		/* Un-count the refused request (certhall/ratelimit.h). */
-		if (ch_db_rollback(req->db) == 0)
+		if (ch_db_rollback(req->ctx.db) == 0)
 			rc = 0;
 		goto out;
 	default:
@@ -315,31 +315,31 @@ api_sms_code_create(ch_req_t *req)
 
 	ch_sms_code_new(code);
 	params[0] = in->phone;
-	params[1] = ch_psprintf(req->pool, "%d", CH_SMS_CODE_SECONDS);
-	params[2] = req->remote_addr != NULL ? req->remote_addr : "-";
-	res = ch_db_exec(req->db, req->pool, &stmt_code_new, params);
+	params[1] = ch_psprintf(req->ctx.pool, "%d", CH_SMS_CODE_SECONDS);
+	params[2] = req->ctx.remote_addr != NULL ? req->ctx.remote_addr : "-";
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_new, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
-	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	id = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
 
-	ch_sms_code_hash(CH_KEY_SMS_CODE, ch_psprintf(req->pool, "%s:%s", id,
+	ch_sms_code_hash(CH_KEY_SMS_CODE, ch_psprintf(req->ctx.pool, "%s:%s", id,
 	    in->phone), code, hash);
 	params[0] = id;
 	params[1] = hash;
-	if (ch_db_exec(req->db, req->pool, &stmt_code_hash, params) == NULL)
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_hash, params) == NULL)
 		goto out;
 
-	if (ch_outbox_sms(req->db, req->pool, in->phone, "login_code",
-	    ch_psprintf(req->pool, "{\"code\":\"%s\"}", code),
-	    ch_psprintf(req->pool, "【四川CA】您的登录验证码为%s，"
+	if (ch_outbox_sms(req->ctx.db, req->ctx.pool, in->phone, "login_code",
+	    ch_psprintf(req->ctx.pool, "{\"code\":\"%s\"}", code),
+	    ch_psprintf(req->ctx.pool, "【四川CA】您的登录验证码为%s，"
 	    "5分钟内有效，请勿泄露给他人。如非本人操作，请忽略本短信。", code),
 	    &outbox_id) != 0)
 		goto out;
 
-	if (ch_audit(req, "auth.sms_code_sent", "sms_code", id,
+	if (ch_audit(&req->ctx, "auth.sms_code_sent", "sms_code", id,
 	    json_pack("{s:s, s:s}", "phone", masked, "outbox_id",
-	    ch_psprintf(req->pool, "%lld", outbox_id))) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_psprintf(req->ctx.pool, "%lld", outbox_id))) != 0 ||
+	    ch_db_commit(req->ctx.db) != 0)
 		goto out;
 	/* The same answer whether or not the phone has signed in before. */
 	ch_resp_json(req, 202, json_pack("{s:s, s:i, s:i}", "phone", masked,
@@ -359,10 +359,10 @@ static int
 sign_in_refused(ch_req_t *req, const char *masked, const char *code_id,
     const char *reason, const char *detail)
 {
-	if (ch_audit(req, "auth.sign_in_failed", code_id ? "sms_code" : NULL,
+	if (ch_audit(&req->ctx, "auth.sign_in_failed", code_id ? "sms_code" : NULL,
 	    code_id, json_pack("{s:s, s:s}", "phone", masked, "reason",
 	    reason)) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	refuse(req, detail);
 	return 0;
@@ -380,18 +380,18 @@ api_session_create(ch_req_t *req)
 	ch_sms_code_verdict_t verdict;
 
 	ch_mask_phone(in->phone, masked);
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
 	params[0] = in->phone;
-	res = ch_db_exec(req->db, req->pool, &stmt_code_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_get, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
 		return sign_in_refused(req, masked, NULL, "no valid code",
 		    WRONG_CODE);
-	code_id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	code_id = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
 	/* Only codes within their 5 minutes are selected. */
-	verdict = ch_sms_code_judge(CH_KEY_SMS_CODE, ch_psprintf(req->pool,
+	verdict = ch_sms_code_judge(CH_KEY_SMS_CODE, ch_psprintf(req->ctx.pool,
 	    "%s:%s", code_id, in->phone), in->code, PQgetvalue(res, 0, 1),
 	    atoi(PQgetvalue(res, 0, 2)), PQgetvalue(res, 0, 3)[0] == 't', false);
 	if (verdict == CH_SMS_CODE_USED)
@@ -403,18 +403,18 @@ api_session_create(ch_req_t *req)
 
 	params[0] = code_id;
 	params[1] = verdict == CH_SMS_CODE_RIGHT ? "true" : "false";
-	res = ch_db_exec(req->db, req->pool, &stmt_code_try, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_try, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (verdict != CH_SMS_CODE_RIGHT)
 		return sign_in_refused(req, masked, code_id, "wrong code",
 		    WRONG_CODE);
 
-	if (ch_applicant_for_phone(req->db, req->pool, in->phone, &applicant_id,
+	if (ch_applicant_for_phone(req->ctx.db, req->ctx.pool, in->phone, &applicant_id,
 	    &first) != 0)
 		return -1;
-	if (ch_audit_as(req, CH_ACTOR_APPLICANT, applicant_id, "auth.sign_in",
-	    "applicant", ch_psprintf(req->pool, "%lld", applicant_id),
+	if (ch_audit_as(&req->ctx, CH_ACTOR_APPLICANT, applicant_id, "auth.sign_in",
+	    "applicant", ch_psprintf(req->ctx.pool, "%lld", applicant_id),
 	    json_pack("{s:s, s:b}", "phone", masked, "first_sign_in", first))
 	    != 0)
 		return -1;
@@ -451,7 +451,7 @@ static int
 staff_refused(ch_req_t *req, long long staff_id, const char *username,
     enum staff_refusal why)
 {
-	const char *params[4], *id = ch_psprintf(req->pool, "%lld", staff_id);
+	const char *params[4], *id = ch_psprintf(req->ctx.pool, "%lld", staff_id);
 	const char *check;
 	char until[32];
 	PGresult *res;
@@ -459,10 +459,10 @@ staff_refused(ch_req_t *req, long long staff_id, const char *username,
 	json_t *d;
 
 	params[0] = id;
-	params[1] = ch_psprintf(req->pool, "%d", STAFF_MAX_FAILURES);
-	params[2] = ch_psprintf(req->pool, "%d", STAFF_LOCK_MINUTES * 60);
+	params[1] = ch_psprintf(req->ctx.pool, "%d", STAFF_MAX_FAILURES);
+	params[2] = ch_psprintf(req->ctx.pool, "%d", STAFF_LOCK_MINUTES * 60);
 	params[3] = why == STAFF_WRONG_PASSWORD ? "true" : "false";
-	res = ch_db_exec(req->db, req->pool, &stmt_staff_failed, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_staff_failed, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1) {
@@ -470,7 +470,7 @@ staff_refused(ch_req_t *req, long long staff_id, const char *username,
 		if (PQgetvalue(res, 0, 1)[0] == 't') {
 			ch_time_shanghai(strtoll(PQgetvalue(res, 0, 2), NULL,
 			    10), until);
-			if (ch_audit_as(req, CH_ACTOR_STAFF, staff_id,
+			if (ch_audit_as(&req->ctx, CH_ACTOR_STAFF, staff_id,
 			    "auth.staff_locked", "staff", id,
 			    json_pack("{s:s, s:I, s:s}", "username", username,
 			    "failed_logins", failures, "locked_until", until))
@@ -490,12 +490,12 @@ staff_refused(ch_req_t *req, long long staff_id, const char *username,
 	    staff_refusal_reasons[why]);
 	if (failures > 0)
 		json_object_set_new(d, "failed_logins", json_integer(failures));
-	if (ch_audit_as(req, staff_id > 0 ? CH_ACTOR_STAFF : CH_ACTOR_ANONYMOUS,
+	if (ch_audit_as(&req->ctx, staff_id > 0 ? CH_ACTOR_STAFF : CH_ACTOR_ANONYMOUS,
 	    staff_id, "auth.staff_sign_in_failed", staff_id > 0 ? "staff" : NULL,
 	    staff_id > 0 ? id : NULL, d) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
-	refuse(req, ch_psprintf(req->pool, STAFF_REFUSED, STAFF_MAX_FAILURES,
+	refuse(req, ch_psprintf(req->ctx.pool, STAFF_REFUSED, STAFF_MAX_FAILURES,
 	    STAFF_LOCK_MINUTES));
 	return 0;
 }
@@ -517,10 +517,10 @@ api_staff_session_create(ch_req_t *req)
 	enum staff_refusal why = STAFF_UNKNOWN;
 	bool right;
 
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
 	params[0] = in->username;
-	res = ch_db_exec(req->db, req->pool, &stmt_staff_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_staff_get, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1) {
@@ -539,10 +539,10 @@ api_staff_session_create(ch_req_t *req)
 	if (why != STAFF_OK)
 		return staff_refused(req, staff_id, in->username, why);
 
-	id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	id = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
 	params[0] = id;
-	if (ch_db_exec(req->db, req->pool, &stmt_staff_ok, params) == NULL ||
-	    ch_audit_as(req, CH_ACTOR_STAFF, staff_id, "auth.staff_sign_in",
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_staff_ok, params) == NULL ||
+	    ch_audit_as(&req->ctx, CH_ACTOR_STAFF, staff_id, "auth.staff_sign_in",
 	    "staff", id, json_pack("{s:s}", "username", in->username)) != 0)
 		return -1;
 	return session_answer(req, CH_ACTOR_STAFF, staff_id);
@@ -554,13 +554,13 @@ int
 api_session_delete(ch_req_t *req)
 {
 	/* The route admits bearer sessions only (applicants, staff). */
-	const char *sid = ch_psprintf(req->pool, "%lld",
-	    req->principal.session_id);
+	const char *sid = ch_psprintf(req->ctx.pool, "%lld",
+	    req->ctx.principal.session_id);
 
-	if (ch_db_begin(req->db) != 0 ||
-	    ch_session_revoke(req, req->principal.session_id) != 0 ||
-	    ch_audit(req, "auth.sign_out", "session", sid, NULL) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0 ||
+	    ch_session_revoke(req, req->ctx.principal.session_id) != 0 ||
+	    ch_audit(&req->ctx, "auth.sign_out", "session", sid, NULL) != 0 ||
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_resp_raw(req, 204, NULL, NULL, 0);
 	return 0;

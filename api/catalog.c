@@ -40,9 +40,9 @@
  * long after a change; "never stale" rules it out.
  */
 #include "api.h"
-#include "certhall/crypto.h"
-#include "certhall/json.h"
-#include "certhall/util.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/json.h"
+#include "certhall/base/util.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -188,9 +188,9 @@ cache_render(ch_req_t *req)
 	cache.body = NULL;
 	/* Listening before the statement runs: a change committed after
 	 * its snapshot is then always notified. */
-	if (ch_db_listen(req->db, CATALOG_CHANNEL) != 0)
+	if (ch_db_listen(req->ctx.db, CATALOG_CHANNEL) != 0)
 		return -1;
-	res = ch_db_exec(req->db, req->pool, &stmt_catalog, NULL);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_catalog, NULL);
 	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		return -1;
 
@@ -202,7 +202,7 @@ cache_render(ch_req_t *req)
 	ch_hex(md, 16, cache.etag + 1);
 	cache.etag[33] = '"';
 	cache.etag[34] = '\0';
-	cache.session = ch_db_session(req->db);
+	cache.session = ch_db_session(req->ctx.db);
 	cache.expires_ms = PQgetisnull(res, 0, 1) ? LLONG_MAX
 	    : sent_ms + strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	return 0;
@@ -211,7 +211,7 @@ cache_render(ch_req_t *req)
 int
 api_catalog(ch_req_t *req)
 {
-	if (!cache_fresh(req->db) && cache_render(req) != 0)
+	if (!cache_fresh(req->ctx.db) && cache_render(req) != 0)
 		return -1;
 	ch_resp_header(req, "ETag", cache.etag);
 	ch_resp_header(req, "Cache-Control", "public, no-cache");

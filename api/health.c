@@ -20,7 +20,7 @@ api_health(ch_req_t *req)
 	char now[32];
 
 	ch_time_shanghai((long long)time(NULL), now);
-	if (ch_db_check(req->db, req->pool, HEALTH_MAX_AGE_MS) != 0) {
+	if (ch_db_check(req->ctx.db, req->ctx.pool, HEALTH_MAX_AGE_MS) != 0) {
 		json_t *p = ch_problem(req, CH_P_SERVICE_UNAVAILABLE,
 		    "the database is unavailable");
 

@@ -9,8 +9,8 @@
  * Audit events name an integrator by its key id, as src/auth.c's do.
  */
 #include "api.h"
-#include "certhall/auth.h"
-#include "certhall/people.h"
+#include "certhall/web/auth.h"
+#include "certhall/domain/people.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -95,7 +95,7 @@ const ch_schema_t api_integrator_patch_schema =
 int
 api_integrator_list(ch_req_t *req)
 {
-	PGresult *res = ch_db_exec(req->db, req->pool, &stmt_list, NULL);
+	PGresult *res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_list, NULL);
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
@@ -115,14 +115,14 @@ api_integrator_create(ch_req_t *req)
 	json_t *body;
 	int rc = -1;
 
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
-	switch (ch_integrator_create(req->db, req->pool, in->name, &k, &why)) {
+	switch (ch_integrator_create(req->ctx.db, req->ctx.pool, in->name, &k, &why)) {
 	case CH_PEOPLE_OK:
 		break;
 	case CH_PEOPLE_INVALID:
 		/* The schema checks the same rule; kept for safety. */
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		ch_problem_field(req, CH_P_INVALID_FIELD, "/name", "name %s",
 		    why);
 		return 0;
@@ -131,21 +131,21 @@ api_integrator_create(ch_req_t *req)
 		return -1;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", k.id);
-	if (ch_audit(req, "integrator.created", "integrator", k.key_id,
+	if (ch_audit(&req->ctx, "integrator.created", "integrator", k.key_id,
 	    ch_integrator_created_detail(&k, in->name)) != 0)
 		goto out;
-	res = ch_db_exec(req->db, req->pool, &stmt_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_get, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
 	body = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-	if (body == NULL || ch_db_commit(req->db) != 0) {
+	if (body == NULL || ch_db_commit(req->ctx.db) != 0) {
 		json_decref(body);
 		goto out;
 	}
 	/* The one time the secret leaves the server. */
 	json_object_set_new(body, "secret", json_string(k.secret));
 	ch_resp_header(req, "Location",
-	    ch_psprintf(req->pool, "/api/v1/integrators/%s", idbuf));
+	    ch_psprintf(req->ctx.pool, "/api/v1/integrators/%s", idbuf));
 	ch_resp_json(req, 201, body);
 	rc = 0;
 out:
@@ -172,13 +172,13 @@ api_integrator_patch(ch_req_t *req)
 		    "give at least one of name, disabled");
 		return 0;
 	}
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
-	row = ch_db_exec(req->db, req->pool, &stmt_lock, params);
+	row = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_lock, params);
 	if (row == NULL)
 		return -1;
 	if (PQntuples(row) != 1) {
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		goto not_found;
 	}
 	renamed = in->name != NULL && strcmp(in->name, PQgetvalue(row, 0, 1)) != 0;
@@ -187,7 +187,7 @@ api_integrator_patch(ch_req_t *req)
 	params[1] = renamed ? in->name : NULL;
 	params[2] = toggled ? (in->disabled == 1 ? "t" : "f") : NULL;
 	params[3] = renamed || toggled ? "t" : "f";
-	res = ch_db_exec(req->db, req->pool, &stmt_update, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_update, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 
@@ -201,11 +201,11 @@ api_integrator_patch(ch_req_t *req)
 			json_object_set_new(changes, "disabled", json_pack(
 			    "{s:b, s:b}", "before", !in->disabled,
 			    "after", in->disabled));
-		if (ch_audit(req, "integrator.updated", "integrator",
+		if (ch_audit(&req->ctx, "integrator.updated", "integrator",
 		    PQgetvalue(row, 0, 0), changes) != 0)
 			return -1;
 	}
-	if (ch_db_commit(req->db) != 0)
+	if (ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_resp_json_text(req, 200,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));

@@ -18,11 +18,11 @@
  * exec_binary() below on the worker's connection.
  */
 #include "api.h"
-#include "certhall/application.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/log.h"
-#include "certhall/people.h"
+#include "certhall/domain/application.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/log.h"
+#include "certhall/domain/people.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -134,7 +134,7 @@ result_cleanup(void *res)
  * statement, so no prepared-statement bookkeeping to keep in step with
  * src/db.c), in the caller's transaction if one is open.  formats says
  * which parameters are binary (NULL: all text); result_format 1 asks for a
- * binary result.  Returns a PGresult owned by req->pool, or NULL after
+ * binary result.  Returns a PGresult owned by req->ctx.pool, or NULL after
  * logging the failure.  A connection found broken is handed back to
  * ch_db_connect(), which drops it, so the server answers 503 (not 500)
  * while the database is down, as after ch_db_exec().
@@ -150,21 +150,21 @@ exec_binary(ch_req_t *req, const char *what, const char *sql, int nparams,
 	const char *state;
 	char line[256];
 
-	if (ch_db_connect(req->db) != 0 ||
-	    (conn = ch_db_conn(req->db)) == NULL)
+	if (ch_db_connect(req->ctx.db) != 0 ||
+	    (conn = ch_db_conn(req->ctx.db)) == NULL)
 		return NULL;
 	res = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats,
 	    result_format);
 	st = PQresultStatus(res);
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		ch_pool_cleanup(req->pool, result_cleanup, res);
+		ch_pool_cleanup(req->ctx.pool, result_cleanup, res);
 		return res;
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		ch_warn("database connection lost during \"%s\": %s", what,
 		    ch_log_first_line(PQerrorMessage(conn), line, sizeof line));
 		PQclear(res);
-		(void)ch_db_connect(req->db);
+		(void)ch_db_connect(req->ctx.db);
 		return NULL;
 	}
 	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -221,15 +221,6 @@ refuse_type(ch_req_t *req, const char *detail)
 	    detail), "header", json_string("Content-Type"));
 }
 
-static bool
-status_editable(const char *status)
-{
-	for (size_t i = 0; ch_app_editable[i] != NULL; i++)
-		if (strcmp(ch_app_editable[i], status) == 0)
-			return true;
-	return false;
-}
-
 /* Whether kind is a material kind at all.  A path parameter is decoded
  * but otherwise raw (any bytes but NUL and '/'): only a known kind may go
  * into SQL (PostgreSQL refuses invalid UTF-8 with an error) or into a
@@ -255,11 +246,11 @@ refuse_kind(ch_req_t *req, const ch_app_t *a, const char *kind)
 	char *list;
 	json_t *p;
 
-	if (ch_app_required_materials(req, a, &kinds, &n) != 0)
+	if (ch_app_required_materials(&req->ctx, a, &kinds, &n) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		len += strlen(kinds[i]) + 2;
-	list = ch_palloc(req->pool, len + 1);
+	list = ch_palloc(req->ctx.pool, len + 1);
 	for (size_t i = 0, off = 0; i < n; i++)
 		off += (size_t)snprintf(list + off, len + 1 - off, "%s%s",
 		    i ? ", " : "", kinds[i]);
@@ -285,18 +276,18 @@ api_material_list(ch_req_t *req)
 	ch_app_t a;
 	PGresult *res;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	switch (ch_app_load(req, id, CH_APP_READ, &a)) {
-	case CH_APP_FOUND:
+	switch (api_app_load(req, id, CH_APP_READ, &a)) {
+	case 1:
 		break;
-	case CH_APP_NOT_FOUND:
+	case 0:
 		return 0;
-	case CH_APP_ERROR:
+	default:
 		return -1;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = ch_db_exec(req->db, req->pool, &stmt_list, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_list, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	ch_resp_json_text(req, 200,
@@ -327,13 +318,13 @@ api_material_put(ch_req_t *req)
 	bool replaced;
 	int version, rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	if ((rc = ch_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_CHANGE, &a)) <= 0)
 		return rc;
 
-	switch (kind_known(kind) ? ch_app_requires_material(req, &a, kind) : 0) {
+	switch (kind_known(kind) ? ch_app_requires_material(&req->ctx, &a, kind) : 0) {
 	case 1:
 		break;
 	case 0:
@@ -353,27 +344,27 @@ api_material_put(ch_req_t *req)
 		goto refused;
 	}
 	if (is != sent) {
-		refuse_type(req, ch_psprintf(req->pool, "the file is %s, but "
+		refuse_type(req, ch_psprintf(req->ctx.pool, "the file is %s, but "
 		    "Content-Type says %s", is->name, sent->content_type));
 		goto refused;
 	}
 	if (strcmp(kind, SEAL_KIND) == 0 &&
 	    strcmp(is->content_type, SEAL_TYPE) != 0) {
-		refuse_type(req, ch_psprintf(req->pool, "a seal impression must "
+		refuse_type(req, ch_psprintf(req->ctx.pool, "a seal impression must "
 		    "be a PNG image; this file is %s", is->name));
 		goto refused;
 	}
 
-	if (!status_editable(a.status)) {
+	if (!(CH_ST_EDITABLE & CH_ST_BIT(a.status))) {
 		ch_problem(req, CH_P_CONFLICT, "materials can be changed only "
 		    "while the application is a draft or returned for "
-		    "correction; it is %s", a.status);
+		    "correction; it is %s", ch_app_status_name(a.status));
 		goto refused;
 	}
 
 	params[0] = idbuf;
 	params[1] = kind;
-	res = ch_db_exec(req->db, req->pool, &stmt_room, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_room, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	others = atoll(PQgetvalue(res, 0, 0));
@@ -392,7 +383,7 @@ api_material_put(ch_req_t *req)
 		goto refused;
 	}
 
-	res = ch_db_exec(req->db, req->pool, &stmt_supersede, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_supersede, params);
 	if (res == NULL)
 		return -1;
 	replaced = PQntuples(res) > 0;
@@ -400,44 +391,44 @@ api_material_put(ch_req_t *req)
 	ch_sha256(req->body, req->body_len, digest);
 	ch_hex(digest, sizeof digest, sha);
 	snprintf(sizebuf, sizeof sizebuf, "%zu", req->body_len);
-	snprintf(byidbuf, sizeof byidbuf, "%lld", req->principal.id);
+	snprintf(byidbuf, sizeof byidbuf, "%lld", req->ctx.principal.id);
 	params[2] = is->content_type;
 	params[3] = sizebuf;
 	params[4] = sha;
 	params[5] = req->body;
 	lengths[5] = (int)req->body_len;
 	formats[5] = 1;
-	params[6] = ch_actor_name(req->principal.kind);
-	params[7] = req->principal.id > 0 ? byidbuf : NULL;
+	params[6] = ch_actor_name(req->ctx.principal.kind);
+	params[7] = req->ctx.principal.id > 0 ? byidbuf : NULL;
 	res = exec_binary(req, "material_insert", sql_insert, 8, params,
 	    lengths, formats, 0);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	material = res;
 
-	res = ch_db_exec(req->db, req->pool, &stmt_touch, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_touch, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	version = atoi(PQgetvalue(res, 0, 0));
 
-	if (ch_audit(req, "application.material_uploaded", "application", idbuf,
+	if (ch_audit(&req->ctx, "application.material_uploaded", "application", idbuf,
 	    json_pack("{s:s, s:s, s:I, s:s, s:b}", "kind", kind,
 	    "content_type", is->content_type, "size_bytes",
 	    (json_int_t)req->body_len, "sha256", sha, "replaced", replaced)) != 0)
 		return -1;
-	if (ch_db_commit(req->db) != 0)
+	if (ch_db_commit(req->ctx.db) != 0)
 		return -1;
 
 	/* The JSON PostgreSQL built stays in its PGresult, which the pool
 	 * frees. */
 	ch_resp_json_text(req, replaced ? 200 : 201,
 	    PQgetvalue(material, 0, 0), (size_t)PQgetlength(material, 0, 0));
-	ch_app_etag(version, etag);
+	ch_http_etag(version, etag);
 	ch_resp_header(req, "ETag", etag);
 	return 0;
 
 refused:
-	ch_db_rollback(req->db);
+	ch_db_rollback(req->ctx.db);
 	return 0;
 }
 
@@ -452,14 +443,14 @@ api_material_get(ch_req_t *req)
 	ch_app_t a;
 	PGresult *res;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	switch (ch_app_load(req, id, CH_APP_READ, &a)) {
-	case CH_APP_FOUND:
+	switch (api_app_load(req, id, CH_APP_READ, &a)) {
+	case 1:
 		break;
-	case CH_APP_NOT_FOUND:
+	case 0:
 		return 0;
-	case CH_APP_ERROR:
+	default:
 		return -1;
 	}
 	if (!kind_known(kind)) {
@@ -488,7 +479,7 @@ api_material_get(ch_req_t *req)
 	/* The bytes stay in the PGresult, which the pool frees. */
 	ch_resp_raw(req, 200, t->content_type, PQgetvalue(res, 0, 1),
 	    (size_t)PQgetlength(res, 0, 1));
-	ch_resp_header(req, "Content-Disposition", ch_psprintf(req->pool,
+	ch_resp_header(req, "Content-Disposition", ch_psprintf(req->ctx.pool,
 	    "attachment; filename=\"%s.%s\"", kind, t->ext));
 	return 0;
 }

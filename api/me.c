@@ -7,9 +7,9 @@
  * (api/auth.c), so the two can never describe a person differently.
  */
 #include "api.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/log.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/log.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -83,13 +83,13 @@ api_me_json(ch_req_t *req, const ch_principal_t *p)
 	PGresult *res;
 	char at[32];
 
-	params[0] = id_param(req->pool, p->applicant_id);
-	params[1] = id_param(req->pool,
+	params[0] = id_param(req->ctx.pool, p->applicant_id);
+	params[1] = id_param(req->ctx.pool,
 	    p->kind == CH_ACTOR_STAFF ? p->id : 0);
-	params[2] = id_param(req->pool,
+	params[2] = id_param(req->ctx.pool,
 	    p->kind == CH_ACTOR_INTEGRATOR ? p->id : 0);
-	params[3] = id_param(req->pool, p->session_id);
-	res = ch_db_exec(req->db, req->pool, &stmt_me, params);
+	params[3] = id_param(req->ctx.pool, p->session_id);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_me, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return NULL;
 	/* The caller was authenticated a moment ago: what it names exists. */
@@ -152,7 +152,7 @@ api_me_json(ch_req_t *req, const ch_principal_t *p)
 int
 api_me_get(ch_req_t *req)
 {
-	json_t *me = api_me_json(req, &req->principal);
+	json_t *me = api_me_json(req, &req->ctx.principal);
 
 	if (me == NULL)
 		return -1;
@@ -205,7 +205,7 @@ int
 api_me_password_put(ch_req_t *req)
 {
 	const struct password_input *in = req->input;
-	const ch_principal_t *p = &req->principal;
+	const ch_principal_t *p = &req->ctx.principal;
 	const char *params[2];
 	char id[24], session[24], hash[160];
 	PGresult *res;
@@ -215,15 +215,15 @@ api_me_password_put(ch_req_t *req)
 	snprintf(id, sizeof id, "%lld", p->id);
 	snprintf(session, sizeof session, "%lld", p->session_id);
 	params[0] = id;
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		goto out;
 	/* The row lock keeps two changes (or a sign-in reset) from
 	 * interleaving between the check and the write. */
-	res = ch_db_exec(req->db, req->pool, &stmt_password_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_password_get, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
 	if (!ch_password_verify(in->current_password, PQgetvalue(res, 0, 0))) {
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			goto out;
 		ch_problem_field(req, CH_P_INVALID_FIELD, "/current_password",
 		    "current_password is not your current password");
@@ -235,16 +235,16 @@ api_me_password_put(ch_req_t *req)
 		goto out;
 	}
 	params[1] = hash;
-	if (ch_db_exec(req->db, req->pool, &stmt_password_set, params) == NULL)
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_password_set, params) == NULL)
 		goto out;
 	params[1] = session;
-	res = ch_db_exec(req->db, req->pool, &stmt_revoke_others, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_revoke_others, params);
 	if (res == NULL)
 		goto out;
 	revoked = strtol(PQcmdTuples(res), NULL, 10);
-	if (ch_audit(req, "staff.password_changed", "staff", id,
+	if (ch_audit(&req->ctx, "staff.password_changed", "staff", id,
 	    json_pack("{s:i}", "sessions_revoked", (int)revoked)) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		goto out;
 	ch_resp_raw(req, 204, NULL, NULL, 0);
 	rc = 0;

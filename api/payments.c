@@ -37,16 +37,16 @@
  *   still arrives is refunded.
  */
 #include "api.h"
-#include "certhall/application.h"
-#include "certhall/auth.h"
-#include "certhall/fees.h"
-#include "certhall/log.h"
-#include "certhall/paygw.h"
-#include "certhall/payment.h"
-#include "certhall/people.h"
-#include "certhall/util.h"
-#include "certhall/validate.h"
-#include "certhall/workflow.h"
+#include "certhall/domain/application.h"
+#include "certhall/web/auth.h"
+#include "certhall/domain/fees.h"
+#include "certhall/base/log.h"
+#include "certhall/clients/paygw.h"
+#include "certhall/domain/payment.h"
+#include "certhall/domain/people.h"
+#include "certhall/base/util.h"
+#include "certhall/base/validate.h"
+#include "certhall/domain/workflow.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -249,7 +249,7 @@ api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos)
 		return;
 	}
 	for (; *trade_nos != NULL; trade_nos++)
-		if (ch_paygw_close(gw, req->pool, *trade_nos, &why) !=
+		if (ch_paygw_close(gw, req->ctx.pool, *trade_nos, &why) !=
 		    CH_PAYGW_OK)
 			ch_warn("payment: closing order \"%s\" at the gateway "
 			    "failed: %s", *trade_nos, why != NULL ? why : "?");
@@ -266,12 +266,12 @@ gateway_unavailable(ch_req_t *req, const char *detail)
 
 /* 409 naming the application's status; rolls back. */
 static int
-refuse_state(ch_req_t *req, const char *status, const char *detail)
+refuse_state(ch_req_t *req, ch_app_status_t status, const char *detail)
 {
-	if (ch_db_rollback(req->db) != 0)
+	if (ch_db_rollback(req->ctx.db) != 0)
 		return -1;
 	json_object_set_new(ch_problem(req, CH_P_CONFLICT, "%s", detail),
-	    "status_now", json_string(status));
+	    "status_now", json_string(ch_app_status_name(status)));
 	return 0;
 }
 
@@ -279,7 +279,7 @@ refuse_state(ch_req_t *req, const char *status, const char *detail)
 static int
 respond_row(ch_req_t *req, int status, const ch_stmt_t *stmt, long long id)
 {
-	PGresult *res = ch_db_exec_id(req->db, req->pool, stmt, id);
+	PGresult *res = ch_db_exec_id(req->ctx.db, req->ctx.pool, stmt, id);
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
@@ -308,14 +308,14 @@ struct due {
 static int
 load_due(ch_req_t *req, long long id, struct due *d)
 {
-	PGresult *res = ch_db_exec_id(req->db, req->pool, &stmt_due, id);
+	PGresult *res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_due, id);
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	d->paid = *PQgetvalue(res, 0, 0) == 't';
 	d->locked = *PQgetvalue(res, 0, 1) == 't';
 	d->total_fen = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-	d->business_name = ch_pstrdup(req->pool, PQgetvalue(res, 0, 3));
+	d->business_name = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 3));
 	return 0;
 }
 
@@ -327,17 +327,17 @@ begin_payable(ch_req_t *req, long long id, ch_app_access_t want,
 {
 	int rc;
 
-	if ((rc = ch_app_begin_load(req, id, want, a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, want, a)) <= 0)
 		return rc;
 	if (load_due(req, id, d) != 0)
 		return -1;
 	if (d->paid)
 		return refuse_state(req, a->status, "the application is paid "
 		    "already");
-	if (strcmp(a->status, "awaiting_payment") != 0)
-		return refuse_state(req, a->status, ch_psprintf(req->pool,
+	if (a->status != CH_ST_AWAITING_PAYMENT)
+		return refuse_state(req, a->status, ch_psprintf(req->ctx.pool,
 		    "the application is %s: only one awaiting payment can be "
-		    "paid", a->status));
+		    "paid", ch_app_status_name(a->status)));
 	if (!d->locked || d->total_fen <= 0) {
 		ch_error("application %lld awaits payment without a locked "
 		    "quote", id);
@@ -387,12 +387,12 @@ api_payment_create(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	if ((rc = begin_payable(req, id, CH_APP_CHANGE, &a, &d)) <= 0)
 		return rc;
 
-	res = ch_db_exec_id(req->db, req->pool, &stmt_open_order, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_open_order, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && *PQgetvalue(res, 0, 1) == 't') {
@@ -400,27 +400,27 @@ api_payment_create(ch_req_t *req)
 		ch_resp_json_text(req, 200,
 		    PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
 		location(req, id);
-		return ch_db_commit(req->db);
+		return ch_db_commit(req->ctx.db);
 	}
-	if (PQntuples(res) == 1 && ch_payment_close_open(req, id, &stale) != 0)
+	if (PQntuples(res) == 1 && ch_payment_close_open(&req->ctx, id, &stale) != 0)
 		return -1;
 
 	if ((gw = api_paygw()) == NULL) {
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
 		gateway_unavailable(req, "online payment is not available now; "
 		    "try again later or pay at the counter");
 		return 0;
 	}
-	if (ch_payment_order_new(req, id, ch_paygw_provider(gw), d.total_fen,
+	if (ch_payment_order_new(&req->ctx, id, ch_paygw_provider(gw), d.total_fen,
 	    order_ttl(), &o) != 0)
 		return -1;
 	send.out_trade_no = o.out_trade_no;
-	send.description = ch_psprintf(req->pool, "四川CA数字证书%s（申请编号%lld）",
+	send.description = ch_psprintf(req->ctx.pool, "四川CA数字证书%s（申请编号%lld）",
 	    d.business_name, id);
 	send.amount_fen = d.total_fen;
 	send.expires_at = o.expires_at;
-	switch (ch_paygw_create(gw, req->pool, &send, &prepay_id, &pay_url,
+	switch (ch_paygw_create(gw, req->ctx.pool, &send, &prepay_id, &pay_url,
 	    &why)) {
 	case CH_PAYGW_OK:
 		break;
@@ -434,16 +434,16 @@ api_payment_create(ch_req_t *req)
 		    o.out_trade_no, why != NULL ? why : "?");
 		goto unavailable;
 	}
-	params[0] = ch_psprintf(req->pool, "%lld", o.id);
+	params[0] = ch_psprintf(req->ctx.pool, "%lld", o.id);
 	params[1] = prepay_id;
 	params[2] = pay_url;
-	res = ch_db_exec(req->db, req->pool, &stmt_order_sent, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_order_sent, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	ch_resp_json_text(req, 201,
 	    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 	location(req, id);
-	if (ch_db_commit(req->db) != 0)
+	if (ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_info("payment: order \"%s\" of application %lld for %lld fen",
 	    o.out_trade_no, id, d.total_fen);
@@ -451,7 +451,7 @@ api_payment_create(ch_req_t *req)
 	return 0;
 unavailable:
 	/* Nothing kept: not the new order, nor the stale one's closing. */
-	if (ch_db_rollback(req->db) != 0)
+	if (ch_db_rollback(req->ctx.db) != 0)
 		return -1;
 	gateway_unavailable(req, "the payment gateway cannot be reached; "
 	    "no order was opened, try again shortly");
@@ -474,33 +474,33 @@ ask_gateway(ch_req_t *req, long long id)
 	ch_paygw_t *gw;
 	PGresult *res;
 
-	res = ch_db_exec_id(req->db, req->pool, &stmt_latest_open, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_latest_open, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1 || (gw = api_paygw()) == NULL)
 		return 0;
-	no = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	provider = ch_pstrdup(req->pool, PQgetvalue(res, 0, 1));
+	no = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
+	provider = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 1));
 	if (strcmp(provider, ch_paygw_provider(gw)) != 0)
 		return 0;
-	if (ch_paygw_query(gw, req->pool, no, &txn, &why) != CH_PAYGW_OK) {
+	if (ch_paygw_query(gw, req->ctx.pool, no, &txn, &why) != CH_PAYGW_OK) {
 		ch_warn("payment: query of order \"%s\" failed: %s", no,
 		    why != NULL ? why : "?");
 		return 0;
 	}
 	if (strcmp(txn.trade_state, "SUCCESS") != 0)
 		return 0;
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
-	switch (ch_payment_apply(req, provider, &txn, "query")) {
+	switch (ch_payment_apply(&req->ctx, provider, &txn, "query")) {
 	case CH_PAY_CAPTURED:
 	case CH_PAY_DUPLICATE:
 	case CH_PAY_REFUND_DUE:
-		return ch_db_commit(req->db);
+		return ch_db_commit(req->ctx.db);
 	case CH_PAY_UNKNOWN_ORDER:
 	case CH_PAY_MISMATCH:
 		/* Logged by ch_payment_apply(): show what we have. */
-		return ch_db_rollback(req->db);
+		return ch_db_rollback(req->ctx.db);
 	case CH_PAY_ERROR:
 	default:
 		return -1;
@@ -513,14 +513,13 @@ api_payment_get(ch_req_t *req)
 	long long id;
 	ch_app_t a;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	switch (ch_app_load(req, id, CH_APP_READ, &a)) {
-	case CH_APP_FOUND:
+	switch (api_app_load(req, id, CH_APP_READ, &a)) {
+	case 1:
 		break;
-	case CH_APP_NOT_FOUND:
+	case 0:
 		return 0;
-	case CH_APP_ERROR:
 	default:
 		return -1;
 	}
@@ -566,7 +565,7 @@ api_payment_notify(ch_req_t *req)
 		    json_string("provider"));
 		return 0;
 	}
-	switch (ch_paygw_verify_notice(gw, req->pool,
+	switch (ch_paygw_verify_notice(gw, req->ctx.pool,
 	    ch_req_env(req, "HTTP_X_PAY_TIMESTAMP"),
 	    ch_req_env(req, "HTTP_X_PAY_NONCE"),
 	    ch_req_env(req, "HTTP_X_PAY_SIGNATURE"), req->body, req->body_len,
@@ -588,27 +587,27 @@ api_payment_notify(ch_req_t *req)
 	}
 
 	/* Verified: what follows is done for the gateway, as the system. */
-	req->principal.kind = CH_ACTOR_SYSTEM;
-	req->principal.id = 0;
-	if (ch_db_begin(req->db) != 0)
+	req->ctx.principal.kind = CH_ACTOR_SYSTEM;
+	req->ctx.principal.id = 0;
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
-	r = ch_payment_apply(req, provider, &txn, "notify");
+	r = ch_payment_apply(&req->ctx, provider, &txn, "notify");
 	switch (r) {
 	case CH_PAY_CAPTURED:
 	case CH_PAY_DUPLICATE:
 	case CH_PAY_REFUND_DUE:
 		break;
 	case CH_PAY_UNKNOWN_ORDER:
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		refuse_notice(req, CH_P_NOT_FOUND, ch_psprintf(req->pool,
+		refuse_notice(req, CH_P_NOT_FOUND, ch_psprintf(req->ctx.pool,
 		    "no order %s", txn.out_trade_no));
 		return 0;
 	case CH_PAY_MISMATCH:
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
 		json_object_set_new(refuse_notice(req, CH_P_INVALID_FIELD,
-		    ch_psprintf(req->pool, "the amount or currency of "
+		    ch_psprintf(req->ctx.pool, "the amount or currency of "
 		    "transaction %s is not its order's", txn.transaction_id)),
 		    "field", json_string("/resource/amount"));
 		return 0;
@@ -618,10 +617,10 @@ api_payment_notify(ch_req_t *req)
 	}
 	params[0] = provider;
 	params[1] = txn.notification_id;
-	params[2] = ch_pstrndup(req->pool, req->body, req->body_len);
+	params[2] = ch_pstrndup(req->ctx.pool, req->body, req->body_len);
 	params[3] = outcome_names[r];
-	if (ch_db_exec(req->db, req->pool, &stmt_notification, params) == NULL ||
-	    ch_db_commit(req->db) != 0)
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_notification, params) == NULL ||
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_info("payment notification \"%s\" for order \"%s\": %s",
 	    txn.notification_id, txn.out_trade_no, outcome_names[r]);
@@ -679,27 +678,27 @@ api_counter_payment_create(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	/* CH_APP_CHANGE: a clerk reaches counter applications only. */
 	if ((rc = begin_payable(req, id, CH_APP_CHANGE, &a, &d)) <= 0)
 		return rc;
 	if (in->amount_fen.v != d.total_fen) {
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
 		ch_problem_field(req, CH_P_INVALID_FIELD, "/amount_fen",
 		    "amount_fen must be the locked quote, %lld fen",
 		    d.total_fen);
 		return 0;
 	}
-	if (ch_payment_close_open(req, id, &stale) != 0)
+	if (ch_payment_close_open(&req->ctx, id, &stale) != 0)
 		return -1;
-	switch (ch_payment_counter(req, id, counter_methods[in->method],
+	switch (ch_payment_counter(&req->ctx, id, counter_methods[in->method],
 	    in->receipt_no, in->amount_fen.v, &payment_id)) {
 	case CH_PAY_CAPTURED:
 		break;
 	case CH_PAY_DUPLICATE:
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
 		ch_problem_field(req, CH_P_CONFLICT, "/receipt_no",
 		    "this receipt number is recorded already");
@@ -714,7 +713,7 @@ api_counter_payment_create(ch_req_t *req)
 	if (respond_row(req, 201, &stmt_payment_json, payment_id) != 0)
 		return -1;
 	location(req, id);
-	if (ch_db_commit(req->db) != 0)
+	if (ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	api_payment_close_at_gateway(req, stale);
 	return 0;
@@ -741,9 +740,8 @@ const ch_schema_t api_refund_schema =
     CH_SCHEMA(refund_fields, struct refund_input);
 
 /* Where a refund may cancel the application from. */
-static const char *const from_refundable[] = {
-	"awaiting_payment", "awaiting_verification", "issuing", NULL,
-};
+#define FROM_REFUNDABLE (CH_ST_BIT(CH_ST_AWAITING_PAYMENT) | \
+	CH_ST_BIT(CH_ST_AWAITING_VERIFICATION) | CH_ST_BIT(CH_ST_ISSUING))
 
 /*
  * Carries out plan on the locked application: cancels its queued signing
@@ -757,21 +755,21 @@ cancel_for_refund(ch_req_t *req, const ch_app_t *a, ch_refund_plan_t plan,
 	PGresult *res;
 
 	if (plan == CH_REFUND_CANCEL_JOB) {
-		res = ch_db_exec_id(req->db, req->pool, &stmt_job_cancel,
+		res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_job_cancel,
 		    a->id);
 		if (res == NULL || PQntuples(res) != 1)
 			return -1;	/* locked and queued: cannot happen */
 	}
 	if (plan == CH_REFUND_ONLY)
 		return 1;
-	switch (ch_wf_transition(req, a->id, from_refundable, "cancelled",
+	switch (ch_wf_transition(&req->ctx, a->id, FROM_REFUNDABLE, CH_ST_CANCELLED,
 	    reason, json_pack("{s:b}", "refund", 1), NULL)) {
 	case CH_WF_OK:
 		return 1;
 	case CH_WF_ILLEGAL:
-		if (ch_db_rollback(req->db) != 0)
+		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		ch_wf_conflict(req, a->id, "refund");
+		api_app_conflict(req, a->id, "refund");
 		return 0;
 	case CH_WF_ERROR:
 	default:
@@ -792,11 +790,11 @@ api_refund_create(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
-	res = ch_db_exec_id(req->db, req->pool, &stmt_refundable, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_refundable, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1)
@@ -806,36 +804,37 @@ api_refund_create(ch_req_t *req)
 	amount_fen = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	counter = strcmp(PQgetvalue(res, 0, 2), "counter") == 0;
 
-	res = ch_db_exec_id(req->db, req->pool, &stmt_job, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_job, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1)
-		job = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+		job = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
 	plan = ch_payment_refund_plan(a.status, job);
 	if (plan == CH_REFUND_ISSUED)
-		return refuse_state(req, a.status, ch_psprintf(req->pool,
+		return refuse_state(req, a.status, ch_psprintf(req->ctx.pool,
 		    "the certificate is being or has been issued (signing "
 		    "job %s): an issued certificate is never refunded "
 		    "silently; revoke it first", job != NULL ? job : "none"));
 	if (plan == CH_REFUND_REFUSED)
-		return refuse_state(req, a.status, ch_psprintf(req->pool,
-		    "an application that is %s cannot be refunded", a.status));
+		return refuse_state(req, a.status, ch_psprintf(req->ctx.pool,
+		    "an application that is %s cannot be refunded",
+		    ch_app_status_name(a.status)));
 	if ((rc = cancel_for_refund(req, &a, plan, in->reason)) <= 0)
 		return rc;
-	if (ch_payment_close_open(req, id, &stale) != 0 ||
-	    ch_payment_refund(req, id, payment_id, in->reason,
+	if (ch_payment_close_open(&req->ctx, id, &stale) != 0 ||
+	    ch_payment_refund(&req->ctx, id, payment_id, in->reason,
 	    &refund_id) != 0)
 		return -1;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	ch_fees_yuan(amount_fen, amount);
-	text = ch_psprintf(req->pool, counter ? TEXT_REFUNDED_COUNTER
+	text = ch_psprintf(req->ctx.pool, counter ? TEXT_REFUNDED_COUNTER
 	    : TEXT_REFUNDED_ONLINE, idbuf, amount);
-	if (ch_wf_notify(req, id, counter ? "payment_refunded_counter"
+	if (ch_wf_notify(&req->ctx, id, counter ? "payment_refunded_counter"
 	    : "payment_refunded", json_pack("{s:s, s:s}", "id", idbuf,
 	    "amount", amount), text) != 0)
 		return -1;
 	if (respond_row(req, 202, &stmt_refund_json, refund_id) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	api_payment_close_at_gateway(req, stale);
 	return 0;
@@ -882,11 +881,11 @@ api_refund_retry(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
-	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
-	res = ch_db_exec_id(req->db, req->pool, &stmt_refund_retry, id);
+	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_refund_retry, id);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
@@ -902,7 +901,7 @@ api_refund_retry(ch_req_t *req)
 			return -1;
 		}
 		json_array_append_new(items, refund);
-		if (ch_audit(req, "payment.refund_retried", "refund",
+		if (ch_audit(&req->ctx, "payment.refund_retried", "refund",
 		    PQgetvalue(res, i, 0), json_pack("{s:I, s:s?}",
 		    "application_id", (json_int_t)id, "previous_error",
 		    PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1))) != 0) {
@@ -910,7 +909,7 @@ api_refund_retry(ch_req_t *req)
 			return -1;
 		}
 	}
-	if (ch_db_commit(req->db) != 0) {
+	if (ch_db_commit(req->ctx.db) != 0) {
 		json_decref(items);
 		return -1;
 	}

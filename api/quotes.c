@@ -6,7 +6,7 @@
  * two can never disagree.
  */
 #include "api.h"
-#include "certhall/fees.h"
+#include "certhall/domain/fees.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -51,7 +51,7 @@ api_quote_create(ch_req_t *req)
 	json_t *lines;
 	const char *biz = ch_business_codes[in->business_type];
 
-	switch (ch_fees_quote(req->db, req->pool,
+	switch (ch_fees_quote(req->ctx.db, req->ctx.pool,
 	    (ch_business_t)in->business_type,
 	    (ch_cert_type_t)in->certificate_type,
 	    in->years.set ? in->years.v : -1,

@@ -17,13 +17,13 @@
  * audit event and the SMS, never to the server log.
  */
 #include "api.h"
-#include "certhall/application.h"
-#include "certhall/crypto.h"
-#include "certhall/fees.h"
-#include "certhall/people.h"
-#include "certhall/query.h"
-#include "certhall/validate.h"
-#include "certhall/workflow.h"
+#include "certhall/domain/application.h"
+#include "certhall/base/crypto.h"
+#include "certhall/domain/fees.h"
+#include "certhall/domain/people.h"
+#include "certhall/web/query.h"
+#include "certhall/base/validate.h"
+#include "certhall/domain/workflow.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -260,7 +260,7 @@ check_materials(ch_req_t *req, const ch_app_t *a, unsigned set)
 
 		if (!(set & (1u << i)))
 			continue;
-		r = ch_app_requires_material(req, a, ch_material_kinds[i]);
+		r = ch_app_requires_material(&req->ctx, a, ch_material_kinds[i]);
 		if (r < 0)
 			return -1;
 		if (r == 0) {
@@ -283,12 +283,12 @@ store_review(ch_req_t *req, const char *idbuf, const char *reason,
 	char staff[24];
 	const char *params[4];
 
-	snprintf(staff, sizeof staff, "%lld", req->principal.id);
+	snprintf(staff, sizeof staff, "%lld", req->ctx.principal.id);
 	params[0] = idbuf;
 	params[1] = reason;
 	params[2] = materials;
 	params[3] = staff;
-	return ch_db_exec(req->db, req->pool, &stmt_decided, params) != NULL
+	return ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_decided, params) != NULL
 	    ? 0 : -1;
 }
 
@@ -303,8 +303,8 @@ moved(ch_req_t *req, long long id, ch_wf_result_t r, const char *verb)
 	case CH_WF_OK:
 		return STEP_OK;
 	case CH_WF_ILLEGAL:
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, verb);
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, verb);
 		return STEP_ANSWERED;
 	case CH_WF_ERROR:
 	default:
@@ -312,8 +312,8 @@ moved(ch_req_t *req, long long id, ch_wf_result_t r, const char *verb)
 	}
 }
 
-static const char *const from_submitted[] = { "submitted", NULL };
-static const char *const from_approved[] = { "approved", NULL };
+#define FROM_SUBMITTED CH_ST_BIT(CH_ST_SUBMITTED)
+#define FROM_APPROVED CH_ST_BIT(CH_ST_APPROVED)
 
 /*
  * Approve: submitted → approved, the quote recomputed and locked, then on
@@ -324,25 +324,26 @@ static enum step
 approve(ch_req_t *req, const ch_app_t *a, const char *idbuf)
 {
 	const char *params[1] = { ch_business_codes[a->business] };
-	const char *why = NULL, *text, *next;
+	const char *why = NULL, *text;
+	ch_app_status_t next;
 	char amount[32];
 	long long total = 0;
 	bool pay;
 	PGresult *res;
 	enum step s;
 
-	res = ch_db_exec(req->db, req->pool, &stmt_settlement, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_settlement, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return STEP_ERROR;
 	pay = strcmp(PQgetvalue(res, 0, 0), "pay") == 0;
-	next = pay ? "awaiting_payment" : "awaiting_verification";
+	next = pay ? CH_ST_AWAITING_PAYMENT : CH_ST_AWAITING_VERIFICATION;
 
-	switch (ch_app_store_quote(req, a, true, &total, &why)) {
+	switch (ch_app_store_quote(&req->ctx, a, true, &total, &why)) {
 	case CH_APP_QUOTE_OK:
 		break;
 	case CH_APP_QUOTE_INVALID:
 		/* Submit checked the same; only changed fee data gets here. */
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		ch_problem(req, CH_P_CONFLICT,
 		    "the application cannot be priced as it is (%s); "
 		    "return it for correction", why != NULL ? why : "no quote");
@@ -352,12 +353,12 @@ approve(ch_req_t *req, const ch_app_t *a, const char *idbuf)
 		return STEP_ERROR;
 	}
 
-	s = moved(req, a->id, ch_wf_transition(req, a->id, from_submitted,
-	    "approved", NULL, json_pack("{s:s}", "decision", "approve"), NULL),
+	s = moved(req, a->id, ch_wf_transition(&req->ctx, a->id, FROM_SUBMITTED,
+	    CH_ST_APPROVED, NULL, json_pack("{s:s}", "decision", "approve"), NULL),
 	    "approve");
 	if (s != STEP_OK)
 		return s;
-	s = moved(req, a->id, ch_wf_transition(req, a->id, from_approved,
+	s = moved(req, a->id, ch_wf_transition(&req->ctx, a->id, FROM_APPROVED,
 	    next, NULL, json_pack("{s:s, s:I}", "settlement",
 	    pay ? "pay" : "verify", "quote_total_fen", (json_int_t)total),
 	    NULL), "approve");
@@ -368,13 +369,13 @@ approve(ch_req_t *req, const ch_app_t *a, const char *idbuf)
 
 	if (pay) {
 		ch_fees_yuan(total, amount);
-		text = ch_psprintf(req->pool, TEXT_APPROVED_PAY, idbuf, amount);
-		return ch_wf_notify(req, a->id, "review_approved_pay",
+		text = ch_psprintf(req->ctx.pool, TEXT_APPROVED_PAY, idbuf, amount);
+		return ch_wf_notify(&req->ctx, a->id, "review_approved_pay",
 		    json_pack("{s:s, s:s}", "id", idbuf, "amount", amount),
 		    text) == 0 ? STEP_OK : STEP_ERROR;
 	}
-	text = ch_psprintf(req->pool, TEXT_APPROVED_VERIFY, idbuf);
-	return ch_wf_notify(req, a->id, "review_approved_verify",
+	text = ch_psprintf(req->ctx.pool, TEXT_APPROVED_VERIFY, idbuf);
+	return ch_wf_notify(&req->ctx, a->id, "review_approved_verify",
 	    json_pack("{s:s}", "id", idbuf), text) == 0 ? STEP_OK : STEP_ERROR;
 }
 
@@ -386,17 +387,17 @@ reject(ch_req_t *req, const ch_app_t *a, const char *idbuf,
 	const char *text, *shown;
 	enum step s;
 
-	s = moved(req, a->id, ch_wf_transition(req, a->id, from_submitted,
-	    "rejected", reason, json_pack("{s:s}", "decision", "reject"), NULL),
+	s = moved(req, a->id, ch_wf_transition(&req->ctx, a->id, FROM_SUBMITTED,
+	    CH_ST_REJECTED, reason, json_pack("{s:s}", "decision", "reject"), NULL),
 	    "reject");
 	if (s != STEP_OK)
 		return s;
 	if (store_review(req, idbuf, reason, NULL) != 0)
 		return STEP_ERROR;
-	text = text_with_reason(req->pool,
-	    ch_psprintf(req->pool, TEXT_REJECTED_HEAD, idbuf), reason,
+	text = text_with_reason(req->ctx.pool,
+	    ch_psprintf(req->ctx.pool, TEXT_REJECTED_HEAD, idbuf), reason,
 	    TEXT_REJECTED_TAIL, &shown);
-	return ch_wf_notify(req, a->id, "review_rejected",
+	return ch_wf_notify(&req->ctx, a->id, "review_rejected",
 	    json_pack("{s:s, s:s}", "id", idbuf, "reason", shown), text) == 0
 	    ? STEP_OK : STEP_ERROR;
 }
@@ -409,26 +410,26 @@ give_back(ch_req_t *req, const ch_app_t *a, const char *idbuf,
 {
 	const char *params[1], *text, *shown, *names;
 	json_t *kinds;
-	char *literal = materials_literal(req->pool, set, &kinds);
+	char *literal = materials_literal(req->ctx.pool, set, &kinds);
 	PGresult *res;
 	enum step s;
 
-	s = moved(req, a->id, ch_wf_transition(req, a->id, from_submitted,
-	    "returned", reason, json_pack("{s:s, s:o}", "decision", "return",
+	s = moved(req, a->id, ch_wf_transition(&req->ctx, a->id, FROM_SUBMITTED,
+	    CH_ST_RETURNED, reason, json_pack("{s:s, s:o}", "decision", "return",
 	    "materials", kinds), NULL), "return");
 	if (s != STEP_OK)
 		return s;
 	if (store_review(req, idbuf, reason, literal) != 0)
 		return STEP_ERROR;
 	params[0] = literal;
-	res = ch_db_exec(req->db, req->pool, &stmt_material_names, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_material_names, params);
 	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		return STEP_ERROR;
-	names = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	text = text_with_reason(req->pool,
-	    ch_psprintf(req->pool, TEXT_RETURNED_HEAD, idbuf, names), reason,
+	names = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
+	text = text_with_reason(req->ctx.pool,
+	    ch_psprintf(req->ctx.pool, TEXT_RETURNED_HEAD, idbuf, names), reason,
 	    TEXT_RETURNED_TAIL, &shown);
-	return ch_wf_notify(req, a->id, "review_returned",
+	return ch_wf_notify(&req->ctx, a->id, "review_returned",
 	    json_pack("{s:s, s:s, s:s}", "id", idbuf, "materials", names,
 	    "reason", shown), text) == 0 ? STEP_OK : STEP_ERROR;
 }
@@ -443,19 +444,19 @@ api_application_review(ch_req_t *req)
 	enum step s;
 	int rc;
 
-	if (ch_app_path_id(req, &id) != 0)
+	if (api_app_path_id(req, &id) != 0)
 		return 0;
 	if (check_decision(req, in) != 0)
 		return 0;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 
-	if ((rc = ch_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
+	if ((rc = api_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
 	/* Decided on the locked row: a reviewer who lost a race gets here
 	 * after the winner's commit and sees its outcome. */
-	if (strcmp(a.status, "submitted") != 0) {
-		ch_db_rollback(req->db);
-		ch_wf_conflict(req, id, decision_codes[in->decision]);
+	if (a.status != CH_ST_SUBMITTED) {
+		ch_db_rollback(req->ctx.db);
+		api_app_conflict(req, id, decision_codes[in->decision]);
 		return 0;
 	}
 	if (in->decision == RETURN) {
@@ -463,7 +464,7 @@ api_application_review(ch_req_t *req)
 		case 0:
 			break;
 		case 1:
-			ch_db_rollback(req->db);
+			ch_db_rollback(req->ctx.db);
 			return 0;
 		default:
 			return -1;
@@ -490,7 +491,7 @@ api_application_review(ch_req_t *req)
 		return -1;
 	/* The answer is read in the transaction, so it shows this decision
 	 * and nothing decided after it. */
-	if (ch_app_respond(req, 200, id) != 0 || ch_db_commit(req->db) != 0)
+	if (api_app_respond(req, 200, id) != 0 || ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	return 0;
 }
@@ -661,13 +662,13 @@ api_review_queue(ch_req_t *req)
 	params[3] = q.certificate_type;
 	params[4] = q.channel;
 	params[5] = limit;
-	res = ch_db_exec(req->db, req->pool, &stmt_queue, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_queue, params);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);
 	if (n > q.limit) {
 		n = (int)q.limit;
-		next = cursor_encode(req->pool,
+		next = cursor_encode(req->ctx.pool,
 		    strtoll(PQgetvalue(res, n - 1, 1), NULL, 10),
 		    strtoll(PQgetvalue(res, n - 1, 0), NULL, 10));
 	}
@@ -676,7 +677,7 @@ api_review_queue(ch_req_t *req)
 	    (next != NULL ? strlen(next) + 2 : 0);
 	for (int i = 0; i < n; i++)
 		len += (size_t)PQgetlength(res, i, 2) + 1;
-	body = p = ch_palloc(req->pool, len);
+	body = p = ch_palloc(req->ctx.pool, len);
 	p += sprintf(p, "{\"items\":[");
 	for (int i = 0; i < n; i++)
 		p += sprintf(p, "%s%s", i ? "," : "", PQgetvalue(res, i, 2));

@@ -11,10 +11,10 @@
  * (STAFF_JSON), so a list, a read and the answer to a change agree.
  */
 #include "api.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/people.h"
-#include "certhall/validate.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/domain/people.h"
+#include "certhall/base/validate.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -178,7 +178,7 @@ respond_row(ch_req_t *req, int status, PGresult *res)
 int
 api_staff_list(ch_req_t *req)
 {
-	PGresult *res = ch_db_exec(req->db, req->pool, &stmt_list, NULL);
+	PGresult *res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_list, NULL);
 
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
@@ -196,7 +196,7 @@ api_staff_get(ch_req_t *req)
 
 	if (path_id(req, &id, idbuf) != 0)
 		return 0;
-	res = ch_db_exec(req->db, req->pool, &stmt_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_get, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -222,35 +222,35 @@ api_staff_create(ch_req_t *req)
 	long long id;
 	PGresult *res;
 
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		return -1;
-	switch (ch_staff_create(req->db, req->pool, &s, &id, &field, &why)) {
+	switch (ch_staff_create(req->ctx.db, req->ctx.pool, &s, &id, &field, &why)) {
 	case CH_PEOPLE_OK:
 		break;
 	case CH_PEOPLE_CONFLICT:
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		ch_problem_field(req, CH_P_CONFLICT, "/username",
 		    "the username \"%s\" is taken", s.username);
 		return 0;
 	case CH_PEOPLE_INVALID:
 		/* The schema checks the same rules; kept for safety. */
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		ch_problem_field(req, CH_P_INVALID_FIELD,
-		    ch_psprintf(req->pool, "/%s", field), "%s %s", field, why);
+		    ch_psprintf(req->ctx.pool, "/%s", field), "%s %s", field, why);
 		return 0;
 	case CH_PEOPLE_ERROR:
 		return -1;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	if (ch_audit(req, "staff.created", "staff", idbuf,
+	if (ch_audit(&req->ctx, "staff.created", "staff", idbuf,
 	    ch_staff_created_detail(&s)) != 0)
 		return -1;
 	params[0] = idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_get, params);
-	if (res == NULL || PQntuples(res) != 1 || ch_db_commit(req->db) != 0)
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_get, params);
+	if (res == NULL || PQntuples(res) != 1 || ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_resp_header(req, "Location",
-	    ch_psprintf(req->pool, "/api/v1/staff/%s", idbuf));
+	    ch_psprintf(req->ctx.pool, "/api/v1/staff/%s", idbuf));
 	respond_row(req, 201, res);
 	return 0;
 }
@@ -284,7 +284,7 @@ api_staff_patch(ch_req_t *req)
 		    "password, unlock");
 		return 0;
 	}
-	self = req->principal.kind == CH_ACTOR_STAFF && req->principal.id == id;
+	self = req->ctx.principal.kind == CH_ACTOR_STAFF && req->ctx.principal.id == id;
 	if (self && in->disabled == 1) {
 		ch_problem_field(req, CH_P_CONFLICT, "/disabled",
 		    "you cannot disable your own account");
@@ -300,14 +300,14 @@ api_staff_patch(ch_req_t *req)
 	    ch_password_hash(in->password, hash, sizeof hash) != 0)
 		goto out;
 
-	if (ch_db_begin(req->db) != 0)
+	if (ch_db_begin(req->ctx.db) != 0)
 		goto out;
 	params[0] = idbuf;
-	row = ch_db_exec(req->db, req->pool, &stmt_lock, params);
+	row = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_lock, params);
 	if (row == NULL)
 		goto out;
 	if (PQntuples(row) != 1) {
-		ch_db_rollback(req->db);
+		ch_db_rollback(req->ctx.db);
 		ch_problem(req, CH_P_NOT_FOUND, "no staff member with this id");
 		rc = 0;
 		goto out;
@@ -321,19 +321,19 @@ api_staff_patch(ch_req_t *req)
 	toggled = in->disabled >= 0 && (in->disabled == 1) != old_disabled;
 
 	params[1] = renamed ? in->display_name : NULL;
-	params[2] = reroled ? ch_staff_roles_literal(req->pool, new_roles)
+	params[2] = reroled ? ch_staff_roles_literal(req->ctx.pool, new_roles)
 	    : NULL;
 	params[3] = toggled ? (in->disabled == 1 ? "t" : "f") : NULL;
 	params[4] = in->password != NULL ? hash : NULL;
 	params[5] = in->unlock == 1 ? "t" : "f";
 	params[6] = renamed || reroled || toggled || in->password != NULL ||
 	    in->unlock == 1 ? "t" : "f";
-	res = ch_db_exec(req->db, req->pool, &stmt_update, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_update, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
 	/* Disabling or a new password cuts the person off at once. */
 	if ((toggled && in->disabled == 1) || in->password != NULL) {
-		PGresult *rv = ch_db_exec(req->db, req->pool,
+		PGresult *rv = ch_db_exec(req->ctx.db, req->ctx.pool,
 		    &stmt_revoke_sessions, params);
 
 		if (rv == NULL)
@@ -341,30 +341,30 @@ api_staff_patch(ch_req_t *req)
 		revoked = strtoll(PQcmdTuples(rv), NULL, 10);
 	}
 
-	if (reroled && ch_audit(req, "staff.roles_changed", "staff", idbuf,
+	if (reroled && ch_audit(&req->ctx, "staff.roles_changed", "staff", idbuf,
 	    before_after(ch_staff_roles_json(old_roles),
 	    ch_staff_roles_json(new_roles))) != 0)
 		goto out;
-	if (renamed && ch_audit(req, "staff.updated", "staff", idbuf,
+	if (renamed && ch_audit(&req->ctx, "staff.updated", "staff", idbuf,
 	    json_pack("{s:o}", "display_name",
 	    before_after(json_string(PQgetvalue(row, 0, 0)),
 	    json_string(in->display_name)))) != 0)
 		goto out;
-	if (toggled && in->disabled == 1 && ch_audit(req, "staff.disabled",
+	if (toggled && in->disabled == 1 && ch_audit(&req->ctx, "staff.disabled",
 	    "staff", idbuf, json_pack("{s:I}", "sessions_revoked",
 	    (json_int_t)revoked)) != 0)
 		goto out;
 	if (toggled && in->disabled == 0 &&
-	    ch_audit(req, "staff.enabled", "staff", idbuf, NULL) != 0)
+	    ch_audit(&req->ctx, "staff.enabled", "staff", idbuf, NULL) != 0)
 		goto out;
-	if (in->password != NULL && ch_audit(req, "staff.password_reset",
+	if (in->password != NULL && ch_audit(&req->ctx, "staff.password_reset",
 	    "staff", idbuf, json_pack("{s:I}", "sessions_revoked",
 	    (json_int_t)revoked)) != 0)
 		goto out;
-	if (in->unlock == 1 && ch_audit(req, "staff.unlocked", "staff", idbuf,
+	if (in->unlock == 1 && ch_audit(&req->ctx, "staff.unlocked", "staff", idbuf,
 	    json_pack("{s:b}", "was_locked", was_locked)) != 0)
 		goto out;
-	if (ch_db_commit(req->db) != 0)
+	if (ch_db_commit(req->ctx.db) != 0)
 		goto out;
 	respond_row(req, 200, res);
 	rc = 0;

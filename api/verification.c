@@ -51,17 +51,17 @@
  * phones appear masked.
  */
 #include "api.h"
-#include "certhall/application.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/log.h"
-#include "certhall/outbox.h"
-#include "certhall/possession.h"
-#include "certhall/ratelimit.h"
-#include "certhall/settle.h"
-#include "certhall/smscode.h"
-#include "certhall/validate.h"
-#include "certhall/workflow.h"
+#include "certhall/domain/application.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/log.h"
+#include "certhall/store/outbox.h"
+#include "certhall/domain/possession.h"
+#include "certhall/web/ratelimit.h"
+#include "certhall/domain/settle.h"
+#include "certhall/domain/smscode.h"
+#include "certhall/base/validate.h"
+#include "certhall/domain/workflow.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -229,16 +229,16 @@ struct subject {
 static enum step
 answered(ch_req_t *req)
 {
-	return ch_db_rollback(req->db) == 0 ? STEP_ANSWERED : STEP_ERROR;
+	return ch_db_rollback(req->ctx.db) == 0 ? STEP_ANSWERED : STEP_ERROR;
 }
 
 /* A 409 naming the state the application is in. */
 static enum step
 conflict(ch_req_t *req, const struct subject *s, const char *detail)
 {
-	ch_db_rollback(req->db);
+	ch_db_rollback(req->ctx.db);
 	json_object_set_new(ch_problem(req, CH_P_CONFLICT, "%s", detail),
-	    "status_now", json_string(s->app.status));
+	    "status_now", json_string(ch_app_status_name(s->app.status)));
 	return STEP_ANSWERED;
 }
 
@@ -246,9 +246,8 @@ conflict(ch_req_t *req, const struct subject *s, const char *detail)
 static bool
 awaiting(const struct subject *s, bool payment, bool verification)
 {
-	return (payment && strcmp(s->app.status, "awaiting_payment") == 0) ||
-	    (verification &&
-	    strcmp(s->app.status, "awaiting_verification") == 0);
+	return (payment && s->app.status == CH_ST_AWAITING_PAYMENT) ||
+	    (verification && s->app.status == CH_ST_AWAITING_VERIFICATION);
 }
 
 /* Verification by SMS code is for free business awaiting it, once. */
@@ -287,7 +286,7 @@ may_prove(ch_req_t *req, const struct subject *s, ch_poss_alg_t *alg)
 	if (ch_poss_algorithm(s->der, s->der_len, alg, &why) != 0) {
 		ch_warn("application %s: the certificate on file %s", s->idbuf,
 		    why);
-		return conflict(req, s, ch_psprintf(req->pool, "the certificate "
+		return conflict(req, s, ch_psprintf(req->ctx.pool, "the certificate "
 		    "on file %s, so possession cannot be proven with it", why));
 	}
 	return STEP_OK;
@@ -318,10 +317,10 @@ open_subject(ch_req_t *req, struct subject *s, enum purpose purpose,
 	PGresult *res;
 
 	memset(s, 0, sizeof *s);
-	if (ch_app_path_id(req, &s->id) != 0)
+	if (api_app_path_id(req, &s->id) != 0)
 		return STEP_ANSWERED;
 	snprintf(s->idbuf, sizeof s->idbuf, "%lld", s->id);
-	switch (ch_app_begin_load(req, s->id, CH_APP_CHANGE, &s->app)) {
+	switch (api_app_begin_load(req, s->id, CH_APP_CHANGE, &s->app)) {
 	case 1:
 		break;
 	case 0:
@@ -330,20 +329,20 @@ open_subject(ch_req_t *req, struct subject *s, enum purpose purpose,
 		return STEP_ERROR;
 	}
 	params[0] = s->idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_facts, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_facts, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return STEP_ERROR;
 	s->verified = *PQgetvalue(res, 0, 0) == 't';
 	s->proven = *PQgetvalue(res, 0, 1) == 't';
 	if (!PQgetisnull(res, 0, 2))
-		s->phone = ch_pstrdup(req->pool, PQgetvalue(res, 0, 2));
+		s->phone = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 2));
 	if (!PQgetisnull(res, 0, 3)) {
 		s->der_len = (size_t)PQgetlength(res, 0, 3) / 2;
-		s->der = ch_palloc(req->pool, s->der_len + 1);
+		s->der = ch_palloc(req->ctx.pool, s->der_len + 1);
 		if (ch_unhex(PQgetvalue(res, 0, 3), s->der, s->der_len) != 0)
 			return STEP_ERROR;
 	}
-	s->business_name = ch_pstrdup(req->pool, PQgetvalue(res, 0, 4));
+	s->business_name = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 4));
 	return purpose == FOR_CODE ? may_verify(req, s) : may_prove(req, s, alg);
 }
 
@@ -366,9 +365,9 @@ limited(ch_req_t *req, const ch_rate_limit_t *limits, size_t n)
 static int
 settled(ch_req_t *req, const struct subject *s, ch_settle_fact_t fact)
 {
-	if (ch_settle_record(req, s->id, fact) == CH_SETTLE_ERROR ||
-	    ch_app_respond(req, 200, s->id) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	if (ch_settle_record(&req->ctx, s->id, fact) == CH_SETTLE_ERROR ||
+	    api_app_respond(req, 200, s->id) != 0 ||
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	return 0;
 }
@@ -379,14 +378,14 @@ settled(ch_req_t *req, const struct subject *s, ch_settle_fact_t fact)
 static enum step
 code_rate_limit(ch_req_t *req, const struct subject *s)
 {
-	const char *app = ch_psprintf(req->pool, "verify:app:%s", s->idbuf);
+	const char *app = ch_psprintf(req->ctx.pool, "verify:app:%s", s->idbuf);
 	const ch_rate_limit_t limits[] = {
 		{ app, CODE_RESEND_SECONDS, 1,
 		  "a code was sent for this application less than a minute "
 		  "ago" },
 		{ app, 3600, CODE_APP_PER_HOUR,
 		  "this application has had its 5 codes for this hour" },
-		{ ch_psprintf(req->pool, "verify:phone:%s", s->phone), 86400,
+		{ ch_psprintf(req->ctx.pool, "verify:phone:%s", s->phone), 86400,
 		  CODE_PHONE_PER_DAY,
 		  "the registered phone has had its 10 codes for today" },
 	};
@@ -420,30 +419,30 @@ api_verification_code_create(ch_req_t *req)
 	ch_sms_code_new(code);
 	params[0] = s.idbuf;
 	params[1] = s.phone;
-	params[2] = ch_psprintf(req->pool, "%d", CH_SMS_CODE_SECONDS);
-	params[3] = req->remote_addr != NULL ? req->remote_addr : "-";
-	res = ch_db_exec(req->db, req->pool, &stmt_code_new, params);
+	params[2] = ch_psprintf(req->ctx.pool, "%d", CH_SMS_CODE_SECONDS);
+	params[3] = req->ctx.remote_addr != NULL ? req->ctx.remote_addr : "-";
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_new, params);
 	if (res == NULL || PQntuples(res) != 1)
 		goto out;
-	code_id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	expires = ch_pstrdup(req->pool, PQgetvalue(res, 0, 1));
-	ch_sms_code_hash(CH_KEY_VERIFY_CODE, ch_psprintf(req->pool,
+	code_id = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
+	expires = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 1));
+	ch_sms_code_hash(CH_KEY_VERIFY_CODE, ch_psprintf(req->ctx.pool,
 	    "%s:%s:%s", code_id, s.idbuf, s.phone), code, hash);
 	params[0] = code_id;
 	params[1] = hash;
-	if (ch_db_exec(req->db, req->pool, &stmt_code_hash, params) == NULL)
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_hash, params) == NULL)
 		goto out;
 
-	if (ch_outbox_sms(req->db, req->pool, s.phone, "verify_code",
-	    ch_psprintf(req->pool, "{\"code\":\"%s\",\"id\":\"%s\","
+	if (ch_outbox_sms(req->ctx.db, req->ctx.pool, s.phone, "verify_code",
+	    ch_psprintf(req->ctx.pool, "{\"code\":\"%s\",\"id\":\"%s\","
 	    "\"business\":\"%s\"}", code, s.idbuf, s.business_name),
-	    ch_psprintf(req->pool, TEXT_CODE, s.business_name, s.idbuf, code),
+	    ch_psprintf(req->ctx.pool, TEXT_CODE, s.business_name, s.idbuf, code),
 	    &outbox_id) != 0)
 		goto out;
-	if (ch_audit(req, "verification.code_sent", "application", s.idbuf,
+	if (ch_audit(&req->ctx, "verification.code_sent", "application", s.idbuf,
 	    json_pack("{s:s, s:s, s:I}", "phone", masked, "code_id", code_id,
 	    "outbox_id", (json_int_t)outbox_id)) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		goto out;
 	ch_resp_json(req, 202, json_pack("{s:s, s:s}", "sent_to", masked,
 	    "expires_at", expires));
@@ -465,9 +464,9 @@ code_refused(ch_req_t *req, const struct subject *s, const char *code_id,
 
 	if (code_id != NULL)
 		json_object_set_new(d, "code_id", json_string(code_id));
-	if (ch_audit(req, "application.verification_failed", "application",
+	if (ch_audit(&req->ctx, "application.verification_failed", "application",
 	    s->idbuf, d) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_problem_field(req, CH_P_INVALID_FIELD, "/code", "%s", detail);
 	return 0;
@@ -487,18 +486,18 @@ api_verification_create(ch_req_t *req)
 	if ((st = open_subject(req, &s, FOR_CODE, NULL)) != STEP_OK)
 		return handler_result(st);
 	params[0] = s.idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_code_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_get, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
 		return code_refused(req, &s, NULL, "no code sent",
 		    "no code has been sent for this application; request one "
 		    "first");
-	code_id = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
+	code_id = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
 	tries = atoi(PQgetvalue(res, 0, 2));
 	/* Bound to the phone it went to: a code sent before the registered
 	 * phone changed no longer matches. */
-	verdict = ch_sms_code_judge(CH_KEY_VERIFY_CODE, ch_psprintf(req->pool,
+	verdict = ch_sms_code_judge(CH_KEY_VERIFY_CODE, ch_psprintf(req->ctx.pool,
 	    "%s:%s:%s", code_id, s.idbuf, s.phone != NULL ? s.phone : "-"),
 	    in->code, PQgetvalue(res, 0, 1), tries,
 	    *PQgetvalue(res, 0, 3) == 't', *PQgetvalue(res, 0, 4) == 't');
@@ -521,19 +520,19 @@ api_verification_create(ch_req_t *req)
 
 	params[0] = code_id;
 	params[1] = verdict == CH_SMS_CODE_RIGHT ? "true" : "false";
-	res = ch_db_exec(req->db, req->pool, &stmt_code_try, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_code_try, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (verdict != CH_SMS_CODE_RIGHT) {
 		tries = atoi(PQgetvalue(res, 0, 0));
 		return code_refused(req, &s, code_id, "wrong code",
 		    tries < CH_SMS_CODE_MAX_TRIES
-		    ? ch_psprintf(req->pool, "the code is wrong; %d tries left",
+		    ? ch_psprintf(req->ctx.pool, "the code is wrong; %d tries left",
 		    CH_SMS_CODE_MAX_TRIES - tries)
 		    : "the code is wrong, and that was its last try; request a "
 		    "new one");
 	}
-	if (ch_audit(req, "application.verified", "application", s.idbuf,
+	if (ch_audit(&req->ctx, "application.verified", "application", s.idbuf,
 	    json_pack("{s:s}", "code_id", code_id)) != 0)
 		return -1;
 	return settled(req, &s, CH_SETTLE_VERIFIED);
@@ -545,7 +544,7 @@ api_verification_create(ch_req_t *req)
 static const char *
 to_sign(ch_req_t *req, const struct subject *s, const char *nonce)
 {
-	return ch_psprintf(req->pool, TO_SIGN_PREFIX "%s:%s", s->idbuf, nonce);
+	return ch_psprintf(req->ctx.pool, TO_SIGN_PREFIX "%s:%s", s->idbuf, nonce);
 }
 
 int
@@ -562,7 +561,7 @@ api_possession_challenge_create(ch_req_t *req)
 
 	if ((st = open_subject(req, &s, FOR_POSSESSION, &alg)) != STEP_OK)
 		return handler_result(st);
-	limit = (ch_rate_limit_t){ ch_psprintf(req->pool,
+	limit = (ch_rate_limit_t){ ch_psprintf(req->ctx.pool,
 	    "possession:app:%s", s.idbuf), 3600, CHALLENGES_PER_HOUR,
 	    "this application has had its 20 challenges for this hour" };
 	if ((st = limited(req, &limit, 1)) != STEP_OK)
@@ -573,16 +572,16 @@ api_possession_challenge_create(ch_req_t *req)
 	params[0] = s.idbuf;
 	params[1] = nonce;
 	params[2] = ch_poss_alg_name(alg);
-	params[3] = ch_psprintf(req->pool, "%d", CHALLENGE_SECONDS);
-	params[4] = req->remote_addr != NULL ? req->remote_addr : "-";
-	res = ch_db_exec(req->db, req->pool, &stmt_challenge_new, params);
+	params[3] = ch_psprintf(req->ctx.pool, "%d", CHALLENGE_SECONDS);
+	params[4] = req->ctx.remote_addr != NULL ? req->ctx.remote_addr : "-";
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_challenge_new, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	ch_resp_json(req, 201, json_pack("{s:I, s:s, s:s, s:s}",
 	    "challenge_id", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
 	    "to_sign", to_sign(req, &s, nonce), "algorithm",
 	    ch_poss_alg_name(alg), "expires_at", PQgetvalue(res, 0, 1)));
-	return ch_db_commit(req->db);
+	return ch_db_commit(req->ctx.db);
 }
 
 /* ---- POST /api/v1/applications/{id}/possession -------------------------- */
@@ -599,9 +598,9 @@ possession_refused(ch_req_t *req, const struct subject *s,
 
 	if (algorithm != NULL)
 		json_object_set_new(d, "algorithm", json_string(algorithm));
-	if (ch_audit(req, "application.possession_failed", "application",
+	if (ch_audit(&req->ctx, "application.possession_failed", "application",
 	    s->idbuf, d) != 0 ||
-	    ch_db_commit(req->db) != 0)
+	    ch_db_commit(req->ctx.db) != 0)
 		return -1;
 	ch_problem_field(req, CH_P_INVALID_FIELD, field, "%s", detail);
 	return 0;
@@ -623,10 +622,10 @@ api_possession_create(ch_req_t *req)
 
 	if ((st = open_subject(req, &s, FOR_POSSESSION, &alg)) != STEP_OK)
 		return handler_result(st);
-	challenge_id = ch_psprintf(req->pool, "%lld", in->challenge_id.v);
+	challenge_id = ch_psprintf(req->ctx.pool, "%lld", in->challenge_id.v);
 	params[0] = challenge_id;
 	params[1] = s.idbuf;
-	res = ch_db_exec(req->db, req->pool, &stmt_challenge_get, params);
+	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_challenge_get, params);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0)
@@ -634,8 +633,8 @@ api_possession_create(ch_req_t *req)
 		    "unknown challenge", "/challenge_id", "no such challenge "
 		    "for this application; ask for one with "
 		    "POST …/possession-challenges");
-	nonce = ch_pstrdup(req->pool, PQgetvalue(res, 0, 0));
-	algorithm = ch_pstrdup(req->pool, PQgetvalue(res, 0, 1));
+	nonce = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 0));
+	algorithm = ch_pstrdup(req->ctx.pool, PQgetvalue(res, 0, 1));
 	if (*PQgetvalue(res, 0, 2) == 't')
 		return possession_refused(req, &s, challenge_id, algorithm,
 		    "challenge already used", "/challenge_id", "this challenge "
@@ -646,7 +645,7 @@ api_possession_create(ch_req_t *req)
 		    "expired (challenges last 5 minutes); ask for a new one");
 
 	/* The schema checked the base64 and its length. */
-	sig = ch_palloc(req->pool, SIGNATURE_MAX_BYTES);
+	sig = ch_palloc(req->ctx.pool, SIGNATURE_MAX_BYTES);
 	if (ch_unbase64(in->signature, strlen(in->signature), true, sig,
 	    SIGNATURE_MAX_BYTES, &siglen) != 0)
 		siglen = 0;
@@ -656,17 +655,17 @@ api_possession_create(ch_req_t *req)
 
 	params[0] = challenge_id;
 	params[1] = verdict == CH_POSS_PROVEN ? "proven" : "failed";
-	if (ch_db_exec(req->db, req->pool, &stmt_challenge_spend, params)
+	if (ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_challenge_spend, params)
 	    == NULL)
 		return -1;
 	if (verdict != CH_POSS_PROVEN)
 		return possession_refused(req, &s, challenge_id, algorithm,
 		    "signature does not verify", "/signature",
-		    ch_psprintf(req->pool, "the signature %s (%s over the "
+		    ch_psprintf(req->ctx.pool, "the signature %s (%s over the "
 		    "UTF-8 bytes of to_sign); the challenge is used up, ask "
 		    "for a new one", why != NULL ? why : "does not verify",
 		    algorithm));
-	if (ch_audit(req, "application.possession_proven", "application",
+	if (ch_audit(&req->ctx, "application.possession_proven", "application",
 	    s.idbuf, json_pack("{s:s, s:s}", "challenge_id", challenge_id,
 	    "algorithm", algorithm)) != 0)
 		return -1;

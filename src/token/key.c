@@ -4,8 +4,8 @@
  */
 #include "internal.h"
 
-#include "certhall/log.h"
-#include "certhall/pool.h"
+#include "certhall/base/log.h"
+#include "certhall/base/pool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,8 +4,8 @@
  */
 #include "certhall/token/key.h"
 
-#include "certhall/log.h"
-#include "certhall/util.h"
+#include "certhall/base/log.h"
+#include "certhall/base/util.h"
 
 #include <string.h>
 

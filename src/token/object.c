@@ -4,7 +4,7 @@
  */
 #include "internal.h"
 
-#include "certhall/log.h"
+#include "certhall/base/log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,8 +6,8 @@
  */
 #include "internal.h"
 
-#include "certhall/log.h"
-#include "certhall/pool.h"
+#include "certhall/base/log.h"
+#include "certhall/base/pool.h"
 
 #include <errno.h>
 #include <fcntl.h>

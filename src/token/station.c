@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-#include "certhall/log.h"
+#include "certhall/base/log.h"
 
 #include <stdio.h>
 #include <string.h>

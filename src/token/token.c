@@ -5,9 +5,9 @@
  */
 #include "internal.h"
 
-#include "certhall/log.h"
-#include "certhall/pool.h"
-#include "certhall/util.h"
+#include "certhall/base/log.h"
+#include "certhall/base/pool.h"
+#include "certhall/base/util.h"
 
 #include <ctype.h>
 #include <dlfcn.h>

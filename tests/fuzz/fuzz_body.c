@@ -3,7 +3,7 @@
  * CONTENT_LENGTH conversion and the media type check).  An accepted length
  * never exceeds the cap, whatever the digits.
  */
-#include "certhall/body.h"
+#include "certhall/web/body.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * schema validation as a request; nothing may crash, leak or break the
  * validator's promises (typed values within their declared bounds).
  */
-#include "certhall/json.h"
+#include "certhall/base/json.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -62,8 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (in.colour < -1 || in.colour > 2 || in.paid < -1 ||
 		    in.paid > 1 || in.set > 7)
 			abort();
-	} else if (err.detail[0] == '\0' || err.kind < CH_P_BAD_REQUEST ||
-	    err.kind >= CH_P__MAX) {
+	} else if (err.detail[0] == '\0' || err.kind >= CH_JSON_E__MAX) {
 		abort();
 	}
 	json_decref(j);

@@ -3,7 +3,8 @@
  * must name a route, and every decoded parameter must be non-empty and free
  * of '/' and NUL (so it can never smuggle a segment).
  */
-#include "certhall/router.h"
+#include "api.h"
+#include "certhall/web/router.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /* The pure parts of certhall/application.h: If-Match, eligibility at its
  * boundaries, completeness's field list, visibility and list cursors. */
 #include "test.h"
-#include "certhall/application.h"
-#include "certhall/router.h"
+#include "certhall/domain/application.h"
+#include "certhall/web/http.h"
+#include "certhall/web/router.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -10,21 +11,21 @@
 int
 test_app_if_match(void)
 {
-	CHECK(ch_app_if_match("\"v3\"", 3));
-	CHECK(!ch_app_if_match("\"v3\"", 4));
-	CHECK(!ch_app_if_match("\"v33\"", 3));
-	CHECK(!ch_app_if_match("\"v\"", 3));
-	CHECK(ch_app_if_match("*", 1));
-	CHECK(ch_app_if_match(" * ", 7));
-	CHECK(ch_app_if_match("\"v1\", \"v2\"", 2));
-	CHECK(ch_app_if_match("\"v1\",\"v2\"", 1));
+	CHECK(ch_http_if_match("\"v3\"", 3));
+	CHECK(!ch_http_if_match("\"v3\"", 4));
+	CHECK(!ch_http_if_match("\"v33\"", 3));
+	CHECK(!ch_http_if_match("\"v\"", 3));
+	CHECK(ch_http_if_match("*", 1));
+	CHECK(ch_http_if_match(" * ", 7));
+	CHECK(ch_http_if_match("\"v1\", \"v2\"", 2));
+	CHECK(ch_http_if_match("\"v1\",\"v2\"", 1));
 	/* Weak tags never match strongly (RFC 9110 §13.1.1). */
-	CHECK(!ch_app_if_match("W/\"v2\"", 2));
-	CHECK(ch_app_if_match("W/\"v2\", \"v2\"", 2));
-	CHECK(!ch_app_if_match("v2", 2));
-	CHECK(!ch_app_if_match("\"v2", 2));
-	CHECK(!ch_app_if_match("", 2));
-	CHECK(!ch_app_if_match(NULL, 2));
+	CHECK(!ch_http_if_match("W/\"v2\"", 2));
+	CHECK(ch_http_if_match("W/\"v2\", \"v2\"", 2));
+	CHECK(!ch_http_if_match("v2", 2));
+	CHECK(!ch_http_if_match("\"v2", 2));
+	CHECK(!ch_http_if_match("", 2));
+	CHECK(!ch_http_if_match(NULL, 2));
 	return 0;
 }
 
@@ -33,9 +34,9 @@ test_app_etag(void)
 {
 	char tag[16];
 
-	ch_app_etag(12, tag);
+	ch_http_etag(12, tag);
 	CHECK_STR(tag, "\"v12\"");
-	ch_app_etag(INT_MAX, tag);
+	ch_http_etag(INT_MAX, tag);
 	CHECK_STR(tag, "\"v2147483647\"");
 	return 0;
 }

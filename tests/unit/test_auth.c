@@ -1,7 +1,7 @@
 #include "test.h"
 
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
 
 #include <string.h>
 

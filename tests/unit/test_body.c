@@ -1,5 +1,5 @@
 #include "test.h"
-#include "certhall/body.h"
+#include "certhall/web/body.h"
 
 int
 test_body_length(void)

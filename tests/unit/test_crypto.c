@@ -1,9 +1,9 @@
 #include "test.h"
-#include "certhall/auth.h"
-#include "certhall/cors.h"
-#include "certhall/crypto.h"
-#include "certhall/log.h"
-#include "certhall/router.h"
+#include "certhall/web/auth.h"
+#include "certhall/web/cors.h"
+#include "certhall/base/crypto.h"
+#include "certhall/base/log.h"
+#include "certhall/web/router.h"
 
 #include <string.h>
 

@@ -12,8 +12,8 @@
  * case where whether it took effect is unknown).
  */
 #include "test.h"
-#include "certhall/db.h"
-#include "certhall/pool.h"
+#include "certhall/store/db.h"
+#include "certhall/base/pool.h"
 
 #include <arpa/inet.h>
 #include <poll.h>

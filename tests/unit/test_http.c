@@ -1,7 +1,7 @@
 #include "test.h"
-#include "certhall/http.h"
-#include "certhall/cors.h"
-#include "certhall/server.h"
+#include "certhall/web/http.h"
+#include "certhall/web/cors.h"
+#include "certhall/web/server.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -11,11 +11,11 @@ req_init(ch_req_t *req, ch_pool_t *pool, ch_method_t m, const char *path,
     char **env)
 {
 	memset(req, 0, sizeof *req);
-	req->pool = pool;
+	req->ctx.pool = pool;
 	req->method = m;
 	req->method_name = ch_method_name(m);
 	req->path = path;
-	req->request_id = "rid-1";
+	req->ctx.correlation_id = "rid-1";
 	req->env = env;
 }
 

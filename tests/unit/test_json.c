@@ -1,5 +1,5 @@
 #include "test.h"
-#include "certhall/json.h"
+#include "certhall/base/json.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -73,23 +73,23 @@ test_json_parse_errors(void)
 	char deep[64];
 
 	CHECK(ch_json_parse("", 0, 16, &err) == NULL &&
-	    err.kind == CH_P_MALFORMED_JSON);
+	    err.kind == CH_JSON_E_MALFORMED);
 	CHECK(ch_json_parse("{", 1, 16, &err) == NULL &&
-	    err.kind == CH_P_MALFORMED_JSON);
+	    err.kind == CH_JSON_E_MALFORMED);
 	CHECK(ch_json_parse("{} {}", 5, 16, &err) == NULL &&
-	    err.kind == CH_P_MALFORMED_JSON);
+	    err.kind == CH_JSON_E_MALFORMED);
 	CHECK(ch_json_parse("{\"a\":1,\"a\":2}", 13, 16, &err) == NULL &&
-	    err.kind == CH_P_DUPLICATE_KEY);
+	    err.kind == CH_JSON_E_DUPLICATE_KEY);
 	/* NUL inside a string is refused, so C strings stay whole. */
 	CHECK(ch_json_parse("{\"a\":\"x\\u0000y\"}", 16, 16, &err) == NULL &&
-	    err.kind == CH_P_MALFORMED_JSON);
+	    err.kind == CH_JSON_E_MALFORMED);
 	/* Invalid UTF-8. */
 	CHECK(ch_json_parse("{\"a\":\"\xff\"}", 8, 16, &err) == NULL &&
-	    err.kind == CH_P_MALFORMED_JSON);
+	    err.kind == CH_JSON_E_MALFORMED);
 	memset(deep, '[', 17);
 	memset(deep + 17, ']', 17);
 	CHECK(ch_json_parse(deep, 34, 16, &err) == NULL &&
-	    err.kind == CH_P_TOO_DEEP);
+	    err.kind == CH_JSON_E_TOO_DEEP);
 	return 0;
 }
 
@@ -115,7 +115,7 @@ test_json_validate_ok(void)
 
 struct bad_case {
 	const char *body;
-	ch_problem_t kind;
+	ch_json_err_t kind;
 	const char *pointer;
 };
 
@@ -123,26 +123,26 @@ int
 test_json_validate_errors(void)
 {
 	static const struct bad_case cases[] = {
-		{ "[]", CH_P_INVALID_FIELD, "" },
-		{ "\"name\"", CH_P_INVALID_FIELD, "" },
-		{ "{}", CH_P_MISSING_FIELD, "/name" },
-		{ "{\"name\":null}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":\"\"}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":\"五个汉字啊\"}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":\"a\\tb\"}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":\"axb\"}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":7}", CH_P_INVALID_FIELD, "/name" },
-		{ "{\"name\":\"a\",\"years\":0}", CH_P_INVALID_FIELD, "/years" },
-		{ "{\"name\":\"a\",\"years\":6}", CH_P_INVALID_FIELD, "/years" },
-		{ "{\"name\":\"a\",\"years\":1.0}", CH_P_INVALID_FIELD, "/years" },
-		{ "{\"name\":\"a\",\"years\":\"1\"}", CH_P_INVALID_FIELD, "/years" },
-		{ "{\"name\":\"a\",\"years\":true}", CH_P_INVALID_FIELD, "/years" },
-		{ "{\"name\":\"a\",\"colour\":\"blue\"}", CH_P_INVALID_FIELD, "/colour" },
-		{ "{\"name\":\"a\",\"colour\":null}", CH_P_INVALID_FIELD, "/colour" },
-		{ "{\"name\":\"a\",\"a/b~c\":1}", CH_P_INVALID_FIELD, "/a~1b~0c" },
-		{ "{\"name\":\"a\",\"Name\":\"b\"}", CH_P_UNKNOWN_FIELD, "/Name" },
+		{ "[]", CH_JSON_E_INVALID_FIELD, "" },
+		{ "\"name\"", CH_JSON_E_INVALID_FIELD, "" },
+		{ "{}", CH_JSON_E_MISSING_FIELD, "/name" },
+		{ "{\"name\":null}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"\"}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"五个汉字啊\"}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"a\\tb\"}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"axb\"}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":7}", CH_JSON_E_INVALID_FIELD, "/name" },
+		{ "{\"name\":\"a\",\"years\":0}", CH_JSON_E_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":6}", CH_JSON_E_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":1.0}", CH_JSON_E_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":\"1\"}", CH_JSON_E_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"years\":true}", CH_JSON_E_INVALID_FIELD, "/years" },
+		{ "{\"name\":\"a\",\"colour\":\"blue\"}", CH_JSON_E_INVALID_FIELD, "/colour" },
+		{ "{\"name\":\"a\",\"colour\":null}", CH_JSON_E_INVALID_FIELD, "/colour" },
+		{ "{\"name\":\"a\",\"a/b~c\":1}", CH_JSON_E_INVALID_FIELD, "/a~1b~0c" },
+		{ "{\"name\":\"a\",\"Name\":\"b\"}", CH_JSON_E_UNKNOWN_FIELD, "/Name" },
 		/* An unknown field is named even when a required one is missing. */
-		{ "{\"nmae\":\"a\"}", CH_P_UNKNOWN_FIELD, "/nmae" },
+		{ "{\"nmae\":\"a\"}", CH_JSON_E_UNKNOWN_FIELD, "/nmae" },
 	};
 	struct input in;
 	ch_json_error_t err;
@@ -169,14 +169,14 @@ test_json_pointer_escaping(void)
 	char body[600];
 
 	CHECK(run("{\"name\":\"a\",\"x~/y\":1}", &in, &err) ==
-	    CH_P_UNKNOWN_FIELD);
+	    CH_JSON_E_UNKNOWN_FIELD);
 	CHECK_STR(err.pointer, "/x~0~1y");
 	/* A huge unknown key is cut short, at a character boundary. */
 	strcpy(body, "{\"");
 	for (int i = 0; i < 100; i++)
 		strcat(body, "键");
 	strcat(body, "\":1}");
-	CHECK(run(body, &in, &err) == CH_P_UNKNOWN_FIELD);
+	CHECK(run(body, &in, &err) == CH_JSON_E_UNKNOWN_FIELD);
 	CHECK(strlen(err.pointer) < sizeof err.pointer);
 	{
 		json_t *s = json_string(err.pointer);	/* NULL unless UTF-8 */
@@ -223,15 +223,15 @@ test_json_enum_set(void)
 
 	CHECK(run_set("{\"roles\":[\"admin\",\"reviewer\"]}", &in, &err) == -1);
 	CHECK(in.roles == (1u << 2 | 1u << 0));
-	CHECK(run_set("{\"roles\":[]}", &in, &err) == CH_P_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[]}", &in, &err) == CH_JSON_E_INVALID_FIELD);
 	CHECK(run_set("{\"roles\":[\"admin\",\"admin\"]}", &in, &err) ==
-	    CH_P_INVALID_FIELD);
-	CHECK(run_set("{\"roles\":[\"root\"]}", &in, &err) == CH_P_INVALID_FIELD);
-	CHECK(run_set("{\"roles\":[1]}", &in, &err) == CH_P_INVALID_FIELD);
-	CHECK(run_set("{\"roles\":\"admin\"}", &in, &err) == CH_P_INVALID_FIELD);
+	    CH_JSON_E_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[\"root\"]}", &in, &err) == CH_JSON_E_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":[1]}", &in, &err) == CH_JSON_E_INVALID_FIELD);
+	CHECK(run_set("{\"roles\":\"admin\"}", &in, &err) == CH_JSON_E_INVALID_FIELD);
 	CHECK_STR(err.pointer, "/roles");
 	CHECK(run_set("{\"roles\":[\"a\",\"b\",\"c\",\"d\"]}", &in, &err) ==
-	    CH_P_INVALID_FIELD);
+	    CH_JSON_E_INVALID_FIELD);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
  * sender).
  */
 #include "test.h"
-#include "certhall/util.h"
+#include "certhall/base/util.h"
 
 int
 test_payd_backoff(void)

@@ -5,9 +5,9 @@
  * the test, which answers canned responses and records the requests.
  */
 #include "test.h"
-#include "certhall/crypto.h"
-#include "certhall/paygw.h"
-#include "certhall/pool.h"
+#include "certhall/base/crypto.h"
+#include "certhall/clients/paygw.h"
+#include "certhall/base/pool.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

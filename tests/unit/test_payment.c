@@ -2,9 +2,9 @@
  * does, our order numbers and the gateways' timestamps; and the small
  * helpers payments share with review (yuan, reasons). */
 #include "test.h"
-#include "certhall/fees.h"
-#include "certhall/payment.h"
-#include "certhall/validate.h"
+#include "certhall/domain/fees.h"
+#include "certhall/domain/payment.h"
+#include "certhall/base/validate.h"
 
 #include <string.h>
 
@@ -18,7 +18,7 @@ payable(void)
 		.order_status = "open",
 		.order_expires_at = T0 + 7200,
 		.paid_at = T0,
-		.app_status = "awaiting_payment",
+		.app_status = CH_ST_AWAITING_PAYMENT,
 		.app_paid = false,
 	};
 	return f;
@@ -49,11 +49,11 @@ test_payment_refund_why(void)
 	f.app_paid = true;		/* paid at the counter meanwhile */
 	CHECK(ch_payment_refund_why(&f) == CH_PAY_WHY_ALREADY_PAID);
 	f = payable();
-	f.app_status = "cancelled";
+	f.app_status = CH_ST_CANCELLED;
 	CHECK(ch_payment_refund_why(&f) == CH_PAY_WHY_NOT_AWAITING);
 	f.order_status = "closed";	/* the cancel closed it: says why */
 	CHECK(ch_payment_refund_why(&f) == CH_PAY_WHY_NOT_AWAITING);
-	f.app_status = "issuing";
+	f.app_status = CH_ST_ISSUING;
 	f.app_paid = true;
 	CHECK(ch_payment_refund_why(&f) == CH_PAY_WHY_ALREADY_PAID);
 
@@ -69,22 +69,22 @@ test_payment_refund_why(void)
 int
 test_payment_refund_plan(void)
 {
-	CHECK(ch_payment_refund_plan("cancelled", NULL) == CH_REFUND_ONLY);
-	CHECK(ch_payment_refund_plan("rejected", NULL) == CH_REFUND_ONLY);
-	CHECK(ch_payment_refund_plan("awaiting_payment", NULL) ==
+	CHECK(ch_payment_refund_plan(CH_ST_CANCELLED, NULL) == CH_REFUND_ONLY);
+	CHECK(ch_payment_refund_plan(CH_ST_REJECTED, NULL) == CH_REFUND_ONLY);
+	CHECK(ch_payment_refund_plan(CH_ST_AWAITING_PAYMENT, NULL) ==
 	    CH_REFUND_CANCEL);
-	CHECK(ch_payment_refund_plan("awaiting_verification", NULL) ==
+	CHECK(ch_payment_refund_plan(CH_ST_AWAITING_VERIFICATION, NULL) ==
 	    CH_REFUND_CANCEL);
-	CHECK(ch_payment_refund_plan("issuing", "queued") ==
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUING, "queued") ==
 	    CH_REFUND_CANCEL_JOB);
-	CHECK(ch_payment_refund_plan("issuing", "claimed") == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("issuing", "done") == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("issuing", "failed") == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("issuing", NULL) == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("issued", "done") == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("completed", NULL) == CH_REFUND_ISSUED);
-	CHECK(ch_payment_refund_plan("draft", NULL) == CH_REFUND_REFUSED);
-	CHECK(ch_payment_refund_plan("submitted", NULL) == CH_REFUND_REFUSED);
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUING, "claimed") == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUING, "done") == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUING, "failed") == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUING, NULL) == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_ISSUED, "done") == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_COMPLETED, NULL) == CH_REFUND_ISSUED);
+	CHECK(ch_payment_refund_plan(CH_ST_DRAFT, NULL) == CH_REFUND_REFUSED);
+	CHECK(ch_payment_refund_plan(CH_ST_SUBMITTED, NULL) == CH_REFUND_REFUSED);
 	return 0;
 }
 

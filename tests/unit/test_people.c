@@ -2,9 +2,9 @@
  * database work (api/staff.c, api/audit.c). */
 #include "test.h"
 #include "../../api/api.h"
-#include "certhall/auth.h"
-#include "certhall/crypto.h"
-#include "certhall/people.h"
+#include "certhall/web/auth.h"
+#include "certhall/base/crypto.h"
+#include "certhall/domain/people.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -163,12 +163,12 @@ static void
 req_init(ch_req_t *req, ch_pool_t *pool, const char *path, const char *query)
 {
 	memset(req, 0, sizeof *req);
-	req->pool = pool;
+	req->ctx.pool = pool;
 	req->method = CH_GET;
 	req->method_name = "GET";
 	req->path = path;
 	req->query = query;
-	req->request_id = "rid-1";
+	req->ctx.correlation_id = "rid-1";
 }
 
 static const char *
@@ -178,7 +178,7 @@ problem_member(const ch_req_t *req, const char *name)
 }
 
 /* Bad query values are refused with the parameter's name before the
- * database is asked (req->db is NULL here). */
+ * database is asked (req->ctx.db is NULL here). */
 int
 test_people_audit_query_refused(void)
 {
@@ -225,9 +225,9 @@ patch_as(ch_pool_t *pool, long long me, const char *id, const char *body,
 
 	req_init(req, pool, "/api/v1/staff/x", "");
 	req->method = CH_PATCH;
-	req->principal.kind = CH_ACTOR_STAFF;
-	req->principal.id = me;
-	req->principal.roles = CH_ROLE_PUBLIC | CH_ROLE_ADMIN;
+	req->ctx.principal.kind = CH_ACTOR_STAFF;
+	req->ctx.principal.id = me;
+	req->ctx.principal.roles = CH_ROLE_PUBLIC | CH_ROLE_ADMIN;
 	req->param_names[0] = "id";
 	req->param_values[0] = id;
 	req->nparams = 1;

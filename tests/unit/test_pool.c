@@ -1,5 +1,5 @@
 #include "test.h"
-#include "certhall/pool.h"
+#include "certhall/base/pool.h"
 
 #include <stdint.h>
 

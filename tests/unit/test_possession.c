@@ -5,7 +5,7 @@
  * are refused.  Keys and certificates are made at run time.
  */
 #include "test.h"
-#include "certhall/possession.h"
+#include "certhall/domain/possession.h"
 
 #include <openssl/evp.h>
 #include <openssl/rsa.h>

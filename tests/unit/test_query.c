@@ -1,6 +1,6 @@
 #include "test.h"
-#include "certhall/http.h"
-#include "certhall/query.h"
+#include "certhall/web/http.h"
+#include "certhall/web/query.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -48,12 +48,12 @@ run(ch_pool_t *pool, const char *query, struct q *out, const char **detail,
 	json_t *p;
 
 	memset(&req, 0, sizeof req);
-	req.pool = pool;
+	req.ctx.pool = pool;
 	req.method = CH_GET;
 	req.method_name = ch_method_name(CH_GET);
 	req.path = "/x";
 	req.query = query;
-	req.request_id = "rid-1";
+	req.ctx.correlation_id = "rid-1";
 	memset(out, 0, sizeof *out);
 	out->limit = 20;
 	*detail = *param = NULL;

@@ -1,5 +1,6 @@
 #include "test.h"
-#include "certhall/router.h"
+#include "api.h"
+#include "certhall/web/router.h"
 
 static int h(ch_req_t *req) { (void)req; return 0; }
 

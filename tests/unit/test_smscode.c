@@ -3,9 +3,9 @@
  * possession signature goes through (certhall/crypto.h ch_unbase64).
  */
 #include "test.h"
-#include "certhall/crypto.h"
-#include "certhall/smscode.h"
-#include "certhall/validate.h"
+#include "certhall/base/crypto.h"
+#include "certhall/domain/smscode.h"
+#include "certhall/base/validate.h"
 
 #include <string.h>
 

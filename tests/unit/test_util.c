@@ -1,5 +1,5 @@
 #include "test.h"
-#include "certhall/util.h"
+#include "certhall/base/util.h"
 
 int
 test_util_parse_long(void)

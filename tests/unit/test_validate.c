@@ -1,5 +1,5 @@
 #include "test.h"
-#include "certhall/validate.h"
+#include "certhall/base/validate.h"
 
 #include <stddef.h>
 

@@ -6,7 +6,7 @@
  * src/validate.c, so that a wrong weight or alphabet there shows.
  */
 #include "test.h"
-#include "certhall/validate.h"
+#include "certhall/base/validate.h"
 
 #include <stddef.h>
 #include <stdio.h>

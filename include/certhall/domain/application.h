@@ -1,0 +1,323 @@
+/*
+ * Applications (SPEC §2, §3, §5; docs/CONTRACT.md "Applications, materials,
+ * review"): who may see and change one, its JSON, the materials it needs,
+ * whether it is complete and eligible, and its fee quote.
+ *
+ * Shared by the handlers of api/applications.c, api/materials.c and
+ * api/review.c, so an application is loaded, shown and priced one way.  The
+ * functions take a context (certhall/store/ctx.h) for its principal, pool
+ * and connection, and return results; the handlers turn those into HTTP
+ * answers.  Nothing here commits.  State changes go through
+ * certhall/domain/workflow.h.
+ */
+#ifndef CERTHALL_APPLICATION_H
+#define CERTHALL_APPLICATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "certhall/domain/fees.h"
+#include "certhall/store/ctx.h"
+#include "certhall/domain/people.h"
+#include "certhall/domain/workflow.h"
+
+struct json_t;
+
+/* Material kinds as in the API and the database (material_kind), in
+ * catalog order, NULL-terminated. */
+extern const char *const ch_material_kinds[];
+
+typedef enum {
+	/* The owner, or any staff member.  No lock. */
+	CH_APP_READ,
+	/* The same people; the row is locked FOR UPDATE (open a transaction
+	 * first): for review, which decides on what it read. */
+	CH_APP_READ_LOCKED,
+	/* The owner, or a counter clerk when channel is "counter"; the row is
+	 * locked FOR UPDATE (open a transaction first).  Staff who may read
+	 * but not change get the same 404 as strangers. */
+	CH_APP_CHANGE,
+} ch_app_access_t;
+
+typedef enum {
+	CH_APP_FOUND,
+	CH_APP_NOT_FOUND,	/* absent or not visible: a 404 in ctx->resp */
+	CH_APP_ERROR,		/* database error, logged: the handler fails */
+} ch_app_result_t;
+
+/* What the handlers decide on.  Strings belong to ctx->pool. */
+typedef struct {
+	long long id;
+	long long applicant_id;
+	const char *channel;		/* online, integrator, counter */
+	ch_app_status_t status;
+	int version;
+	ch_business_t business;
+	ch_cert_type_t cert_type;
+	long long certificate_id;	/* 0 for "new" */
+	int years;			/* -1 when unset */
+	int seals;			/* 0 when unset */
+	const char *handler_phone;	/* NULL when unset */
+	bool quote_locked;
+} ch_app_t;
+
+/*
+ * SQL for statements that list applications: the list-form Application
+ * object (ID numbers masked, no materials) and the full one, as json
+ * expressions over "application a" (e.g. "SELECT a.id, "
+ * CH_SQL_APP_LIST_JSON "::text FROM application a WHERE ...").
+ */
+#define CH_SQL_MASK_ID(col) \
+	"CASE WHEN length(" col ") >= 10 THEN left(" col ", 4) ||" \
+	" repeat('*', length(" col ") - 8) || right(" col ", 4)" \
+	" ELSE repeat('*', length(" col ")) END"
+
+/* The kinds application a requires, in catalog order (a SELECT of one
+ * text column "code"). */
+#define CH_SQL_APP_REQUIRED(biz, cert, seals) \
+	"SELECT k.code FROM material_kind k" \
+	" WHERE k.code IN (SELECT r.material_kind FROM required_material r" \
+	"   WHERE r.business_type = " biz " AND r.certificate_type = " cert ")" \
+	"  OR (k.code = 'seal_impression' AND " seals " > 0)" \
+	" ORDER BY k.position"
+
+#define CH_SQL_APP_FIELDS_(holder_id, handler_id) \
+	"json_build_object('id', a.id, 'status', a.status," \
+	" 'version', a.version, 'channel', a.channel," \
+	" 'business_type', a.business_type," \
+	" 'certificate_type', a.certificate_type," \
+	" 'certificate_id', a.certificate_id," \
+	" 'unit_name', a.unit_name, 'credit_code', a.credit_code," \
+	" 'holder_name', a.holder_name, 'holder_id_number', " holder_id "," \
+	" 'handler_name', a.handler_name, 'handler_phone', a.handler_phone," \
+	" 'handler_id_number', " handler_id "," \
+	" 'years', a.years," \
+	" 'seals', CASE WHEN a.business_type IN ('new', 'renew')" \
+	"   THEN a.seals END," \
+	" 'delivery_recipient', a.delivery->>'recipient'," \
+	" 'delivery_phone', a.delivery->>'phone'," \
+	" 'delivery_province', a.delivery->>'province'," \
+	" 'delivery_city', a.delivery->>'city'," \
+	" 'delivery_district', a.delivery->>'district'," \
+	" 'delivery_address', a.delivery->>'address'," \
+	" 'delivery_postcode', a.delivery->>'postcode'," \
+	" 'invoice_title', a.invoice_title," \
+	" 'invoice_tax_id', a.invoice_tax_id," \
+	" 'quote', a.quote, 'quote_locked', a.quote_locked_at IS NOT NULL," \
+	" 'review_reason', a.review_reason," \
+	" 'return_materials', to_json(a.return_materials)," \
+	" 'required_materials', ARRAY(" CH_SQL_APP_REQUIRED("a.business_type", \
+	    "a.certificate_type", "a.seals") ")," \
+	" 'created_at', " CH_SQL_TIME("a.created_at") "," \
+	" 'updated_at', " CH_SQL_TIME("a.updated_at") "," \
+	" 'submitted_at', " CH_SQL_TIME("a.submitted_at") "," \
+	" 'reviewed_at', " CH_SQL_TIME("a.reviewed_at") "," \
+	" 'paid_at', " CH_SQL_TIME("a.paid_at") "," \
+	" 'verified_at', " CH_SQL_TIME("a.verified_at") "," \
+	" 'possession_proven_at', " CH_SQL_TIME("a.possession_proven_at") "," \
+	" 'settled_at', " CH_SQL_TIME("a.settled_at")
+
+#define CH_SQL_APP_LIST_JSON \
+	CH_SQL_APP_FIELDS_(CH_SQL_MASK_ID("a.holder_id_number"), \
+	    CH_SQL_MASK_ID("a.handler_id_number")) ")"
+
+#define CH_SQL_APP_JSON \
+	CH_SQL_APP_FIELDS_("a.holder_id_number", "a.handler_id_number") "," \
+	" 'materials', (SELECT COALESCE(json_agg(json_build_object(" \
+	"   'kind', m.kind, 'content_type', m.content_type," \
+	"   'size_bytes', m.size_bytes, 'sha256', m.sha256," \
+	"   'uploaded_at', " CH_SQL_TIME("m.uploaded_at") ")" \
+	"   ORDER BY k.position), '[]'::json)" \
+	"  FROM application_material m JOIN material_kind k ON k.code = m.kind" \
+	"  WHERE m.application_id = a.id AND m.superseded_at IS NULL))"
+
+/*
+ * Loads application id for ctx->principal with the access asked for (see
+ * ch_app_access_t).  CH_APP_FOUND with *out filled; CH_APP_NOT_FOUND with
+ * a 404 problem in ctx->resp when it does not exist or the caller may not
+ * have it (existence never leaks); CH_APP_ERROR after a database error
+ * (logged; *out undefined).
+ */
+ch_app_result_t ch_app_load(ch_ctx_t *ctx, long long id, ch_app_access_t want,
+    ch_app_t *out);
+
+/*
+ * Submit's three reads in one round trip: the locked load (ch_app_load()
+ * with CH_APP_CHANGE), the facts ch_app_check_with() decides on and the
+ * fee rows ch_app_quote() prices with, all sent before any is read.  The
+ * two later ones run after the row lock is granted, so they see the row
+ * as locked; for a caller who may not have the application they are read
+ * and dropped unseen.  Returns as ch_app_load(); *facts and *fees (owned
+ * by ctx->pool) are set when it returns CH_APP_FOUND.
+ */
+ch_app_result_t ch_app_load_for_submit(ch_ctx_t *ctx, long long id,
+    ch_app_t *out, PGresult **facts, PGresult **fees);
+
+/*
+ * Opens the transaction and loads application id with ch_app_load().  As
+ * ch_app_load(); after CH_APP_NOT_FOUND the transaction is rolled back
+ * already.  What every handler that changes or decides on one application
+ * starts with.
+ */
+ch_app_result_t ch_app_begin_load(ch_ctx_t *ctx, long long id,
+    ch_app_access_t want, ch_app_t *out);
+
+/* Whether the principal may have application a with access want; what
+ * ch_app_load() decides with, pure. */
+bool ch_app_allowed(const ch_principal_t *p, const ch_app_t *a,
+    ch_app_access_t want);
+
+/*
+ * The Application object of docs/CONTRACT.md for id, as JSON text built by
+ * PostgreSQL (in the caller's transaction if one is open, so an answer
+ * shows the change it reports).  list_form: ID numbers masked and no
+ * "materials" (what a list shows).  Returns the text (owned by ctx->pool)
+ * with *version set when version is not NULL, or NULL when the row is gone
+ * or after a database error (logged).  No visibility check: load first.
+ */
+const char *ch_app_json(ch_ctx_t *ctx, long long id, bool list_form,
+    int *version);
+
+/*
+ * The material kinds application a requires (required_material for its
+ * business and certificate type, in catalog order, plus
+ * "seal_impression" when a->seals > 0).  *kinds is a pool-owned array of
+ * *n pool-owned strings (followed by NULL).  0, or -1 (database error,
+ * logged).
+ */
+int ch_app_required_materials(ch_ctx_t *ctx, const ch_app_t *a,
+    const char ***kinds, size_t *n);
+
+/* Whether application a requires material kind: 1 yes, 0 no, -1 error. */
+int ch_app_requires_material(ch_ctx_t *ctx, const ch_app_t *a,
+    const char *kind);
+
+/* ---- submit: completeness, eligibility, quote ---------------------------- */
+
+/* The rules a refusal names (docs/CONTRACT.md), in the order checked. */
+typedef enum {
+	CH_RULE_OK,
+	CH_RULE_COMPLETE,
+	CH_RULE_SAME_SUBJECT,
+	CH_RULE_CERTIFICATE_TYPE,
+	CH_RULE_RENEW_WINDOW,
+	CH_RULE_CERTIFICATE_VALID,
+	CH_RULE_ONE_OPEN,		/* one_open_per_certificate: a 409 */
+	CH_RULE__MAX
+} ch_app_rule_t;
+
+/* "complete", "renew_window", ...; "" for CH_RULE_OK. */
+const char *ch_app_rule_name(ch_app_rule_t rule);
+
+/* Days before not_after from which a certificate may be renewed. */
+#define CH_RENEW_WINDOW_DAYS 60
+
+/* The facts eligibility is decided on (times in unix seconds). */
+typedef struct {
+	ch_business_t business;
+	ch_cert_type_t app_cert_type;
+	const char *app_credit_code;	/* NULL when unset */
+	const char *app_holder_id_number;
+	ch_cert_type_t cert_type;	/* of the certificate */
+	const char *cert_credit_code;
+	const char *cert_holder_id_number;	/* NULL for org */
+	bool cert_revoked;
+	long long not_before, not_after;
+	long long now;
+} ch_app_facts_t;
+
+/*
+ * The eligibility rules of docs/CONTRACT.md for a business about an existing
+ * certificate, checked in this order:
+ *   same_subject       equal credit code, and equal holder ID number when
+ *                      both are personal; not for "change" (its subject is
+ *                      the new one).  First, so someone else's certificate
+ *                      tells nothing more about itself.
+ *   certificate_type   the certificate's type is the application's.
+ *   renew_window       renew: not revoked, and now >= not_after - 60 days
+ *                      (after expiry too).
+ *   certificate_valid  reissue, change, revoke, unlock: not revoked and
+ *                      not_before <= now < not_after.
+ * CH_RULE_OK when all hold.  Pure.
+ */
+ch_app_rule_t ch_app_eligibility(const ch_app_facts_t *f);
+
+/*
+ * The fields a complete application has (docs/CONTRACT.md "Submit"): unit,
+ * credit code and handler; holder for personal; years for a business with a
+ * term (term); delivery for a shipped business; invoice title for a paid
+ * one.  Writes up to cap names (static strings) in API order into out and
+ * returns how many there are.  Pure.
+ */
+size_t ch_app_required_fields(ch_cert_type_t cert_type, bool term,
+    bool shipped, bool paid, const char **out, size_t cap);
+
+typedef struct {
+	ch_app_rule_t rule;
+	const char *detail;		/* pool-owned, for the problem */
+	/* CH_RULE_COMPLETE: arrays of names (owned by ctx->pool); NULL
+	 * otherwise. */
+	struct json_t *missing_fields;
+	struct json_t *missing_materials;
+} ch_app_verdict_t;
+
+/*
+ * Checks application a (loaded with CH_APP_CHANGE, in the caller's
+ * transaction; facts read with it by ch_app_load_for_submit()) for
+ * submission: completeness (required fields and
+ * materials), then eligibility against its certificate
+ * (ch_app_eligibility()), then that no other application about the
+ * certificate is open.  One statement reads all it decides on.  0 with *v
+ * set (v->rule CH_RULE_OK when it may be submitted), or -1 (database
+ * error).  Two submits racing past the last check are decided by the
+ * unique index at the transition: the loser's statement fails with
+ * ch_app_unique_violation().
+ */
+int ch_app_check_with(ch_ctx_t *ctx, const ch_app_t *a, PGresult *facts,
+    ch_app_verdict_t *v);
+
+/* Whether the last database failure was the one-open-per-certificate
+ * unique index (SQLSTATE 23505). */
+bool ch_app_unique_violation(const ch_ctx_t *ctx);
+
+typedef enum {
+	CH_APP_QUOTE_OK,
+	CH_APP_QUOTE_INVALID,	/* years missing or out of the term policy:
+				 * *why says which (submit checks first) */
+	CH_APP_QUOTE_ERROR,	/* database error or fee data fault, logged */
+} ch_app_quote_result_t;
+
+/*
+ * Computes the quote of application a from its business, certificate
+ * type, years and seals as loaded (ch_fees_quote under the schedule in
+ * force now) and stores it on its row (quote as the Quote object of POST
+ * /quotes, quote_total_fen); lock also sets quote_locked_at (review at
+ * approval).  In the caller's transaction, with a loaded with a row lock
+ * (CH_APP_CHANGE or CH_APP_READ_LOCKED), so the row still holds what a
+ * says.  *total_fen (if not NULL) receives the total.
+ */
+ch_app_quote_result_t ch_app_store_quote(ch_ctx_t *ctx, const ch_app_t *a,
+    bool lock, long long *total_fen, const char **why);
+/*
+ * Computes the quote as ch_app_store_quote() does, without storing it:
+ * *out (texts owned by ctx->pool) is for the move that stores it
+ * (ch_wf_transition_quoted(); submit).  fees: the fee rows fetched already
+ * (ch_fees_quote_send()), or NULL to fetch them now.
+ */
+ch_app_quote_result_t ch_app_quote(ch_ctx_t *ctx, const ch_app_t *a,
+    bool lock, PGresult *fees, ch_wf_quote_t *out, long long *total_fen,
+    const char **why);
+
+/* The Quote object of POST /quotes for q (a new reference). */
+struct json_t *ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
+    ch_cert_type_t cert_type, int years, int seals);
+
+/* ---- cursors ------------------------------------------------------------- */
+
+/* An opaque list cursor for "after id": base64url of the decimal id.
+ * out holds 32. */
+void ch_app_cursor_encode(long long id, char out[32]);
+/* The id in a cursor; 0 with *id set, or -1 if it is not one of ours. */
+int ch_app_cursor_decode(const char *cursor, long long *id);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * Signals and NOTIFY wake-ups for the back-end daemons (certhall/daemon.h).
+ */
+#include "certhall/store/daemon.h"
+#include "certhall/base/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+int
+ch_daemon_signals(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		ch_error("signalfd: %s", strerror(errno));
+	return fd;
+}
+
+void
+ch_daemon_read_signals(int fd, bool *stopping, const char *what)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof si) == sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			ch_info("SIGHUP ignored; restart to reload");
+		} else if (!*stopping) {
+			ch_info("stopping after %s", what);
+			*stopping = true;
+		}
+	}
+}
+
+static void
+on_notice(void *arg, const char *message)
+{
+	char line[256];
+
+	ch_info("database notice: %s",
+	    ch_log_first_line(message, line, sizeof line));
+}
+
+void
+ch_daemon_log_notices(PGconn *conn)
+{
+	PQsetNoticeProcessor(conn, on_notice, NULL);
+}
+
+int
+ch_daemon_drain_notifies(PGconn *conn)
+{
+	PGnotify *n;
+	int count = 0;
+
+	if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+		return -1;
+	while ((n = PQnotifies(conn)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+unsigned
+ch_daemon_wait(int sigfd, PGconn *conn, long long ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = conn != NULL ? PQsocket(conn) : -1, .events = POLLIN },
+	};
+	unsigned woke = 0;
+
+	if (ms < 0)
+		ms = 0;
+	if (ms > 60000)
+		ms = 60000;
+	if (poll(p, 2, (int)ms) < 0 && errno != EINTR)
+		ch_warn("poll: %s", strerror(errno));
+	if (p[0].revents & POLLIN)
+		woke |= CH_WAKE_SIGNAL;
+	if (p[1].fd >= 0 && p[1].revents != 0)
+		woke |= CH_WAKE_DB;
+	return woke;
+}
