@@ -294,7 +294,7 @@ static ch_seal_verdict_t
 parse_header(ch_seal_t *seal, ch_seal_result_t *res)
 {
 	const ch_ses_header_t *h = seal->asn->seal_info->header;
-	long version;
+	long version = -1;
 
 	if (ASN1_STRING_length(h->id) != 2 ||
 	    memcmp(ASN1_STRING_get0_data(h->id), "ES", 2) != 0)
