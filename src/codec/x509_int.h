@@ -88,6 +88,10 @@ int ch_x509_key_id(const X509_PUBKEY *spki,
 /* A new OCTET STRING holding CH_X509_SM2_ID, or NULL. */
 ASN1_OCTET_STRING *ch_x509_sm2_id_new(void);
 
+/* t (UTCTime or GeneralizedTime) as seconds since the epoch into *out.
+ * 0, or -1 if it cannot be read. */
+int ch_x509_time_of(const ASN1_TIME *t, time_t *out);
+
 /* snprintf into why (if not NULL), for the one-line reasons. */
 void ch_x509_whyf(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -138,9 +138,8 @@ out:
 	BN_free(want);
 }
 
-/* t as seconds since the epoch, or -1 if it cannot be read. */
-static int
-time_of(const ASN1_TIME *t, time_t *out)
+int
+ch_x509_time_of(const ASN1_TIME *t, time_t *out)
 {
 	struct tm tm;
 
@@ -192,7 +191,7 @@ lint_validity(lint_t *l)
 	X509 *issuer = l->spec->issuer;
 	time_t b, a;
 
-	if (time_of(nb, &b) != 0 || time_of(na, &a) != 0) {
+	if (ch_x509_time_of(nb, &b) != 0 || ch_x509_time_of(na, &a) != 0) {
 		fail(l, CH_LINT_VALIDITY_MATCH, "cannot be read");
 		return;
 	}
