@@ -17,6 +17,7 @@ STACK_PACKAGES=(
     libp11-dev libp11-kit-dev libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
     python3-jsonschema python3-yaml python3-psycopg2 python3-cryptography python3-pyasn1 nodejs npm curl jq procps
     clang libclang-rt-14-dev
+    libcairo2-dev libpango1.0-dev fonts-noto-cjk poppler-utils
 )
 
 STACK_HSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
