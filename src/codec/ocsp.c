@@ -1,7 +1,7 @@
 /*
  * OCSP (certhall/codec/ocsp.h): requests read and classified for the web
- * workers, the unsigned error answers, responses signed and read back for
- * the signer.
+ * workers, the unsigned error answers, responses signed for the signer and
+ * read back for tests.
  */
 #include "certhall/codec/ocsp.h"
 #include "certhall/util.h"
