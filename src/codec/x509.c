@@ -486,8 +486,6 @@ static int
 check_url(const ch_profile_rule_t *p, ch_url_rule_t rule, const char *field,
     const char *url, char *why, size_t whylen)
 {
-	size_t len = url != NULL ? strlen(url) : 0;
-
 	if (url == NULL) {
 		if (rule != CH_URL_REQUIRED)
 			return 0;
@@ -500,6 +498,15 @@ check_url(const ch_profile_rule_t *p, ch_url_rule_t rule, const char *field,
 		    field, p->name);
 		return -1;
 	}
+	return ch_x509_url_check(field, url, why, whylen);
+}
+
+int
+ch_x509_url_check(const char *field, const char *url, char *why,
+    size_t whylen)
+{
+	size_t len = strlen(url);
+
 	for (size_t i = 0; i < len; i++) {
 		if (url[i] <= ' ' || url[i] > '~') {
 			ch_x509_whyf(why, whylen, "%s: has a character that is "
@@ -747,25 +754,35 @@ add_crl_dp(X509 *x, const char *url)
 {
 	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
 	DIST_POINT *dp = DIST_POINT_new();
-	GENERAL_NAME *gn = uri_name(url);
 	int rc = -1;
 
-	if (dps == NULL || dp == NULL || gn == NULL ||
-	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
-	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
-	    sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn) <= 0)
-		goto out;
-	gn = NULL;
-	dp->distpoint->type = 0;	/* fullName */
-	if (sk_DIST_POINT_push(dps, dp) <= 0)
+	if (dps == NULL || dp == NULL ||
+	    (dp->distpoint = ch_x509_dp_name(url)) == NULL ||
+	    sk_DIST_POINT_push(dps, dp) <= 0)
 		goto out;
 	dp = NULL;
 	rc = add_ext(x, NID_crl_distribution_points, dps, 0);
 out:
-	GENERAL_NAME_free(gn);
 	DIST_POINT_free(dp);
 	CRL_DIST_POINTS_free(dps);
 	return rc;
+}
+
+DIST_POINT_NAME *
+ch_x509_dp_name(const char *url)
+{
+	DIST_POINT_NAME *name = DIST_POINT_NAME_new();
+	GENERAL_NAME *gn = uri_name(url);
+
+	if (name == NULL || gn == NULL ||
+	    (name->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    sk_GENERAL_NAME_push(name->name.fullname, gn) <= 0) {
+		GENERAL_NAME_free(gn);
+		DIST_POINT_NAME_free(name);
+		return NULL;
+	}
+	name->type = 0;		/* fullName */
+	return name;
 }
 
 static int

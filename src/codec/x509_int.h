@@ -8,6 +8,7 @@
 #include "certhall/codec/x509.h"
 
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 /* The three kinds of key there are signature algorithms for. */
 typedef enum {
@@ -84,6 +85,15 @@ int ch_x509_spki_check(X509_PUBKEY *spki, const char **why);
  * 0, or -1. */
 int ch_x509_key_id(const X509_PUBKEY *spki,
     unsigned char out[SHA_DIGEST_LENGTH]);
+
+/* 0 if url is an http:// URL of printable ASCII, at most
+ * CH_X509_URL_MAX characters; -1 with why naming field otherwise. */
+int ch_x509_url_check(const char *field, const char *url, char *why,
+    size_t whylen);
+
+/* A new DistributionPointName holding fullName = the one URI url, for a
+ * CRL DP or an Issuing Distribution Point; NULL if out of memory. */
+DIST_POINT_NAME *ch_x509_dp_name(const char *url);
 
 /* A new OCTET STRING holding CH_X509_SM2_ID, or NULL. */
 ASN1_OCTET_STRING *ch_x509_sm2_id_new(void);

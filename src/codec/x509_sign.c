@@ -2,14 +2,13 @@
  * Signing with a verified TBS (certhall/codec/x509.h): the precertificate
  * signed by a throwaway key, the real signature, and the checks after it.
  */
-#include "x509_int.h"
+#include "signed_int.h"
 
 #include <string.h>
 
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/rsa.h>
 
 /* One throwaway key per kind and process: its signatures are never kept,
  * only the TBS it makes.  Made on first use, never freed. */
@@ -52,28 +51,13 @@ lint_key(ch_key_kind_t kind)
 	return lint_keys[kind];
 }
 
-/* Signs x with key, of kind, by the algorithm for the kind. */
+/* Signs x with key by the algorithm for its kind (signed_int.h). */
 static int
-sign_as(X509 *x, EVP_PKEY *key, ch_key_kind_t kind)
+sign_as(X509 *x, EVP_PKEY *key)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pctx = NULL;
-	int rc = -1;
+	EVP_MD_CTX *md = ch_signed_ctx_new(key, false);
+	int rc = md != NULL && X509_sign_ctx(x, md) > 0 ? 0 : -1;
 
-	/* SM2 hashes the ID into Z at the first update, so it is set
-	 * between init and X509_sign_ctx; RSA's padding is set though it is
-	 * the default, so that no key default can make it PSS. */
-	if (md == NULL || EVP_DigestSignInit_ex(md, &pctx,
-	    kind == CH_KEY_SM2 ? "SM3" : "SHA256", NULL, NULL, key,
-	    NULL) != 1 ||
-	    (kind == CH_KEY_RSA &&
-	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) ||
-	    (kind == CH_KEY_SM2 && EVP_PKEY_CTX_set1_id(pctx, CH_X509_SM2_ID,
-	    strlen(CH_X509_SM2_ID)) != 1))
-		goto out;
-	if (X509_sign_ctx(x, md) > 0)
-		rc = 0;
-out:
 	EVP_MD_CTX_free(md);
 	return rc;
 }
@@ -87,26 +71,13 @@ static int
 tbs_der(X509 *x, unsigned char **out, size_t *len)
 {
 	unsigned char *der = NULL;
-	const unsigned char *p, *tbs;
-	long n, plen;
-	int dlen = i2d_X509(x, &der), tag, xclass, rc = -1;
+	const unsigned char *tbs;
+	int dlen = i2d_X509(x, &der), rc = -1;
 
 	*out = NULL;
-	if (dlen <= 0)
-		goto out;
-	p = der;
-	if (ASN1_get_object(&p, &plen, &tag, &xclass, dlen) !=
-	    V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE)
-		goto out;
-	tbs = p;
-	n = dlen - (long)(p - der);
-	if (ASN1_get_object(&p, &plen, &tag, &xclass, n) !=
-	    V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE)
-		goto out;
-	*len = (size_t)(p - tbs) + (size_t)plen;
-	if ((*out = OPENSSL_memdup(tbs, *len)) != NULL)
+	if (dlen > 0 && ch_signed_split(der, (size_t)dlen, &tbs, len, NULL,
+	    NULL) == 0 && (*out = OPENSSL_memdup(tbs, *len)) != NULL)
 		rc = 0;
-out:
 	OPENSSL_free(der);
 	return rc;
 }
@@ -125,7 +96,7 @@ ch_x509_precert(X509 *x, EVP_PKEY *key, unsigned char **tbs, size_t *tbslen,
 		ch_x509_whyf(why, whylen, "key: is neither RSA, EC nor SM2");
 		goto out;
 	}
-	if (lk == NULL || sign_as(x, lk, kind) != 0 ||
+	if (lk == NULL || sign_as(x, lk) != 0 ||
 	    tbs_der(x, tbs, tbslen) != 0) {
 		ch_x509_whyf(why, whylen, "precertificate: cannot be signed "
 		    "with the lint key");
@@ -165,7 +136,7 @@ ch_x509_sign(X509 *x, EVP_PKEY *key, const unsigned char *tbs, size_t tbslen,
 		ch_x509_whyf(why, whylen, "key: is neither RSA, EC nor SM2");
 		goto out;
 	}
-	if (sign_as(x, key, kind) != 0) {
+	if (sign_as(x, key) != 0) {
 		ch_x509_whyf(why, whylen, "key: the signature failed");
 		goto out;
 	}

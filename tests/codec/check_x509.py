@@ -263,21 +263,26 @@ def check_key(tbs, spki, cert, profile):
 def verify_signature(cert, issuer, kind, workdir):
     want(cert.signature_algorithm_oid.dotted_string == SIG_OID[kind],
          "signature algorithm %s" % cert.signature_algorithm_oid)
+    verify_raw(cert.tbs_certificate_bytes, cert.signature, issuer, kind,
+               workdir)
+
+
+def verify_raw(tbs, signature, issuer, kind, workdir):
+    """signature over the bytes tbs by issuer's key (a certificate) by the
+    algorithm for kind; raises (cryptography) or Failed if it is wrong."""
     if kind != "sm2":
         key = issuer.public_key()
         if kind == "rsa":
-            key.verify(cert.signature, cert.tbs_certificate_bytes,
-                       padding.PKCS1v15(), hashes.SHA256())
+            key.verify(signature, tbs, padding.PKCS1v15(), hashes.SHA256())
         else:
-            key.verify(cert.signature, cert.tbs_certificate_bytes,
-                       ec.ECDSA(hashes.SHA256()))
+            key.verify(signature, tbs, ec.ECDSA(hashes.SHA256()))
         return
-    # SM2: the stock command over the raw TBS, with the ID.
+    # SM2: the stock command over the raw signed bytes, with the ID.
     files = {n: os.path.join(workdir, n) for n in ("tbs", "sig", "issuer")}
     with open(files["tbs"], "wb") as f:
-        f.write(cert.tbs_certificate_bytes)
+        f.write(tbs)
     with open(files["sig"], "wb") as f:
-        f.write(cert.signature)
+        f.write(signature)
     with open(files["issuer"], "wb") as f:
         f.write(issuer.public_bytes(serialization.Encoding.PEM))
     pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in",
@@ -345,9 +350,14 @@ def main():
     return 0
 
 
-if __name__ == "__main__":
+def run(main):
+    """Exits with main()'s status, or 1 after printing a failure."""
     try:
         sys.exit(main())
     except Failed as e:
         print("FAIL %s" % e)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main)

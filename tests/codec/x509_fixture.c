@@ -127,3 +127,31 @@ fx_fresh(X509 *x)
 	OPENSSL_free(der);
 	return y;
 }
+
+int
+fx_write_file(const char *dir, const char *name, const void *data,
+    size_t len)
+{
+	char path[4096];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (data == NULL || (f = fopen(path, "wb")) == NULL) {
+		fprintf(stderr, "cannot write \"%s\"\n", path);
+		return -1;
+	}
+	rc = fwrite(data, 1, len, f) == len ? 0 : -1;
+	return fclose(f) == 0 ? rc : -1;
+}
+
+int
+fx_write_pem(const char *dir, const char *name, X509 *x)
+{
+	size_t len = 0;
+	char *pem = x != NULL ? ch_x509_pem(x, &len) : NULL;
+	int rc = fx_write_file(dir, name, pem, len);
+
+	OPENSSL_free(pem);
+	return rc;
+}

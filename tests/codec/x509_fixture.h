@@ -55,4 +55,12 @@ X509 *fx_leaf(fx_ca_t *ca, ch_profile_t profile, EVP_PKEY *pub, int years);
 /* x read back from its DER: a copy without a distinguishing ID. */
 X509 *fx_fresh(X509 *x);
 
+/* Writes len bytes of data (NULL: fails) to DIR/name, for the tools.
+ * 0, or -1 after printing why. */
+int fx_write_file(const char *dir, const char *name, const void *data,
+    size_t len);
+
+/* Writes x (NULL: fails) as PEM to DIR/name.  0, or -1. */
+int fx_write_pem(const char *dir, const char *name, X509 *x);
+
 #endif

@@ -21,33 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-write_file(const char *dir, const char *name, const void *data, size_t len)
-{
-	char path[4096];
-	FILE *f;
-	int rc;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (data == NULL || (f = fopen(path, "wb")) == NULL) {
-		fprintf(stderr, "codec-x509-tool: cannot write \"%s\"\n", path);
-		return -1;
-	}
-	rc = fwrite(data, 1, len, f) == len ? 0 : -1;
-	return fclose(f) == 0 ? rc : -1;
-}
-
-static int
-write_pem(const char *dir, const char *name, X509 *x)
-{
-	size_t len = 0;
-	char *pem = x != NULL ? ch_x509_pem(x, &len) : NULL;
-	int rc = write_file(dir, name, pem, len);
-
-	OPENSSL_free(pem);
-	return rc;
-}
-
 /* The leaves written, and what they are. */
 static const struct {
 	const char *file;
@@ -74,17 +47,17 @@ write_outputs(const char *dir, fx_ca_t *ca, X509 *org, EVP_PKEY *key)
 	int rc = -1;
 
 	if ((der = ch_x509_der(org, &len)) == NULL ||
-	    write_file(dir, "org.der", der, len) != 0 ||
+	    fx_write_file(dir, "org.der", der, len) != 0 ||
 	    (p7 = ch_x509_pkcs7(list, 3, false, &len)) == NULL ||
-	    write_file(dir, "chain.p7b", p7, len) != 0)
+	    fx_write_file(dir, "chain.p7b", p7, len) != 0)
 		goto out;
 	OPENSSL_free(p7);
 	if ((p7 = ch_x509_pkcs7(list, 3, true, &len)) == NULL ||
-	    write_file(dir, "chain.p7.pem", p7, len) != 0)
+	    fx_write_file(dir, "chain.p7.pem", p7, len) != 0)
 		goto out;
 	if (b == NULL || PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL,
 	    NULL) != 1 || (len = (size_t)BIO_get_mem_data(b, &mem)) == 0 ||
-	    write_file(dir, "issuing.key", mem, len) != 0)
+	    fx_write_file(dir, "issuing.key", mem, len) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -112,14 +85,14 @@ chain(const char *dir, const char *kind)
 	root_key = fx_key_new(ca_kind);
 	issuing_key = fx_key_new(ca_kind);
 	if (fx_ca_make(&ca, root_key, issuing_key) != 0 ||
-	    write_pem(dir, "root.pem", ca.root) != 0 ||
-	    write_pem(dir, "issuing.pem", ca.issuing) != 0)
+	    fx_write_pem(dir, "root.pem", ca.root) != 0 ||
+	    fx_write_pem(dir, "issuing.pem", ca.issuing) != 0)
 		goto out;
 	for (size_t i = 0; i < NLEAVES; i++) {
 		key = fx_key_new(leaves[i].key);
 		leaf[i] = fx_leaf(&ca, leaves[i].profile, key, leaves[i].years);
 		EVP_PKEY_free(key);
-		if (write_pem(dir, leaves[i].file, leaf[i]) != 0)
+		if (fx_write_pem(dir, leaves[i].file, leaf[i]) != 0)
 			goto out;
 	}
 	if (write_outputs(dir, &ca, leaf[0], issuing_key) == 0)
