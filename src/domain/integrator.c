@@ -92,6 +92,7 @@ ch_integrator_create(ch_ctx_t *ctx, const char *name,
 	size_t sealed_len;
 	const char *params[3];
 	PGresult *res;
+	ch_people_result_t rc = CH_PEOPLE_ERROR;
 
 	memset(out, 0, sizeof *out);
 	if ((*why = ch_people_text_why(name, 1, CH_INTEGRATOR_NAME_MAX,
@@ -102,7 +103,7 @@ ch_integrator_create(ch_ctx_t *ctx, const char *name,
 	    &sealed_len) != 0) {
 		ch_error("sealing the secret of integrator \"%s\" failed",
 		    out->key_id);
-		goto fail;
+		goto out;
 	}
 	ch_hex(sealed, sealed_len, hex);
 	params[0] = out->key_id;
@@ -110,15 +111,16 @@ ch_integrator_create(ch_ctx_t *ctx, const char *name,
 	params[2] = hex;
 	res = ch_db_exec(ctx->db, ctx->pool, &stmt_integrator_insert, params);
 	if (res == NULL || PQntuples(res) != 1)
-		goto fail;
+		goto out;
 	out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (ch_audit(ctx, "integrator.created", "integrator", out->key_id,
 	    ch_integrator_created_detail(out, name)) != 0)
-		goto fail;
-	return CH_PEOPLE_OK;
-fail:
-	OPENSSL_cleanse(out, sizeof *out);
-	return CH_PEOPLE_ERROR;
+		goto out;
+	rc = CH_PEOPLE_OK;
+out:
+	if (rc != CH_PEOPLE_OK)
+		OPENSSL_cleanse(out, sizeof *out);
+	return rc;
 }
 
 json_t *
@@ -126,7 +128,6 @@ ch_integrator_created_detail(const ch_integrator_new_t *k, const char *name)
 {
 	return json_pack("{s:I, s:s}", "id", (json_int_t)k->id, "name", name);
 }
-
 
 const char *
 ch_integrator_list(ch_ctx_t *ctx)

@@ -131,30 +131,35 @@ ch_people_result_t
 ch_staff_create(ch_ctx_t *ctx, const ch_staff_new_t *in, long long *id,
     const char **field, const char **why)
 {
-	char hash[192];
+	char hash[192] = "";
 	const char *params[4];
 	PGresult *res;
 	ch_people_result_t rc;
 
 	if ((rc = ch_staff_check(in, field, why)) != CH_PEOPLE_OK)
 		return rc;
+	rc = CH_PEOPLE_ERROR;
 	if (ch_password_hash(in->password, hash, sizeof hash) != 0)
-		return CH_PEOPLE_ERROR;
+		goto out;
 	params[0] = in->username;
 	params[1] = in->display_name;
 	params[2] = hash;
 	params[3] = ch_staff_roles_literal(ctx->pool, in->roles);
 	res = ch_db_exec(ctx->db, ctx->pool, &stmt_staff_insert, params);
-	OPENSSL_cleanse(hash, sizeof hash);
 	if (res == NULL)
-		return CH_PEOPLE_ERROR;
-	if (PQntuples(res) != 1)
-		return CH_PEOPLE_CONFLICT;
+		goto out;
+	if (PQntuples(res) != 1) {
+		rc = CH_PEOPLE_CONFLICT;
+		goto out;
+	}
 	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (ch_audit(ctx, "staff.created", "staff", id_text(ctx->pool, *id),
 	    ch_staff_created_detail(in)) != 0)
-		return CH_PEOPLE_ERROR;
-	return CH_PEOPLE_OK;
+		goto out;
+	rc = CH_PEOPLE_OK;
+out:
+	OPENSSL_cleanse(hash, sizeof hash);
+	return rc;
 }
 
 json_t *
@@ -164,7 +169,6 @@ ch_staff_created_detail(const ch_staff_new_t *in)
 	    "display_name", in->display_name,
 	    "roles", ch_staff_roles_json(in->roles));
 }
-
 
 const char *
 ch_staff_list(ch_ctx_t *ctx)
