@@ -63,10 +63,6 @@ extern const ch_schema_t api_staff_session_schema;
 int api_me_get(ch_req_t *req);
 int api_me_password_put(ch_req_t *req);
 extern const ch_schema_t api_password_schema;
-/* The Me object (docs/CONTRACT.md) for principal p, for GET /me and the
- * answer to a sign-in.  A new reference, or NULL after a database error
- * (logged). */
-struct json_t *api_me_json(ch_req_t *req, const ch_principal_t *p);
 
 /* api/staff.c */
 int api_staff_list(ch_req_t *req);

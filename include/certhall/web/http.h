@@ -124,7 +124,12 @@ const char *ch_req_param(const ch_req_t *req, const char *name);
 
 /* Adds a response header; name and value are copied into the pool. */
 void ch_resp_header(ch_req_t *req, const char *name, const char *value);
-/* Sets a JSON response; takes ownership of json (the pool frees it). */
+/*
+ * Sets a JSON response.  json joins req->ctx.pool on entry (the pool
+ * releases it), so the caller never frees it; a caller that keeps using
+ * the value passes json_incref() of it.  NULL (a failed json_pack()) is
+ * taken for out of memory (certhall/base/pool.h ch_oom()).
+ */
 void ch_resp_json(ch_req_t *req, int status, struct json_t *json);
 /* Sets a JSON response whose body is already serialized (borrowed bytes
  * that must live as long as the pool). */
