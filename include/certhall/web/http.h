@@ -90,12 +90,21 @@ typedef struct {
 } ch_resp_t;
 
 /*
+ * What a worker keeps across its requests (clients made after fork, e.g.
+ * the payment gateway's), defined by the program the server runs
+ * (api/api.h): the web layer only carries the pointer, made by
+ * ch_server_config_t.worker_init (certhall/web/server.h).
+ */
+typedef struct ch_worker_state ch_worker_state_t;
+
+/*
  * One HTTP request.  Its context (ctx: pool, connection, principal,
  * request id, client address) is what it hands to the store and the
  * domain, which never see the request itself.
  */
 typedef struct ch_req {
 	ch_ctx_t ctx;
+	ch_worker_state_t *worker;	/* this worker's state, or NULL (borrowed) */
 	char **env;			/* CGI-style NAME=value array (borrowed) */
 
 	ch_method_t method;
