@@ -34,6 +34,11 @@ int api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
  * set), 0 with the 404 set, -1 after a database error. */
 int api_app_path_load(ch_req_t *req, ch_app_access_t want, long long *id,
     ch_app_t *out);
+/* Answers a GET about the application of the path (visible to the
+ * caller, CH_APP_READ) with 200 and the JSON text json() gives for it:
+ * what GET .../history and .../materials do.  A handler's return value. */
+int api_app_show(ch_req_t *req,
+    const char *(*json)(ch_ctx_t *ctx, long long id, size_t *len));
 /* Answers with the full Application object of id and ETag "v<version>".
  * 0, or -1 (row gone or database error). */
 int api_app_respond(ch_req_t *req, int status, long long id);

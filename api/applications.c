@@ -513,16 +513,5 @@ api_application_submit(ch_req_t *req)
 int
 api_application_history(ch_req_t *req)
 {
-	const char *body;
-	size_t len;
-	long long id;
-	ch_app_t a;
-	int rc;
-
-	if ((rc = api_app_path_load(req, CH_APP_READ, &id, &a)) <= 0)
-		return rc;
-	if ((body = ch_app_history_json(&req->ctx, id, &len)) == NULL)
-		return -1;
-	ch_resp_json_text(req, 200, body, len);
-	return 0;
+	return api_app_show(req, ch_app_history_json);
 }

@@ -68,6 +68,24 @@ api_app_path_load(ch_req_t *req, ch_app_access_t want, long long *id,
 	return api_app_load(req, *id, want, out);
 }
 
+int
+api_app_show(ch_req_t *req,
+    const char *(*json)(ch_ctx_t *ctx, long long id, size_t *len))
+{
+	const char *body;
+	size_t len;
+	long long id;
+	ch_app_t a;
+	int rc;
+
+	if ((rc = api_app_path_load(req, CH_APP_READ, &id, &a)) <= 0)
+		return rc;
+	if ((body = json(&req->ctx, id, &len)) == NULL)
+		return -1;
+	ch_resp_json_text(req, 200, body, len);
+	return 0;
+}
+
 void
 api_app_respond_with(ch_req_t *req, int status, int version, const char *json)
 {

@@ -365,7 +365,7 @@ typedef enum {
 	CH_APP_EDIT_OK,
 	CH_APP_EDIT_REFUSED,	/* a rule refuses a field: *r names it */
 	CH_APP_EDIT_NO_USER,	/* an integrator acting for none of its users
-				 * (X-Certhall-External-User, certhall/web/auth.h) */
+				 * (ctx->principal.applicant_id unset) */
 	CH_APP_EDIT_CONFLICT,	/* its status allows no change: nothing changed */
 	CH_APP_EDIT_ERROR,	/* database error, logged */
 } ch_app_edit_result_t;
