@@ -1,7 +1,8 @@
 /*
  * What several handlers share: turning the domain's results about one
  * application into HTTP answers (404, 409 naming the status now, 422 or 409
- * naming the eligibility rule, the Application object with its ETag).  The
+ * naming the eligibility rule, 422 naming a field, the Application object
+ * with its ETag).  The
  * domain (certhall/domain/application.h, workflow.h) returns results; only
  * this layer knows what they look like on the wire.
  */
@@ -58,6 +59,33 @@ api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
 	return loaded(req, ch_app_begin_load(&req->ctx, id, want, out));
 }
 
+int
+api_app_path_load(ch_req_t *req, ch_app_access_t want, long long *id,
+    ch_app_t *out)
+{
+	if (api_app_path_id(req, id) != 0)
+		return 0;
+	return api_app_load(req, *id, want, out);
+}
+
+int
+api_app_show(ch_req_t *req,
+    const char *(*json)(ch_ctx_t *ctx, long long id, size_t *len))
+{
+	const char *body;
+	size_t len;
+	long long id;
+	ch_app_t a;
+	int rc;
+
+	if ((rc = api_app_path_load(req, CH_APP_READ, &id, &a)) <= 0)
+		return rc;
+	if ((body = json(&req->ctx, id, &len)) == NULL)
+		return -1;
+	ch_resp_json_text(req, 200, body, len);
+	return 0;
+}
+
 void
 api_app_respond_with(ch_req_t *req, int status, int version, const char *json)
 {
@@ -101,6 +129,21 @@ api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v)
 		    v->missing_materials != NULL ? v->missing_materials
 		    : ch_pool_json(req->ctx.pool, json_array()));
 	}
+}
+
+void
+api_refuse_field(ch_req_t *req, const ch_app_refusal_t *r)
+{
+	ch_problem_field(req, r->missing ? CH_P_MISSING_FIELD
+	    : CH_P_INVALID_FIELD, ch_psprintf(req->ctx.pool, "/%s",
+	    r->field != NULL ? r->field : ""), "%s", r->detail);
+}
+
+void
+api_app_refuse_state(ch_req_t *req, ch_app_status_t now, const char *detail)
+{
+	json_object_set_new(ch_problem(req, CH_P_CONFLICT, "%s", detail),
+	    "status_now", json_string(ch_app_status_name(now)));
 }
 
 void
