@@ -78,7 +78,7 @@ static const ch_stmt_t stmt_touch = {
 	.nparams = 1,
 };
 
-/* Through exec_binary(): $6 is the file, in binary. */
+/* Through ch_db_exec_binary(): $6 is the file, in binary. */
 static const char sql_insert[] =
 	"INSERT INTO application_material (application_id, kind, content_type,"
 	"  size_bytes, sha256, data, uploaded_by_kind, uploaded_by_id)"
@@ -86,64 +86,11 @@ static const char sql_insert[] =
 	" RETURNING json_build_object(" MATERIAL_FIELDS("application_material")
 	")::text";
 
-/* Through exec_binary() with a binary result: data arrives as raw bytes
+/* Through ch_db_exec_binary() with a binary result: data arrives as raw bytes
  * (and content_type as its plain characters, NUL-terminated by libpq). */
 static const char sql_download[] =
 	"SELECT content_type, data FROM application_material"
 	" WHERE application_id = $1 AND kind = $2 AND superseded_at IS NULL";
-
-static void
-result_cleanup(void *res)
-{
-	PQclear(res);
-}
-
-/*
- * Runs sql on the process's connection with PQexecParams (unnamed
- * statement, so no prepared-statement bookkeeping to keep in step with
- * src/store/db.c, whose ch_db_exec() speaks text only), in the caller's
- * transaction if one is open.  formats says which parameters are binary
- * (NULL: all text); result_format 1 asks for a binary result.  Returns a
- * PGresult owned by ctx->pool, or NULL after logging the failure.  A
- * connection found broken is handed back to ch_db_connect(), which drops
- * it, so the server answers 503 (not 500) while the database is down, as
- * after ch_db_exec().
- */
-static PGresult *
-exec_binary(ch_ctx_t *ctx, const char *what, const char *sql, int nparams,
-    const char *const *values, const int *lengths, const int *formats,
-    int result_format)
-{
-	PGconn *conn;
-	PGresult *res;
-	ExecStatusType st;
-	const char *state;
-	char line[256];
-
-	if (ch_db_connect(ctx->db) != 0 || (conn = ch_db_conn(ctx->db)) == NULL)
-		return NULL;
-	res = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats,
-	    result_format);
-	st = PQresultStatus(res);
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-		ch_pool_cleanup(ctx->pool, result_cleanup, res);
-		return res;
-	}
-	if (PQstatus(conn) != CONNECTION_OK) {
-		ch_warn("database connection lost during \"%s\": %s", what,
-		    ch_log_first_line(PQerrorMessage(conn), line, sizeof line));
-		PQclear(res);
-		(void)ch_db_connect(ctx->db);
-		return NULL;
-	}
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	ch_error("statement \"%s\" failed: %s: %s", what,
-	    state != NULL ? state : "XX000",
-	    ch_log_first_line(res != NULL ? PQresultErrorMessage(res) :
-	    PQerrorMessage(conn), line, sizeof line));
-	PQclear(res);
-	return NULL;
-}
 
 /* ---- types --------------------------------------------------------------- */
 
@@ -315,7 +262,7 @@ ch_material_put(ch_ctx_t *ctx, const ch_app_t *a, const char *kind,
 	formats[5] = 1;
 	params[6] = ch_actor_name(ctx->principal.kind);
 	params[7] = ctx->principal.id > 0 ? byidbuf : NULL;
-	material = exec_binary(ctx, "material_insert", sql_insert, 8, params,
+	material = ch_db_exec_binary(ctx->db, ctx->pool, "material_insert", sql_insert, 8, params,
 	    lengths, formats, 0);
 	if (material == NULL || PQntuples(material) != 1)
 		return CH_MATERIAL_ERROR;
@@ -362,7 +309,7 @@ ch_material_get(ch_ctx_t *ctx, long long id, const char *kind,
 	if (!kind_known(kind))
 		return CH_MATERIAL_NO_KIND;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	res = exec_binary(ctx, "material_download", sql_download, 2, params,
+	res = ch_db_exec_binary(ctx->db, ctx->pool, "material_download", sql_download, 2, params,
 	    NULL, NULL, 1);
 	if (res == NULL)
 		return CH_MATERIAL_ERROR;
