@@ -74,7 +74,7 @@ static const ch_stmt_t stmt_claim = {
 	       " SELECT n.id, n.attempts, n.kind, n.payload::text,"
 	       "  encode(n.csr, 'hex'), n.usb_key_serial, s.serial,"
 	       "  a.applicant_id, o.id,"
-	       "  extract(epoch FROM o.not_after)::bigint,"
+	       "  floor(extract(epoch FROM o.not_after))::bigint,"
 	       "  (SELECT count(*) FROM g), n.application_id"
 	       " FROM n JOIN s ON s.job_id = n.id"
 	       " JOIN application a ON a.id = n.application_id"
@@ -724,7 +724,8 @@ out:
 /* ---- recording outcomes ------------------------------------------------ */
 
 /*
- * Ends job as failed while signer's claim holds, its serial lint_failed
+ * Ends job as failed while signer's claim holds (outcome CH_JOB_ENDED, or
+ * CH_JOB_LOST when the claim no longer held), its serial lint_failed
  * (keeping the TBS that failed, if any), and the audit event.  In the
  * caller's transaction.  0 or -1.
  */
@@ -756,6 +757,7 @@ fail_job(ch_ctx_t *ctx, const char *signer, ch_issuance_job_t *job)
 	snprintf(app, sizeof app, "%s", PQgetvalue(res, 0, 0));
 	ch_warn("job %lld (application %s) failed, attempt %d: %s", job->id,
 	    app, job->attempt, params[3]);
+	job->outcome = CH_JOB_ENDED;
 	return ch_audit(ctx, "issuance.failed", "application", app,
 	    json_pack("{s:I, s:i, s:s, s:s}", "job_id", (json_int_t)job->id,
 	    "attempt", job->attempt, "serial", job->serial_hex,

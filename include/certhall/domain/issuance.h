@@ -110,7 +110,8 @@ typedef enum {
 	CH_JOB_CLAIMED,		/* claimed, serial reserved */
 	CH_JOB_LINTED,		/* prepared: tbs and x are set */
 	CH_JOB_SIGNED,		/* x carries the token's signature; der set */
-	CH_JOB_FAILED,		/* cannot succeed: why; ends 'failed' */
+	CH_JOB_FAILED,		/* cannot succeed: why; to end 'failed' */
+	CH_JOB_ENDED,		/* recorded as failed */
 	CH_JOB_GIVE_BACK,	/* the token failed: why; back to 'queued' */
 	CH_JOB_ISSUED,		/* stored, application issued */
 	CH_JOB_LOST,		/* another signer holds it now: abandoned */

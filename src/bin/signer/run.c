@@ -616,7 +616,7 @@ batch(struct signer *s)
 		counts[jobs[i].outcome]++;
 	ch_info("batch of %d: %d issued, %d failed, %d given back, %d lost; "
 	    "ms claim %.0f prepare %.0f store %.0f sign %.0f finish %.0f",
-	    n, counts[CH_JOB_ISSUED], counts[CH_JOB_FAILED],
+	    n, counts[CH_JOB_ISSUED], counts[CH_JOB_ENDED],
 	    counts[CH_JOB_GIVE_BACK], counts[CH_JOB_LOST], t_claim, t_prep,
 	    t_store, t_sign, t_finish);
 	rc = n;
