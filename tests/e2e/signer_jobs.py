@@ -147,14 +147,14 @@ class Job:
 
 
 def make_job(cur, business="new", cert_type="org", csr=None, years=2,
-             old_not_after=None, unit=UNIT, person=PERSON, usb_key_serial=None):
+             old_not_after=None, unit=UNIT, person=PERSON, usb_key_serial=None, phone=None):
     """An applicant, an application in `issuing`, and its ready job (with csr); for
     renew/reissue/change a certificate on file ending at old_not_after (a datetime,
     default 30 days from now). Returns a Job."""
     credit = credit_code()
     holder = person if cert_type == "personal" else None
     holder_id = id_number() if cert_type == "personal" else None
-    phone = random_phone()
+    phone = phone or random_phone()
     cur.execute("INSERT INTO applicant (phone) VALUES (%s) RETURNING id", (random_phone(),))
     applicant = cur.fetchone()[0]
     old_id = None

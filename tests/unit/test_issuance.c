@@ -261,13 +261,38 @@ test_issuance_prepare(void)
 	    FX_PERSON ",")) == 0);
 	ch_issuance_job_clear(&job);
 
-	/* a request for someone else */
+	/* the subject is the application's, whatever the request says (the
+	 * API refused requests that do not fit before storing them) */
 	job_init(&job, CH_BIZ_NEW, CH_PROFILE_ORG, stranger_csr, stranger_len);
 	ch_issuance_prepare(&job, &ca, now);
-	CHECK(job.outcome == CH_JOB_FAILED);
-	CHECK(strncmp(job.why, "csr: subject.CN ", 16) == 0);
-	CHECK(job.x == NULL);
+	CHECK(job.outcome == CH_JOB_LINTED);
+	CHECK(strncmp(job.subject, "CN=" FX_UNIT ",", strlen("CN=" FX_UNIT ","))
+	    == 0);
 	ch_issuance_job_clear(&job);
+
+	/* a request that cannot be read */
+	job_init(&job, CH_BIZ_NEW, CH_PROFILE_ORG, (const unsigned char *)"junk",
+	    4);
+	ch_issuance_prepare(&job, &ca, now);
+	CHECK(job.outcome == CH_JOB_FAILED);
+	CHECK(strncmp(job.why, "csr: /csr ", 10) == 0);
+	CHECK(job.x == NULL);
+
+	/* a key the policy refuses: the lint says so */
+	{
+		EVP_PKEY *weak = fx_key_new("rsa1024");
+		size_t weak_len = 0;
+		unsigned char *weak_csr = csr_der(weak, FX_UNIT, &weak_len);
+
+		CHECK(weak_csr != NULL);
+		job_init(&job, CH_BIZ_NEW, CH_PROFILE_ORG, weak_csr, weak_len);
+		ch_issuance_prepare(&job, &ca, now);
+		CHECK(job.outcome == CH_JOB_FAILED);
+		CHECK(strncmp(job.why, "lint key.policy: ", 17) == 0);
+		ch_issuance_job_clear(&job);
+		OPENSSL_free(weak_csr);
+		EVP_PKEY_free(weak);
+	}
 
 	/* no request at all */
 	job_init(&job, CH_BIZ_NEW, CH_PROFILE_ORG, NULL, 0);

@@ -11,10 +11,12 @@
  *      reserves one new serial per job in certificate_serial, before
  *      anything is built or signed.  Serials of earlier attempts of those
  *      jobs that never became certificates are marked 'abandoned' there.
- *   2. ch_issuance_prepare() (pure, thread-safe; no database): the CSR
- *      checked again, the validity by business (ch_issuance_validity),
- *      the certificate built from the approved snapshot in the job's
- *      payload, made a precertificate, linted.
+ *   2. ch_issuance_prepare() (pure, thread-safe; no database): the key
+ *      read from the CSR (which the API judged before storing it:
+ *      signature, key policy, subject), the validity by business
+ *      (ch_issuance_validity), the certificate built from the approved
+ *      snapshot in the job's payload, made a precertificate, linted (the
+ *      lint checks the key policy again).
  *   3. ch_issuance_store_linted(): one transaction for the batch stores
  *      every linted TBS (outcome 'linted') and ends the jobs that cannot
  *      succeed: 'failed' with the reason, the serial 'lint_failed', an
@@ -184,8 +186,9 @@ int ch_issuance_claim(ch_ctx_t *ctx, const char *signer, int lease_s,
 /*
  * Prepares job for signing with ca (steps 2 and 3 above): outcome
  * CH_JOB_LINTED with x, tbs, validity, subject and key algorithm set, or
- * CH_JOB_FAILED with why ("csr: ...", "validity: ...", "build: ...",
- * "lint <rule>: ...").  now is the batch's clock.  Pure and thread-safe:
+ * CH_JOB_FAILED with why ("csr: /csr ..." when it cannot be read,
+ * "validity: ...", "build: ...", "lint <rule>: ..."; a key the policy
+ * refuses is "lint key.policy: ...").  now is the batch's clock.  Pure and thread-safe:
  * no database, no token (the precertificate is signed by the codec's
  * throwaway key of the issuer's kind).
  */

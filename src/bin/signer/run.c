@@ -76,6 +76,8 @@
 #define REQUESTS_MAX 16
 #define MASTER_ID 5
 
+struct batch;
+
 struct signer {
 	const signer_config_t *cfg;
 	ch_db_t *db;
@@ -103,6 +105,7 @@ struct signer {
 	bool beat_due;
 	long long issued;
 	bool release_due;		/* a batch was dropped */
+	struct batch *batches;		/* the two in hand (pipeline()) */
 };
 
 /* ---- state ------------------------------------------------------------ */
@@ -436,28 +439,41 @@ answer_requests(struct signer *s)
 	return rc;
 }
 
-/* ---- a batch ---------------------------------------------------------- */
+/* ---- batches, two at a time ------------------------------------------ */
 
 typedef enum {
 	PHASE_PREPARE,
 	PHASE_SIGN,
 } phase_kind_t;
 
-struct phase {
+/*
+ * A claimed batch.  Two are in hand at once (see pipeline()), so each has
+ * a pool of its own, reset when it is claimed: its jobs and their strings
+ * live there until it is finished.
+ */
+struct batch {
 	struct signer *s;
-	phase_kind_t kind;
+	ch_pool_t *pool;
+	ch_ctx_t ctx;
 	ch_issuance_job_t *jobs;
 	int n;
 	time_t now;
+	/* the phase on the session threads */
+	phase_kind_t kind;
 	atomic_int next;
 	atomic_int retry, refused;
+	pthread_t tid[16];
+	int threads;
+	/* where the time went, ms */
+	long long mark;
+	double t_claim, t_prep, t_store, t_sign, t_finish;
 };
 
 /* One signature, judged: signed, given back (the token), or failed. */
 static void
-sign_job(struct phase *ph, ch_issuance_job_t *job)
+sign_job(struct batch *b, ch_issuance_job_t *job)
 {
-	struct signer *s = ph->s;
+	struct signer *s = b->s;
 	char why[256];
 	size_t len = 0;
 
@@ -477,13 +493,13 @@ sign_job(struct phase *ph, ch_issuance_job_t *job)
 	}
 	switch (ch_token_last_error()) {
 	case CH_TOKEN_ERR_RETRY:
-		atomic_fetch_add(&ph->retry, 1);
+		atomic_fetch_add(&b->retry, 1);
 		job->outcome = CH_JOB_GIVE_BACK;
 		snprintf(job->why, sizeof job->why, "the CA token is "
 		    "unavailable; tried again with a new serial");
 		return;
 	case CH_TOKEN_ERR_REFUSED:
-		atomic_fetch_add(&ph->refused, 1);
+		atomic_fetch_add(&b->refused, 1);
 		job->outcome = CH_JOB_GIVE_BACK;
 		snprintf(job->why, sizeof job->why, "the CA token is refused; "
 		    "waiting for an operator");
@@ -499,7 +515,7 @@ sign_job(struct phase *ph, ch_issuance_job_t *job)
 	/* The token signed, and the result is not what was linted, or does
 	 * not verify with the issuing CA's key: fail closed. */
 	if (strncmp(why, "signature:", 10) == 0) {
-		atomic_fetch_add(&ph->refused, 1);
+		atomic_fetch_add(&b->refused, 1);
 		job->outcome = CH_JOB_GIVE_BACK;
 		snprintf(job->why, sizeof job->why, "the CA token signed with "
 		    "another key; nothing it signed is kept");
@@ -512,37 +528,47 @@ sign_job(struct phase *ph, ch_issuance_job_t *job)
 static void *
 phase_worker(void *arg)
 {
-	struct phase *ph = arg;
+	struct batch *b = arg;
 	int i;
 
-	while ((i = atomic_fetch_add(&ph->next, 1)) < ph->n) {
-		if (ph->kind == PHASE_PREPARE)
-			ch_issuance_prepare(&ph->jobs[i], &ph->s->ca, ph->now);
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+		if (b->kind == PHASE_PREPARE)
+			ch_issuance_prepare(&b->jobs[i], &b->s->ca, b->now);
 		else
-			sign_job(ph, &ph->jobs[i]);
+			sign_job(b, &b->jobs[i]);
 	}
 	ERR_clear_error();
 	return NULL;
 }
 
-/* Runs a phase over the batch on up to cfg->sessions threads (this one
- * included). */
+/* Starts a phase over the batch on up to cfg->sessions threads; this
+ * thread goes on with the database meanwhile. */
 static void
-run_phase(struct phase *ph)
+phase_start(struct batch *b, phase_kind_t kind)
 {
-	pthread_t tid[16];
-	int extra = ph->s->cfg->sessions - 1, started = 0;
+	int want = b->s->cfg->sessions;
 
-	if (extra > ph->n - 1)
-		extra = ph->n - 1;
-	if (extra > 16)
-		extra = 16;
-	for (int i = 0; i < extra; i++)
-		if (pthread_create(&tid[started], NULL, phase_worker, ph) == 0)
-			started++;
-	phase_worker(ph);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
+	b->kind = kind;
+	atomic_store(&b->next, 0);
+	if (want > b->n)
+		want = b->n;
+	if (want > 16)
+		want = 16;
+	b->threads = 0;
+	for (int i = 0; i < want; i++)
+		if (pthread_create(&b->tid[b->threads], NULL, phase_worker,
+		    b) == 0)
+			b->threads++;
+	if (b->threads == 0)
+		phase_worker(b);	/* no thread to be had: do it here */
+}
+
+static void
+phase_join(struct batch *b)
+{
+	for (int i = 0; i < b->threads; i++)
+		pthread_join(b->tid[i], NULL);
+	b->threads = 0;
 }
 
 static double
@@ -554,99 +580,205 @@ ms_since(long long *mark)
 	return (double)(now - then);
 }
 
-/* One batch: claim, prepare, store, sign, finish.  The jobs claimed, or
- * -1 when the database failed (the batch is dropped). */
-static int
-batch(struct signer *s)
+/* A context for the batch's next statements: the system, a correlation
+ * id of its own, the batch's pool. */
+static ch_ctx_t *
+batch_ctx(struct batch *b)
 {
-	const signer_config_t *cfg = s->cfg;
-	ch_issuance_job_t *jobs = NULL;
-	struct phase ph;
-	long long mark = ch_monotonic_ms();
-	double t_claim, t_prep, t_store, t_sign, t_finish;
-	int n = 0, issued = 0, counts[CH_JOB__MAX] = { 0 };
-	int rc = -1;
+	char id[32];
 
-	step_begin(s);
-	if (ch_issuance_claim(&s->ctx, cfg->name, cfg->lease_s, cfg->batch,
-	    &jobs, &n) != 0)
-		goto out;
-	rc = 0;
-	if (n == 0)
-		goto out;
-	t_claim = ms_since(&mark);
+	snprintf(id, sizeof id, "signer-%llu", ++b->s->steps);
+	ch_ctx_system(&b->ctx, b->pool, b->s->db, "signer", id);
+	ch_log_set_request_id(b->ctx.correlation_id);
+	return &b->ctx;
+}
 
-	memset(&ph, 0, sizeof ph);
-	ph.s = s;
-	ph.jobs = jobs;
-	ph.n = n;
-	ph.now = time(NULL);
-	ph.kind = PHASE_PREPARE;
-	run_phase(&ph);
-	t_prep = ms_since(&mark);
-	if (ch_issuance_store_linted(&s->ctx, cfg->name, jobs, n) != 0) {
-		s->release_due = true;
-		rc = -1;
-		goto out;
-	}
-	t_store = ms_since(&mark);
+/* Claims batch b.  The jobs claimed, or -1 (database). */
+static int
+batch_claim(struct signer *s, struct batch *b)
+{
+	int rc;
 
-	ph.kind = PHASE_SIGN;
-	atomic_store(&ph.next, 0);
-	run_phase(&ph);
-	t_sign = ms_since(&mark);
-	for (int i = 0; i < n; i++)
-		if (jobs[i].outcome == CH_JOB_SIGNED)
+	for (int i = 0; i < b->n; i++)
+		ch_issuance_job_clear(&b->jobs[i]);
+	ch_pool_reset(b->pool);
+	b->jobs = NULL;
+	b->n = 0;
+	b->mark = ch_monotonic_ms();
+	atomic_store(&b->retry, 0);
+	atomic_store(&b->refused, 0);
+	rc = ch_issuance_claim(batch_ctx(b), s->cfg->name, s->cfg->lease_s,
+	    s->cfg->batch, &b->jobs, &b->n);
+	ch_db_finish(s->db);
+	b->t_claim = ms_since(&b->mark);
+	return rc == 0 ? b->n : -1;
+}
+
+/* Stores what b's preparation linted, or failed.  0 or -1. */
+static int
+batch_store(struct signer *s, struct batch *b)
+{
+	int rc = ch_issuance_store_linted(batch_ctx(b), s->cfg->name, b->jobs,
+	    b->n);
+
+	ch_db_finish(s->db);
+	b->t_store = ms_since(&b->mark);
+	return rc;
+}
+
+/* After b's signatures: what they say about the token. */
+static void
+batch_signed(struct signer *s, struct batch *b)
+{
+	b->t_sign = ms_since(&b->mark);
+	for (int i = 0; i < b->n; i++)
+		if (b->jobs[i].outcome == CH_JOB_SIGNED)
 			s->signed_ms = ch_monotonic_ms();
-	if (atomic_load(&ph.refused) > 0)
+	if (atomic_load(&b->refused) > 0)
 		token_trouble(s, true, "the issuing key was refused while "
 		    "signing");
-	else if (atomic_load(&ph.retry) > 0)
+	else if (atomic_load(&b->retry) > 0)
 		token_trouble(s, false, "the token failed while signing");
+}
 
-	if (ch_issuance_finish(&s->ctx, cfg->name, &s->ca, jobs, n,
-	    &issued) != 0) {
-		s->release_due = true;
-		rc = -1;
-		goto out;
-	}
-	t_finish = ms_since(&mark);
+/* Records b.  0 or -1 (database). */
+static int
+batch_finish(struct signer *s, struct batch *b)
+{
+	int issued = 0, counts[CH_JOB__MAX] = { 0 }, rc;
+
+	rc = ch_issuance_finish(batch_ctx(b), s->cfg->name, &s->ca, b->jobs,
+	    b->n, &issued);
+	ch_db_finish(s->db);
+	if (rc != 0)
+		return -1;
+	b->t_finish = ms_since(&b->mark);
 	s->issued += issued;
-	for (int i = 0; i < n; i++)
-		counts[jobs[i].outcome]++;
+	for (int i = 0; i < b->n; i++)
+		counts[b->jobs[i].outcome]++;
 	ch_info("batch of %d: %d issued, %d failed, %d given back, %d lost; "
 	    "ms claim %.0f prepare %.0f store %.0f sign %.0f finish %.0f",
-	    n, counts[CH_JOB_ISSUED], counts[CH_JOB_ENDED],
-	    counts[CH_JOB_GIVE_BACK], counts[CH_JOB_LOST], t_claim, t_prep,
-	    t_store, t_sign, t_finish);
-	rc = n;
-out:
-	for (int i = 0; i < n; i++)
-		ch_issuance_job_clear(&jobs[i]);
-	step_end(s);
-	return rc;
+	    b->n, counts[CH_JOB_ISSUED], counts[CH_JOB_ENDED],
+	    counts[CH_JOB_GIVE_BACK], counts[CH_JOB_LOST], b->t_claim,
+	    b->t_prep, b->t_store, b->t_sign, b->t_finish);
+	for (int i = 0; i < b->n; i++)
+		ch_issuance_job_clear(&b->jobs[i]);
+	b->n = 0;
+	ch_log_set_request_id(NULL);
+	return 0;
+}
+
+/* Every job of b that is still to be signed goes back to the queue: the
+ * token became unusable before its turn. */
+static void
+batch_give_back(struct batch *b, const char *why)
+{
+	for (int i = 0; i < b->n; i++) {
+		ch_issuance_job_t *job = &b->jobs[i];
+
+		if (job->outcome == CH_JOB_CLAIMED ||
+		    job->outcome == CH_JOB_LINTED) {
+			job->outcome = CH_JOB_GIVE_BACK;
+			snprintf(job->why, sizeof job->why, "%s", why);
+		}
+	}
+}
+
+/* A batch that cannot be recorded (the database went away): its jobs
+ * stay claimed, and go back to the queue once the database is back. */
+static void
+batch_drop(struct signer *s, struct batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		ch_issuance_job_clear(&b->jobs[i]);
+	if (b->n > 0)
+		s->release_due = true;
+	b->n = 0;
+	ch_log_set_request_id(NULL);
+}
+
+/*
+ * Issues while there is work and the token is usable, two batches at a
+ * time so that the database and the CPU work at once: while the session
+ * threads sign batch k, this thread claims batch k+1 (and its serials);
+ * while they prepare k+1, it records k.  Each batch still goes through
+ * claim, prepare, store, sign and finish in that order, and nothing is
+ * signed before its TBS is committed.  0, or -1 when the database went
+ * away (what was in hand is dropped).
+ */
+static int
+pipeline(struct signer *s)
+{
+	struct batch *cur = &s->batches[0], *nxt = &s->batches[1], *t;
+	int more;
+
+	read_signals(s);
+	if (s->stopping || s->state != CH_SIGNER_OK)
+		return 0;
+	if ((more = batch_claim(s, cur)) <= 0)
+		return more;
+	cur->now = time(NULL);
+	phase_start(cur, PHASE_PREPARE);
+	phase_join(cur);
+	cur->t_prep = ms_since(&cur->mark);
+	if (batch_store(s, cur) != 0)
+		goto lost_cur;
+	for (;;) {
+		phase_start(cur, PHASE_SIGN);
+		/* the next batch's claim, while this one is being signed */
+		read_signals(s);
+		more = 0;
+		if (!s->stopping && cur->n == s->cfg->batch &&
+		    (more = batch_claim(s, nxt)) < 0) {
+			phase_join(cur);
+			goto lost_cur;
+		}
+		phase_join(cur);
+		batch_signed(s, cur);
+		if (more > 0 && s->state != CH_SIGNER_OK) {
+			batch_give_back(nxt, "the CA token became unavailable "
+			    "before this job's turn");
+			if (batch_finish(s, nxt) != 0)
+				goto lost_both;
+			more = 0;
+		}
+		/* the next batch's preparation, while this one is recorded */
+		if (more > 0) {
+			nxt->now = time(NULL);
+			phase_start(nxt, PHASE_PREPARE);
+		}
+		if (batch_finish(s, cur) != 0) {
+			if (more > 0)
+				phase_join(nxt);
+			goto lost_both;
+		}
+		(void)heartbeat(s, false);
+		if (more <= 0)
+			return 0;
+		phase_join(nxt);
+		nxt->t_prep = ms_since(&nxt->mark);
+		t = cur;
+		cur = nxt;
+		nxt = t;
+		if (batch_store(s, cur) != 0)
+			goto lost_cur;
+	}
+lost_both:
+	batch_drop(s, nxt);
+lost_cur:
+	batch_drop(s, cur);
+	return -1;
 }
 
 /* ---- the loop --------------------------------------------------------- */
 
-/* Issues while there is work and the token is usable.  0, or -1 when the
- * database went away. */
+/* Answers requests, then issues.  0, or -1 when the database went away. */
 static int
 round_of_batches(struct signer *s)
 {
-	int n;
-
 	if (answer_requests(s) != 0)
 		return -1;
-	do {
-		read_signals(s);
-		if (s->stopping || s->state != CH_SIGNER_OK)
-			return 0;
-		if ((n = batch(s)) < 0)
-			return -1;
-		(void)heartbeat(s, false);
-	} while (n == s->cfg->batch);
-	return 0;
+	return pipeline(s);
 }
 
 /* Drops what a dropped batch left claimed.  0 or -1. */
@@ -685,6 +817,12 @@ signer_run(const signer_config_t *cfg)
 	s.pool = ch_pool_new();
 	s.retry_ms = RETRY_MIN_MS;
 	s.state = CH_SIGNER_STARTING;
+	s.batches = ch_xmalloc(2 * sizeof *s.batches);
+	memset(s.batches, 0, 2 * sizeof *s.batches);
+	for (int i = 0; i < 2; i++) {
+		s.batches[i].s = &s;
+		s.batches[i].pool = ch_pool_new();
+	}
 	s.ca.crl_url = cfg->crl_url;
 	s.ca.ocsp_url = cfg->ocsp_url;
 	s.ca.ca_issuers_url = cfg->cai_url;
@@ -717,6 +855,11 @@ signer_run(const signer_config_t *cfg)
 			continue;
 		}
 		s.retry_ms = RETRY_MIN_MS;
+		/* A NOTIFY read while the round ran is in libpq's queue, not
+		 * on the socket: go round again at once. */
+		if (s.state == CH_SIGNER_OK && ch_db_conn(s.db) != NULL &&
+		    ch_daemon_drain_notifies(ch_db_conn(s.db)) > 0)
+			continue;
 		if (!s.stopping)
 			wait_for(&s, s.issuer == NULL ? 5 * IDLE_WAIT_MS
 			    : IDLE_WAIT_MS);
@@ -732,6 +875,9 @@ signer_run(const signer_config_t *cfg)
 	free(s.issuing_ref);
 	ch_db_free(s.db);
 	ch_pool_free(s.pool);
+	for (int i = 0; i < 2; i++)
+		ch_pool_free(s.batches[i].pool);
+	free(s.batches);
 	close(s.sigfd);
 	ch_info("signer stopped, %lld certificate(s) issued", s.issued);
 	return 0;
