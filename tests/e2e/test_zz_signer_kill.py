@@ -1,6 +1,6 @@
 """Exactly once under fire (issue 12): a burst of 500 jobs with the signer SIGKILLed at
 random moments and restarted; two signers on one queue; PostgreSQL restarted while the
-signer works. Afterwards every job has exactly one certificate, every serial is distinct,
+signer works; SIGTERM while it works (it finishes what it holds). Afterwards every job has exactly one certificate, every serial is distinct,
 no job is left behind, and no serial of an abandoned attempt became a certificate.
 
 Disruptive (it kills the stack's signer and restarts PostgreSQL), hence test_zz_: it runs
@@ -12,6 +12,7 @@ serials.
 import os
 import random
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 import signer_jobs as sj
-from conftest import require_env
+from conftest import require_env, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,21 @@ def test_postgresql_restart_while_signing(stackctl, csr, chain):
     assert signer_pid(stackctl) == pid, "the signer did not survive the restart"
     log = sj.signer_log(require_env("CERTHALL_STACK"))
     assert "database connected" in log
+
+
+def test_sigterm_finishes_the_batches_in_hand(stackctl, csr, chain):
+    jobs = burst(csr, 120, businesses=("new",))
+    ids = [j.id for j in jobs]
+    name = f"{socket.gethostname()}:{signer_pid(stackctl)}"
+    wait_until(lambda: sj.sql("SELECT count(*) FROM signing_job WHERE id = ANY(%s)"
+                              " AND status IN ('claimed', 'done')", (ids,))[0][0] > 0,
+               30, interval=0.05, what="the signer at work")
+    assert stackctl.run("signer-stop").stdout == "0"
+    # nothing it had claimed is left claimed: it finished what it held
+    left = sj.sql("SELECT count(*) FROM signing_job WHERE claimed_by = %s"
+                  " AND status = 'claimed'", (name,))[0][0]
+    assert left == 0
+    assert sj.sql("SELECT state FROM signer_status WHERE name = %s", (name,))[0][0] == "stopping"
+    stackctl.run("signer-start")
+    sj.wait_jobs(ids, timeout=120)
+    check_exactly_once(jobs, chain)
