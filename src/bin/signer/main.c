@@ -52,7 +52,9 @@
  */
 #include "signer.h"
 #include "certhall/base/log.h"
+#include "certhall/base/pool.h"
 #include "certhall/base/util.h"
+#include "certhall/store/db.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -148,6 +150,20 @@ urls(signer_config_t *cfg, const char *base)
 	snprintf(cfg->root_cai_url, sizeof cfg->root_cai_url,
 	    "%.*s/api/v1/ca/root.cer", (int)n, base);
 	return 0;
+}
+
+ch_db_t *
+signer_db_new(const signer_config_t *cfg, const char *name)
+{
+	size_t n = strlen(cfg->conninfo) + strlen(name) + 64;
+	char *conninfo = ch_xmalloc(n);
+	ch_db_t *db;
+
+	snprintf(conninfo, n, "client_encoding=UTF8 application_name=%s %s",
+	    name, cfg->conninfo);
+	db = ch_db_new(conninfo);
+	free(conninfo);
+	return db;
 }
 
 static int

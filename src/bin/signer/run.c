@@ -474,6 +474,7 @@ static void
 sign_job(struct batch *b, ch_issuance_job_t *job)
 {
 	struct signer *s = b->s;
+	ch_token_err_t e;
 	char why[256];
 	size_t len = 0;
 
@@ -491,34 +492,24 @@ sign_job(struct batch *b, ch_issuance_job_t *job)
 		job->outcome = CH_JOB_SIGNED;
 		return;
 	}
-	switch (ch_token_last_error()) {
-	case CH_TOKEN_ERR_RETRY:
-		atomic_fetch_add(&b->retry, 1);
+	/* A token that failed gives the job back; so does a signature that is
+	 * not what was linted or does not verify with the issuing CA's key
+	 * (fail closed: another key).  Anything else the token refused for
+	 * this request alone ends the job. */
+	e = ch_token_last_error();
+	if (e == CH_TOKEN_OK && strncmp(why, "signature:", 10) == 0)
+		e = CH_TOKEN_ERR__MAX;
+	if (e == CH_TOKEN_ERR_RETRY || e == CH_TOKEN_ERR_REFUSED ||
+	    e == CH_TOKEN_ERR__MAX) {
+		atomic_fetch_add(e == CH_TOKEN_ERR_RETRY ? &b->retry :
+		    &b->refused, 1);
 		job->outcome = CH_JOB_GIVE_BACK;
-		snprintf(job->why, sizeof job->why, "the CA token is "
-		    "unavailable; tried again with a new serial");
-		return;
-	case CH_TOKEN_ERR_REFUSED:
-		atomic_fetch_add(&b->refused, 1);
-		job->outcome = CH_JOB_GIVE_BACK;
-		snprintf(job->why, sizeof job->why, "the CA token is refused; "
-		    "waiting for an operator");
-		return;
-	case CH_TOKEN_ERR_FAILED:
-		job->outcome = CH_JOB_FAILED;
-		snprintf(job->why, sizeof job->why, "sign: %s", why);
-		return;
-	case CH_TOKEN_OK:
-	default:
-		break;
-	}
-	/* The token signed, and the result is not what was linted, or does
-	 * not verify with the issuing CA's key: fail closed. */
-	if (strncmp(why, "signature:", 10) == 0) {
-		atomic_fetch_add(&b->refused, 1);
-		job->outcome = CH_JOB_GIVE_BACK;
-		snprintf(job->why, sizeof job->why, "the CA token signed with "
-		    "another key; nothing it signed is kept");
+		snprintf(job->why, sizeof job->why, "%s",
+		    e == CH_TOKEN_ERR_RETRY ? "the CA token is unavailable; "
+		    "tried again with a new serial" : e == CH_TOKEN_ERR_REFUSED ?
+		    "the CA token is refused; waiting for an operator" :
+		    "the CA token signed with another key; nothing it signed "
+		    "is kept");
 		return;
 	}
 	job->outcome = CH_JOB_FAILED;
@@ -801,19 +792,12 @@ int
 signer_run(const signer_config_t *cfg)
 {
 	struct signer s;
-	char *conninfo;
-	size_t n;
 
 	memset(&s, 0, sizeof s);
 	s.cfg = cfg;
 	if ((s.sigfd = ch_daemon_signals()) < 0)
 		return 71;
-	n = strlen(cfg->conninfo) + 96;
-	conninfo = ch_xmalloc(n);
-	snprintf(conninfo, n, "client_encoding=UTF8 "
-	    "application_name=certhall-signer %s", cfg->conninfo);
-	s.db = ch_db_new(conninfo);
-	free(conninfo);
+	s.db = signer_db_new(cfg, "certhall-signer");
 	s.pool = ch_pool_new();
 	s.retry_ms = RETRY_MIN_MS;
 	s.state = CH_SIGNER_STARTING;

@@ -302,9 +302,8 @@ signer_setup(const signer_config_t *cfg)
 	ch_key_t *sm2 = NULL;
 	ch_ca_cert_t root_c, issuing_c, other_c;
 	char ref_root[256], ref_issuing[256], ref_ocsp[256], ref_seal[256];
-	char ref_sm2[600], *conninfo, *summary;
+	char ref_sm2[600], *summary;
 	json_t *sum;
-	size_t n;
 	int rc = 70, r;
 
 	memset(&st, 0, sizeof st);
@@ -312,12 +311,7 @@ signer_setup(const signer_config_t *cfg)
 	st.now = time(NULL);
 	st.keys_made = json_array();
 	st.certs_made = json_array();
-	n = strlen(cfg->conninfo) + 96;
-	conninfo = ch_xmalloc(n);
-	snprintf(conninfo, n, "client_encoding=UTF8 "
-	    "application_name=certhall-signer-setup %s", cfg->conninfo);
-	st.db = ch_db_new(conninfo);
-	free(conninfo);
+	st.db = signer_db_new(cfg, "certhall-signer-setup");
 	st.pool = ch_pool_new();
 	ch_ctx_system(&st.ctx, st.pool, st.db, "signer", "signer-setup");
 	ch_log_set_request_id(st.ctx.correlation_id);

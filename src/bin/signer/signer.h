@@ -63,6 +63,11 @@ typedef struct {
 	char root_crl_url[SIGNER_URL_MAX], root_cai_url[SIGNER_URL_MAX];
 } signer_config_t;
 
+/* A database handle (not connected yet) for cfg's conninfo, as
+ * application_name (pg_stat_activity shows who is who), in UTF-8; our
+ * keywords come first so that the configuration's win.  ch_db_free. */
+struct ch_db *signer_db_new(const signer_config_t *cfg, const char *name);
+
 /* The key reference of a token key in ca_certificate.key_ref: the token's
  * label, the object's label and id (never the module path or a PIN,
  * which are configuration).  Into out. */
