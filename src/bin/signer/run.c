@@ -744,6 +744,13 @@ pipeline(struct signer *s)
 			goto lost_both;
 		}
 		(void)heartbeat(s, false);
+		/* The station waits for its SO PIN a few seconds at most: a
+		 * long burst of jobs must not hold it up. */
+		if (answer_requests(s) != 0) {
+			if (more > 0)
+				phase_join(nxt);
+			goto lost_both;
+		}
 		if (more <= 0)
 			return 0;
 		phase_join(nxt);
