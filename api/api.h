@@ -7,6 +7,7 @@
 #define CERTHALL_API_H
 
 #include "certhall/domain/application.h"
+#include "certhall/domain/certificate.h"
 #include "certhall/store/db.h"
 #include "certhall/web/http.h"
 #include "certhall/base/json.h"
@@ -44,6 +45,13 @@ void api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v);
 /* Sets the 409 of a move that found application id in another status,
  * naming that status ("status_now"). */
 void api_app_conflict(ch_req_t *req, long long id, const char *action);
+/* Answers 200 with a list page: {"items": [...], "next_cursor": ...}, the
+ * cursor made with ch_app_cursor_encode() from page->next_after (null on
+ * the last page). */
+void api_page_respond(ch_req_t *req, const ch_list_page_t *page);
+/* A ch_qparam_t parse function for a list's "cursor": the long long id at
+ * slot (ch_app_cursor_decode()). */
+int api_cursor_parse(const char *value, void *slot);
 
 int api_health(ch_req_t *req);
 int api_catalog(ch_req_t *req);
@@ -137,5 +145,36 @@ struct ch_paygw *api_paygw(void);
  * the gateway, best effort, logging failures: after a commit that closed
  * them in our books (certhall/payment.h ch_payment_close_open()). */
 void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
+
+/* api/certificates.c: issued certificates as subscribers and staff read
+ * them, and the confirmation that one is installed (issue 12) */
+int api_certificate_list(ch_req_t *req);
+int api_certificate_get(ch_req_t *req);
+int api_certificate_der(ch_req_t *req);
+int api_certificate_pem(ch_req_t *req);
+int api_certificate_p7c(ch_req_t *req);
+int api_certificate_installed(ch_req_t *req);
+int api_application_certificate(ch_req_t *req);
+extern const ch_schema_t api_certificate_installed_schema;
+/* The format Accept asks for among a certificate's representations: 0
+ * with *format set (CH_CERT_FORMAT__MAX for JSON), or -1 with the 406
+ * answered.  Sets Vary: Accept. */
+int api_cert_negotiate(ch_req_t *req, ch_cert_format_t *format);
+/* Answers 200 with a certificate file (bytes of ctx.pool) of format, as
+ * attachment "<name>.cer|.pem|.p7c". */
+void api_cert_send(ch_req_t *req, ch_cert_format_t format,
+    const unsigned char *bytes, size_t len, const char *name);
+
+/* api/ca.c: the CA's certificates for relying parties (public) */
+int api_ca_list(ch_req_t *req);
+int api_ca_get(ch_req_t *req);
+int api_ca_der(ch_req_t *req);
+int api_ca_pem(ch_req_t *req);
+int api_ca_p7c(ch_req_t *req);
+
+/* api/issuance.c: the key request and the operators' queue (issue 12) */
+int api_csr_create(ch_req_t *req);
+int api_issuance_queue(ch_req_t *req);
+extern const ch_schema_t api_csr_schema;
 
 #endif

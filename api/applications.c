@@ -594,13 +594,6 @@ struct list_query {
 	const char *filter[4];
 };
 
-/* The long long at slot from a list cursor (certhall/application.h). */
-static int
-list_cursor_parse(const char *value, void *slot)
-{
-	return ch_app_cursor_decode(value, slot);
-}
-
 /* Values are tokens that need no percent-decoding (certhall/query.h). */
 static const ch_qparam_t list_params[] = {
 	{ .name = "status", .kind = CH_Q_ENUM,
@@ -625,7 +618,7 @@ static const ch_qparam_t list_params[] = {
 	  .max = LIST_LIMIT_MAX },
 	{ .name = "cursor", .kind = CH_Q_TEXT,
 	  .offset = offsetof(struct list_query, before),
-	  .parse = list_cursor_parse,
+	  .parse = api_cursor_parse,
 	  .detail = "cursor must be a next_cursor this list returned" },
 };
 

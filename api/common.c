@@ -10,6 +10,7 @@
 #include "certhall/domain/workflow.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 void
@@ -116,4 +117,33 @@ api_app_conflict(ch_req_t *req, long long id, const char *action)
 	json_object_set_new(ch_problem(req, CH_P_CONFLICT,
 	    "cannot %s an application that is %s", action, status),
 	    "status_now", json_string(status));
+}
+
+void
+api_page_respond(ch_req_t *req, const ch_list_page_t *page)
+{
+	char cursor[32];
+	size_t len = sizeof "{\"items\":[],\"next_cursor\":\"\"}" + sizeof cursor;
+	char *body, *p;
+
+	cursor[0] = '\0';
+	if (page->next_after > 0)
+		ch_app_cursor_encode(page->next_after, cursor);
+	for (size_t i = 0; i < page->n; i++)
+		len += strlen(page->items[i]) + 1;
+	body = p = ch_palloc(req->ctx.pool, len);
+	p += sprintf(p, "{\"items\":[");
+	for (size_t i = 0; i < page->n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", page->items[i]);
+	if (cursor[0] != '\0')
+		p += sprintf(p, "],\"next_cursor\":\"%s\"}", cursor);
+	else
+		p += sprintf(p, "],\"next_cursor\":null}");
+	ch_resp_json_text(req, 200, body, (size_t)(p - body));
+}
+
+int
+api_cursor_parse(const char *value, void *slot)
+{
+	return ch_app_cursor_decode(value, slot);
 }
