@@ -67,29 +67,31 @@ api_cert_negotiate(ch_req_t *req, ch_cert_format_t *format)
 {
 	int i = ch_accept_pick(ch_req_env(req, "HTTP_ACCEPT"), offers);
 
-	ch_resp_header(req, "Vary", "Accept");
 	switch (i) {
 	case 0:
 		*format = CH_CERT_FORMAT__MAX;
-		return 0;
+		break;
 	case 1:
 		*format = CH_CERT_DER;
-		return 0;
+		break;
 	case 2:
 		*format = CH_CERT_PEM;
-		return 0;
+		break;
 	case 3:
 		*format = CH_CERT_P7C;
-		return 0;
+		break;
 	default:
+		/* The problem goes out whatever was asked for (RFC 9110
+		 * §15.5.7 allows it). */
 		json_object_set_new(ch_problem(req, CH_P_NOT_ACCEPTABLE,
 		    "a certificate is available as application/json,"
 		    " application/pkix-cert, application/x-pem-file or"
 		    " application/pkcs7-mime"), "header", json_string("Accept"));
-		/* The problem goes out whatever was asked for (RFC 9110
-		 * §15.5.7 allows it); the headers set so far stay. */
+		ch_resp_header(req, "Vary", "Accept");
 		return -1;
 	}
+	ch_resp_header(req, "Vary", "Accept");
+	return 0;
 }
 
 void

@@ -58,7 +58,8 @@ check_usb_key_serial(const char *s, const char **why)
 }
 
 static const ch_field_t csr_fields[] = {
-	{ .name = "csr", .type = CH_F_STRING, .flags = CH_F_REQUIRED,
+	{ .name = "csr", .type = CH_F_STRING,
+	  .flags = CH_F_REQUIRED | CH_F_LINES,
 	  .min = 1, .max = CH_CSR_MAX_BYTES,
 	  .offset = offsetof(struct csr_input, csr) },
 	{ .name = "usb_key_serial", .type = CH_F_STRING, .flags = CH_F_NULLABLE,
