@@ -414,6 +414,19 @@ def openssl(*args, data=None):
     return proc.stdout
 
 
+def p7c_certificates(der):
+    """The certificates of a certs-only PKCS#7 (DER), in order, as `openssl pkcs7
+    -print_certs` reads them."""
+    text = openssl("pkcs7", "-inform", "DER", "-print_certs", data=der).decode()
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    out, at = [], text.find(begin)
+    while at >= 0:
+        stop = text.index(end, at) + len(end)
+        out.append(x509.load_pem_x509_certificate(text[at:stop].encode()))
+        at = text.find(begin, stop)
+    return out
+
+
 def verify_chain(leaf_pem_path, root_pem, issuing_pem):
     """`openssl verify -CAfile root -untrusted issuing leaf`; returns its output."""
     return openssl("verify", "-CAfile", root_pem, "-untrusted", issuing_pem,
