@@ -31,6 +31,10 @@ int api_app_path_id(ch_req_t *req, long long *id);
 int api_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out);
 int api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out);
+/* api_app_path_id() and api_app_load() with CH_APP_READ: what a handler
+ * that shows something of one application starts with.  1 found (*id and
+ * *out filled), 0 with the 404 set, -1 after a database error. */
+int api_app_read(ch_req_t *req, long long *id, ch_app_t *out);
 /* Answers with the full Application object of id and ETag "v<version>".
  * 0, or -1 (row gone or database error). */
 int api_app_respond(ch_req_t *req, int status, long long id);
@@ -150,9 +154,8 @@ void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
  * them, and the confirmation that one is installed (issue 12) */
 int api_certificate_list(ch_req_t *req);
 int api_certificate_get(ch_req_t *req);
-int api_certificate_der(ch_req_t *req);
-int api_certificate_pem(ch_req_t *req);
-int api_certificate_p7c(ch_req_t *req);
+/* GET /certificates/{serial}/der, /pem, /p7c: the path's last segment. */
+int api_certificate_file(ch_req_t *req);
 int api_certificate_installed(ch_req_t *req);
 int api_application_certificate(ch_req_t *req);
 extern const ch_schema_t api_certificate_installed_schema;
@@ -160,6 +163,8 @@ extern const ch_schema_t api_certificate_installed_schema;
  * with *format set (CH_CERT_FORMAT__MAX for JSON), or -1 with the 406
  * answered.  Sets Vary: Accept. */
 int api_cert_negotiate(ch_req_t *req, ch_cert_format_t *format);
+/* The format a suffix route names by its last segment (der, pem, p7c). */
+ch_cert_format_t api_cert_path_format(const ch_req_t *req);
 /* Answers 200 with a certificate file (bytes of ctx.pool) of format, as
  * attachment "<name>.cer|.pem|.p7c". */
 void api_cert_send(ch_req_t *req, ch_cert_format_t format,
@@ -168,9 +173,8 @@ void api_cert_send(ch_req_t *req, ch_cert_format_t format,
 /* api/ca.c: the CA's certificates for relying parties (public) */
 int api_ca_list(ch_req_t *req);
 int api_ca_get(ch_req_t *req);
-int api_ca_der(ch_req_t *req);
-int api_ca_pem(ch_req_t *req);
-int api_ca_p7c(ch_req_t *req);
+/* GET /ca/{name}/der, /pem, /p7c */
+int api_ca_file(ch_req_t *req);
 
 /* api/issuance.c: the key request and the operators' queue (issue 12) */
 int api_csr_create(ch_req_t *req);

@@ -91,19 +91,7 @@ api_ca_get(ch_req_t *req)
 }
 
 int
-api_ca_der(ch_req_t *req)
+api_ca_file(ch_req_t *req)
 {
-	return ca_get(req, CH_CERT_DER);
-}
-
-int
-api_ca_pem(ch_req_t *req)
-{
-	return ca_get(req, CH_CERT_PEM);
-}
-
-int
-api_ca_p7c(ch_req_t *req)
-{
-	return ca_get(req, CH_CERT_P7C);
+	return ca_get(req, api_cert_path_format(req));
 }

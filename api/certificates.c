@@ -5,6 +5,7 @@
  *   GET  /certificates                       own ones; staff: all, filters
  *   GET  /certificates/{serial}              JSON, or a file by Accept
  *   GET  /certificates/{serial}/der|pem|p7c  the file, whatever Accept says
+ *                                            (the last segment decides)
  *   POST /certificates/{serial}/installed    renew, change: enabled online
  *   GET  /applications/{id}/certificate      the one issued for it
  *
@@ -94,6 +95,20 @@ api_cert_negotiate(ch_req_t *req, ch_cert_format_t *format)
 	return 0;
 }
 
+ch_cert_format_t
+api_cert_path_format(const ch_req_t *req)
+{
+	static const char *const suffixes[] = { "der", "pem", "p7c", NULL };
+	static const ch_cert_format_t formats[] = {
+		CH_CERT_DER, CH_CERT_PEM, CH_CERT_P7C,
+	};
+	const char *slash = strrchr(req->path, '/');
+	int i = ch_code_index(suffixes, slash != NULL ? slash + 1 : "");
+
+	/* The route table sends only these three here. */
+	return i >= 0 ? formats[i] : CH_CERT_DER;
+}
+
 void
 api_cert_send(ch_req_t *req, ch_cert_format_t format,
     const unsigned char *bytes, size_t len, const char *name)
@@ -168,21 +183,9 @@ api_certificate_get(ch_req_t *req)
 }
 
 int
-api_certificate_der(ch_req_t *req)
+api_certificate_file(ch_req_t *req)
 {
-	return certificate_get(req, CH_CERT_DER);
-}
-
-int
-api_certificate_pem(ch_req_t *req)
-{
-	return certificate_get(req, CH_CERT_PEM);
-}
-
-int
-api_certificate_p7c(ch_req_t *req)
-{
-	return certificate_get(req, CH_CERT_P7C);
+	return certificate_get(req, api_cert_path_format(req));
 }
 
 /* ---- GET /api/v1/applications/{id}/certificate ---------------------------- */
@@ -194,17 +197,10 @@ api_application_certificate(ch_req_t *req)
 	long long id;
 	ch_cert_t c;
 	ch_app_t a;
+	int rc;
 
-	if (api_app_path_id(req, &id) != 0)
-		return 0;
-	switch (api_app_load(req, id, CH_APP_READ, &a)) {
-	case 1:
-		break;
-	case 0:
-		return 0;
-	default:
-		return -1;
-	}
+	if ((rc = api_app_read(req, &id, &a)) <= 0)
+		return rc;
 	if (api_cert_negotiate(req, &format) != 0)
 		return 0;
 	switch (ch_cert_of_application(&req->ctx, id, &c)) {

@@ -53,6 +53,14 @@ api_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out)
 }
 
 int
+api_app_read(ch_req_t *req, long long *id, ch_app_t *out)
+{
+	if (api_app_path_id(req, id) != 0)
+		return 0;
+	return api_app_load(req, *id, CH_APP_READ, out);
+}
+
+int
 api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out)
 {

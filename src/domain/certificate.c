@@ -149,11 +149,15 @@ static const ch_stmt_t stmt_csr_store = {
 	.nparams = 7,
 };
 
+/* The columns of a ch_cert_t (cert_from()). */
+#define SQL_CERT_ROW \
+	"SELECT c.id, c.serial, c.der IS NOT NULL, " SQL_CERT_JSON "::text" \
+	" FROM certificate c"
+
 /* One certificate by serial ($1) for owner $2 (NULL: staff, any). */
 static const ch_stmt_t stmt_cert_load = {
 	.name = "cert_load",
-	.sql = "SELECT c.id, c.serial, c.der IS NOT NULL, " SQL_CERT_JSON "::text"
-	       " FROM certificate c WHERE c.serial = $1"
+	.sql = SQL_CERT_ROW " WHERE c.serial = $1"
 	       "   AND ($2::bigint IS NULL OR c.applicant_id = $2::bigint)",
 	.nparams = 2,
 	.readonly = true,
@@ -161,8 +165,7 @@ static const ch_stmt_t stmt_cert_load = {
 
 static const ch_stmt_t stmt_cert_of_app = {
 	.name = "cert_of_application",
-	.sql = "SELECT c.id, c.serial, c.der IS NOT NULL, " SQL_CERT_JSON "::text"
-	       " FROM certificate c WHERE c.application_id = $1"
+	.sql = SQL_CERT_ROW " WHERE c.application_id = $1"
 	       " ORDER BY c.id DESC LIMIT 1",
 	.nparams = 1,
 	.readonly = true,

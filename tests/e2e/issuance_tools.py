@@ -28,6 +28,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -357,6 +358,24 @@ def stand_in_for_the_signer(app_id, ca):
 # ---------------------------------------------------------------------------------
 # Applications brought to `issuing` through the API
 # ---------------------------------------------------------------------------------
+
+# The staff who take an application there and on (fixtures: import them into the test
+# module, next to the principals fixture they use).
+
+@pytest.fixture(scope="module")
+def reviewer(principals):
+    return principals.staff("reviewer")
+
+
+@pytest.fixture(scope="module")
+def clerk(principals):
+    return principals.staff("counter")
+
+
+@pytest.fixture(scope="module")
+def operator(principals):
+    return principals.staff("operator")
+
 
 def counter_issuing(clerk, reviewer, business="new", cert="org"):
     """A walk-in's new (or reissue) application, entered and paid at the counter: issuing,

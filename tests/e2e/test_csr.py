@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 import issuance_tools as I
+from issuance_tools import clerk, operator, reviewer  # noqa: F401  (fixtures)
 import test_review as R
 from conftest import assert_problem, require_env
 from principals import principals, sql  # noqa: F401  (the fixture)
@@ -40,21 +41,6 @@ RSA_KEY, EC_KEY, WEAK_KEY, P384_KEY = "01", "02", "03", "04"
 @pytest.fixture(scope="module")
 def applicant(principals):  # noqa: F811
     return principals.new_applicant(name="applicant (key requests)")
-
-
-@pytest.fixture(scope="module")
-def reviewer(principals):  # noqa: F811
-    return principals.staff("reviewer")
-
-
-@pytest.fixture(scope="module")
-def clerk(principals):  # noqa: F811
-    return principals.staff("counter")
-
-
-@pytest.fixture(scope="module")
-def operator(principals):  # noqa: F811
-    return principals.staff("operator")
 
 
 @pytest.fixture(scope="module")

@@ -12,26 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import issuance_tools as I
+from issuance_tools import clerk, operator, reviewer  # noqa: F401  (fixtures)
 import test_review as R
 from conftest import assert_problem
 from principals import principals, sql  # noqa: F401  (the fixture)
 
 QUEUE = "/api/v1/issuance-queue"
-
-
-@pytest.fixture(scope="module")
-def operator(principals):  # noqa: F811
-    return principals.staff("operator")
-
-
-@pytest.fixture(scope="module")
-def clerk(principals):  # noqa: F811
-    return principals.staff("counter")
-
-
-@pytest.fixture(scope="module")
-def reviewer(principals):  # noqa: F811
-    return principals.staff("reviewer")
 
 
 def walk(principal, **query):
