@@ -69,7 +69,8 @@ static const ch_field_t csr_fields[] = {
 
 const ch_schema_t api_csr_schema = CH_SCHEMA(csr_fields, struct csr_input);
 
-/* The 422 of a request ch_csr_check() refused (see the top). */
+/* The 422 of a request ch_csr_check() refused (see the top); the codec's
+ * field is "/csr", "subject" or "subject.<attribute>" (codec/csr.h). */
 static void
 csr_refused(ch_req_t *req, const ch_csr_result_t *r)
 {
@@ -83,8 +84,11 @@ csr_refused(ch_req_t *req, const ch_csr_result_t *r)
 		    "csr: subject attribute %s %s", field, text);
 		json_object_set_new(p, "csr_attribute", json_string(field));
 	} else if (strcmp(field, "subject") == 0) {
+		/* The codec's text for this case names no attribute. */
 		p = ch_problem_field(req, CH_P_INVALID_FIELD, "/csr",
-		    "csr: the subject has an attribute that %s", text);
+		    "csr: the subject has an attribute the certificate's subject"
+		    " does not (it has C, O, organizationIdentifier, CN and, for a"
+		    " personal certificate, serialNumber)");
 	} else {
 		p = ch_problem_field(req, CH_P_INVALID_FIELD, "/csr", "csr %s",
 		    text);

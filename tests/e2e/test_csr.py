@@ -193,7 +193,9 @@ def test_refused_requests_name_the_field_and_change_nothing(clerk, reviewer, ope
         assert body["csr_verdict"] == verdict, (verdict, body)
         assert body.get("csr_attribute") == attribute, (attribute, body)
         if attribute:
-            assert attribute in body["detail"], body
+            assert f"subject attribute {attribute} " in body["detail"], body
+        elif verdict == "bad_subject":
+            assert "the subject has an attribute" in body["detail"], body
     body = assert_problem(send(operator, app["id"], cases[4][0], usb), 422, "invalid-field")
     assert "fewer than 2048 bits" in body["detail"], body
     assert I.job_of(app["id"])["csr"] is None and usb_key_status(usb) == "initialised"
