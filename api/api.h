@@ -6,6 +6,7 @@
 #ifndef CERTHALL_API_H
 #define CERTHALL_API_H
 
+#include "certhall/clients/paygw.h"
 #include "certhall/domain/application.h"
 #include "certhall/domain/certificate.h"
 #include "certhall/store/db.h"
@@ -75,10 +76,6 @@ extern const ch_schema_t api_staff_session_schema;
 int api_me_get(ch_req_t *req);
 int api_me_password_put(ch_req_t *req);
 extern const ch_schema_t api_password_schema;
-/* The Me object (docs/CONTRACT.md) for principal p, for GET /me and the
- * answer to a sign-in.  A new reference, or NULL after a database error
- * (logged). */
-struct json_t *api_me_json(ch_req_t *req, const ch_principal_t *p);
 
 /* api/staff.c */
 int api_staff_list(ch_req_t *req);
@@ -141,14 +138,37 @@ extern const ch_schema_t api_payment_create_schema;
 extern const ch_schema_t api_counter_payment_schema;
 extern const ch_schema_t api_refund_schema;
 extern const ch_schema_t api_refund_retry_schema;
-struct ch_paygw;
-/* This worker's payment gateway client, made on first use after fork from
- * the environment (certhall/paygw.h); NULL while it cannot be.  Borrowed. */
-struct ch_paygw *api_paygw(void);
+/* This worker's payment gateway client (req->worker), NULL when online
+ * payment is off.  Borrowed. */
+ch_paygw_t *api_paygw(const ch_req_t *req);
 /* Closes these orders (a NULL-terminated list of out_trade_no, or NULL) at
  * the gateway, best effort, logging failures: after a commit that closed
- * them in our books (certhall/payment.h ch_payment_close_open()). */
+ * them in our books (certhall/domain/payment.h ch_payment_close_open()). */
 void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
+
+/* ---- api/worker.c: what each worker keeps (certhall/web/server.h) ----- */
+
+/* What certhall-api reads once at start, in the master, as the user that
+ * started it (src/bin/api/main.c); each worker has its copy after fork. */
+typedef struct api_settings {
+	const ch_paygw_config_t *paygw;	/* NULL: online payment is off */
+} api_settings_t;
+
+/* A worker's state (declared by the web layer, ch_worker_state_t; reached
+ * as req->worker): the clients made once per worker after fork. */
+struct ch_worker_state {
+	ch_paygw_t *paygw;		/* NULL: online payment is off */
+};
+
+/*
+ * The server's worker_init and worker_fini (ch_server_config_t) for
+ * settings (an api_settings_t): makes this worker's clients from the
+ * settings read at start.  NULL (logged) when one cannot be made: the
+ * worker exits and the master starts another.  api_worker_fini releases
+ * what api_worker_init made; NULL is a no-op.
+ */
+ch_worker_state_t *api_worker_init(const void *settings);
+void api_worker_fini(ch_worker_state_t *state);
 
 /* api/certificates.c: issued certificates as subscribers and staff read
  * them, and the confirmation that one is installed (issue 12) */

@@ -184,12 +184,6 @@ const ch_schema_t api_application_submit_schema = {
 
 /* ---- statements ---------------------------------------------------------- */
 
-static const ch_stmt_t stmt_paid = {
-	.name = "app_paid",
-	.sql = "SELECT paid_at IS NOT NULL FROM application WHERE id = $1",
-	.nparams = 1,
-};
-
 #define DELIVERY_JSON(a, b, c, d, e, f, g) \
 	"NULLIF(jsonb_strip_nulls(jsonb_build_object(" \
 	"'recipient', " a "::text, 'phone', " b "::text," \
@@ -805,9 +799,8 @@ api_application_cancel(ch_req_t *req)
 	const struct cancel_input *in = req->input;
 	const char **orders = NULL;
 	long long id;
-	PGresult *res;
 	ch_app_t a;
-	int rc;
+	int rc, paid;
 
 	if (api_app_path_id(req, &id) != 0)
 		return 0;
@@ -815,10 +808,9 @@ api_application_cancel(ch_req_t *req)
 		return rc;
 	/* SPEC §5: "any state before payment".  Paid money leaves only by a
 	 * refund (finance), which cancels the application itself. */
-	res = ch_db_exec_id(req->ctx.db, req->ctx.pool, &stmt_paid, id);
-	if (res == NULL || PQntuples(res) != 1)
+	if ((paid = ch_payment_is_paid(&req->ctx, id)) < 0)
 		return -1;
-	if (*PQgetvalue(res, 0, 0) == 't') {
+	if (paid) {
 		ch_db_rollback(req->ctx.db);
 		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
 		    "the application is paid: it can no longer be cancelled "

@@ -2,41 +2,23 @@
  * GET /api/v1/audit-events?limit=&before_id=&action= — the audit log,
  * newest first, for admins (docs/CONTRACT.md).
  *
- * Keyset pagination: a page ends with next_before_id, the id to pass as
- * before_id for the next (older) page, or null when there is none; a page
- * is fetched with one row more than asked to know.  Writers mask personal
- * data before it reaches the log (certhall/auth.h), so rows are shown as
- * stored.
+ * The page is certhall/store/audit.h's ch_audit_list(): it ends with
+ * next_before_id, the id to pass as before_id for the next (older) page,
+ * or null when there is none.  Writers mask personal data before it
+ * reaches the log, so rows are shown as stored.
  */
 #include "api.h"
-#include "certhall/domain/people.h"
+#include "certhall/store/audit.h"
 #include "certhall/web/query.h"
 
 #include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define AUDIT_LIMIT_DEFAULT 50
 #define AUDIT_LIMIT_MAX 200
 #define AUDIT_ACTION_MAX 64
-
-static const ch_stmt_t stmt_page = {
-	.name = "audit_page",
-	.sql = "SELECT id, json_build_object('id', id,"
-	       " 'at', " CH_SQL_TIME("at") ","
-	       " 'actor_kind', actor_kind, 'actor_id', actor_id,"
-	       " 'action', action, 'object_type', object_type,"
-	       " 'object_id', object_id, 'client_addr', client_addr,"
-	       " 'request_id', request_id, 'detail', detail)::text"
-	       " FROM audit_event"
-	       " WHERE id < $1 AND ($2::text IS NULL OR action = $2)"
-	       " ORDER BY id DESC LIMIT $3",
-	.nparams = 3,
-	.readonly = true,
-};
 
 struct audit_query {
 	long long limit;
@@ -98,36 +80,15 @@ int
 api_audit_list(ch_req_t *req)
 {
 	struct audit_query q;
-	char before[24], limit[24];
-	const char *params[3] = { before, NULL, limit };
-	json_t *items, *next = NULL;
-	PGresult *res;
-	int n;
+	long long next;
+	json_t *items;
 
 	if (parse_query(req, &q) != 0)
 		return 0;
-	snprintf(before, sizeof before, "%lld", q.before_id);
-	snprintf(limit, sizeof limit, "%lld", q.limit + 1);
-	params[1] = q.action;
-	res = ch_db_exec(req->ctx.db, req->ctx.pool, &stmt_page, params);
-	if (res == NULL)
+	items = ch_audit_list(&req->ctx, q.before_id, q.action, q.limit, &next);
+	if (items == NULL)
 		return -1;
-	n = PQntuples(res);
-	if (n > q.limit) {
-		n = (int)q.limit;
-		next = json_integer(strtoll(PQgetvalue(res, n - 1, 0), NULL, 10));
-	}
-	items = json_array();
-	for (int i = 0; i < n; i++) {
-		json_t *item = json_loads(PQgetvalue(res, i, 1), 0, NULL);
-
-		if (item == NULL || json_array_append_new(items, item) != 0) {
-			json_decref(items);
-			json_decref(next);
-			return -1;
-		}
-	}
 	ch_resp_json(req, 200, json_pack("{s:o, s:o}", "items", items,
-	    "next_before_id", next != NULL ? next : json_null()));
+	    "next_before_id", next > 0 ? json_integer(next) : json_null()));
 	return 0;
 }

@@ -1,4 +1,5 @@
 #include "certhall/base/principal.h"
+#include "certhall/base/util.h"
 
 #include <string.h>
 
@@ -30,11 +31,15 @@ ch_staff_roles_parse(const char *a)
 	a++;
 	while (*a != '\0' && *a != '}') {
 		size_t n = strcspn(a, ",}");
+		char name[16];		/* longer than any role name */
+		int i;
 
-		for (int i = 0; ch_staff_role_names[i] != NULL; i++)
-			if (strlen(ch_staff_role_names[i]) == n &&
-			    strncmp(a, ch_staff_role_names[i], n) == 0)
+		if (n < sizeof name) {
+			memcpy(name, a, n);
+			name[n] = '\0';
+			if ((i = ch_code_index(ch_staff_role_names, name)) >= 0)
 				roles |= (unsigned)CH_ROLE_REVIEWER << i;
+		}
 		a += n;
 		if (*a == ',')
 			a++;

@@ -41,12 +41,11 @@
 #define DETAIL_MAX 120		/* gateway error text kept in *why */
 #define JSON_DEPTH 4
 #define MIN_RSA_BITS 2048
+#define ORDER_TTL_DEFAULT 7200		/* seconds */
+#define ORDER_TTL_MAX (7 * 86400)
 
 struct ch_paygw {
-	char *provider;
-	char *base_url;			/* without trailing '/' */
-	char *notify_url;
-	EVP_PKEY *pubkey;		/* the gateway's notification key */
+	const ch_paygw_config_t *cfg;	/* borrowed: outlives the client */
 	CURL *curl;			/* one handle: connections are reused */
 	struct curl_slist *get_headers;	/* both carry the merchant key */
 	struct curl_slist *post_headers;
@@ -154,7 +153,25 @@ printable(ch_pool_t *pool, const char *text)
 	return out;
 }
 
-/* ---- setup ---------------------------------------------------------- */
+/* ---- settings, read once ------------------------------------------- */
+
+struct ch_paygw_config {
+	char *provider;
+	char *base_url;			/* without trailing '/' */
+	char *notify_url;
+	char *merchant_id;
+	char merchant_key[KEY_MAX];	/* secret: cleansed by the free */
+	EVP_PKEY *pubkey;		/* the gateway's notification key */
+	long long order_ttl_s;
+};
+
+/* The variables that configure a gateway: none set is "no gateway". */
+static const char *const gateway_vars[] = {
+	"CERTHALL_PAY_PROVIDER", "CERTHALL_PAY_GATEWAY_URL",
+	"CERTHALL_PAY_MERCHANT_ID", "CERTHALL_PAY_MERCHANT_KEY_FILE",
+	"CERTHALL_PAY_GATEWAY_PUBKEY_FILE", "CERTHALL_PAY_NOTIFY_URL",
+};
+#define NGATEWAY_VARS (sizeof gateway_vars / sizeof gateway_vars[0])
 
 static const char *
 setting(const char *name)
@@ -196,30 +213,131 @@ load_pubkey(const char *path)
 	return pk;
 }
 
-/* The headers every request carries (the key among them), and for POST
- * the body's type.  0, or -1 after logging. */
+/* CERTHALL_PAY_ORDER_TTL: 1 to ORDER_TTL_MAX seconds, ORDER_TTL_DEFAULT
+ * when unset.  0, or -1 after logging. */
 static int
-make_headers(ch_paygw_t *gw, const char *merchant_id, const char *key)
+order_ttl(long long *out)
+{
+	const char *s = getenv("CERTHALL_PAY_ORDER_TTL");
+	long v;
+
+	*out = ORDER_TTL_DEFAULT;
+	if (s == NULL || *s == '\0')
+		return 0;
+	if ((v = ch_parse_long(s, 10, ORDER_TTL_MAX)) < 1) {
+		ch_error("CERTHALL_PAY_ORDER_TTL \"%s\" is not 1 to %d seconds",
+		    s, ORDER_TTL_MAX);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The merchant key must fit in a header: printable ASCII, no space. */
+static bool
+header_safe(const char *key)
+{
+	for (const char *c = key; *c != '\0'; c++)
+		if (*c < 0x21 || *c > 0x7e)
+			return false;
+	return true;
+}
+
+ch_paygw_config_result_t
+ch_paygw_config_from_env(ch_paygw_config_t **out)
+{
+	const char *v[NGATEWAY_VARS];
+	ch_paygw_config_t *cfg = NULL;
+	long long ttl;
+	size_t n, set = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < NGATEWAY_VARS; i++) {
+		const char *s = getenv(gateway_vars[i]);
+
+		set += s != NULL && *s != '\0';
+	}
+	if (order_ttl(&ttl) != 0)
+		return CH_PAYGW_CONFIG_BAD;
+	if (set == 0)
+		return CH_PAYGW_CONFIG_NONE;
+	for (size_t i = 0; i < NGATEWAY_VARS; i++)
+		if ((v[i] = setting(gateway_vars[i])) == NULL)
+			return CH_PAYGW_CONFIG_BAD;
+	/* v[]: provider, url, merchant id, key file, public key file, notify */
+	/* The provider names rows in payment_order (a CHECK there). */
+	if (strcmp(v[0], "sandbox") != 0) {
+		ch_error("CERTHALL_PAY_PROVIDER \"%s\" is not a known provider "
+		    "(sandbox)", v[0]);
+		return CH_PAYGW_CONFIG_BAD;
+	}
+	if (!http_url(v[1]) || !http_url(v[5])) {
+		ch_error("CERTHALL_PAY_GATEWAY_URL and CERTHALL_PAY_NOTIFY_URL "
+		    "must be http(s) URLs");
+		return CH_PAYGW_CONFIG_BAD;
+	}
+	if (!safe_id(v[2])) {
+		ch_error("CERTHALL_PAY_MERCHANT_ID must be 1-%d of [A-Za-z0-9_-]",
+		    ID_MAX);
+		return CH_PAYGW_CONFIG_BAD;
+	}
+	cfg = ch_xmalloc(sizeof *cfg);
+	memset(cfg, 0, sizeof *cfg);
+	cfg->order_ttl_s = ttl;
+	n = strlen(v[1]);
+	while (n > 0 && v[1][n - 1] == '/')
+		n--;
+	if ((cfg->provider = strdup(v[0])) == NULL ||
+	    (cfg->base_url = strndup(v[1], n)) == NULL ||
+	    (cfg->merchant_id = strdup(v[2])) == NULL ||
+	    (cfg->notify_url = strdup(v[5])) == NULL)
+		ch_oom();
+	if ((cfg->pubkey = load_pubkey(v[4])) == NULL ||
+	    ch_read_secret(v[3], cfg->merchant_key,
+	    sizeof cfg->merchant_key) != 0)
+		goto bad;
+	if (!header_safe(cfg->merchant_key)) {
+		ch_error("payment merchant key contains characters unfit "
+		    "for a header");
+		goto bad;
+	}
+	*out = cfg;
+	return CH_PAYGW_CONFIG_OK;
+bad:
+	ch_paygw_config_free(cfg);
+	return CH_PAYGW_CONFIG_BAD;
+}
+
+void
+ch_paygw_config_free(ch_paygw_config_t *cfg)
+{
+	if (cfg == NULL)
+		return;
+	OPENSSL_cleanse(cfg->merchant_key, sizeof cfg->merchant_key);
+	EVP_PKEY_free(cfg->pubkey);
+	free(cfg->provider);
+	free(cfg->base_url);
+	free(cfg->notify_url);
+	free(cfg->merchant_id);
+	free(cfg);
+}
+
+/* ---- the client of a process ---------------------------------------- */
+
+/* The headers every request carries (the key among them), and for POST
+ * the body's type. */
+static void
+make_headers(ch_paygw_t *gw)
 {
 	char auth[KEY_MAX + 32], merchant[ID_MAX + 32];
 	const char *lines[] = { auth, merchant, "Accept: application/json",
 	    "Expect:", "Content-Type: application/json; charset=utf-8" };
 	struct curl_slist **lists[2] = { &gw->get_headers, &gw->post_headers };
 
-	for (const char *c = key; *c != '\0'; c++) {
-		if (*c < 0x21 || *c > 0x7e) {
-			ch_error("payment merchant key contains characters unfit "
-			    "for a header");
-			return -1;
-		}
-	}
-	if (!safe_id(merchant_id)) {
-		ch_error("CERTHALL_PAY_MERCHANT_ID must be 1-%d of [A-Za-z0-9_-]",
-		    ID_MAX);
-		return -1;
-	}
-	snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-	snprintf(merchant, sizeof merchant, "X-Merchant-Id: %s", merchant_id);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s",
+	    gw->cfg->merchant_key);
+	snprintf(merchant, sizeof merchant, "X-Merchant-Id: %s",
+	    gw->cfg->merchant_id);
 	/* GET: all but the last line; POST: all of them. */
 	for (size_t i = 0; i < 2; i++) {
 		for (size_t j = 0; j < sizeof lines / sizeof lines[0] - 1 + i; j++) {
@@ -231,68 +349,27 @@ make_headers(ch_paygw_t *gw, const char *merchant_id, const char *key)
 		}
 	}
 	OPENSSL_cleanse(auth, sizeof auth);
-	return 0;
 }
 
 ch_paygw_t *
-ch_paygw_from_env(void)
+ch_paygw_new(const ch_paygw_config_t *cfg)
 {
-	const char *provider = setting("CERTHALL_PAY_PROVIDER");
-	const char *url = setting("CERTHALL_PAY_GATEWAY_URL");
-	const char *merchant = setting("CERTHALL_PAY_MERCHANT_ID");
-	const char *key_file = setting("CERTHALL_PAY_MERCHANT_KEY_FILE");
-	const char *pub_file = setting("CERTHALL_PAY_GATEWAY_PUBKEY_FILE");
-	const char *notify = setting("CERTHALL_PAY_NOTIFY_URL");
-	char key[KEY_MAX];
 	ch_paygw_t *gw;
-	size_t n;
-	int rc;
 
-	if (provider == NULL || url == NULL || merchant == NULL ||
-	    key_file == NULL || pub_file == NULL || notify == NULL)
-		return NULL;
-	/* The provider names rows in payment_order (a CHECK there). */
-	if (strcmp(provider, "sandbox") != 0) {
-		ch_error("CERTHALL_PAY_PROVIDER \"%s\" is not a known provider "
-		    "(sandbox)", provider);
-		return NULL;
-	}
-	if (!http_url(url) || !http_url(notify)) {
-		ch_error("CERTHALL_PAY_GATEWAY_URL and CERTHALL_PAY_NOTIFY_URL "
-		    "must be http(s) URLs");
-		return NULL;
-	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		ch_error("curl_global_init failed");
 		return NULL;
 	}
 	gw = ch_xmalloc(sizeof *gw);
 	memset(gw, 0, sizeof *gw);
-	gw->provider = strdup(provider);
-	gw->notify_url = strdup(notify);
-	n = strlen(url);
-	while (n > 0 && url[n - 1] == '/')
-		n--;
-	gw->base_url = strndup(url, n);
-	if (gw->provider == NULL || gw->notify_url == NULL ||
-	    gw->base_url == NULL)
-		ch_oom();
-	if ((gw->pubkey = load_pubkey(pub_file)) == NULL)
-		goto fail;
-	if (ch_read_secret(key_file, key, sizeof key) != 0)
-		goto fail;
-	rc = make_headers(gw, merchant, key);
-	OPENSSL_cleanse(key, sizeof key);
-	if (rc != 0)
-		goto fail;
+	gw->cfg = cfg;
+	make_headers(gw);
 	if ((gw->curl = curl_easy_init()) == NULL) {
 		ch_error("curl_easy_init failed");
-		goto fail;
+		ch_paygw_free(gw);
+		return NULL;
 	}
 	return gw;
-fail:
-	ch_paygw_free(gw);
-	return NULL;
 }
 
 void
@@ -304,10 +381,6 @@ ch_paygw_free(ch_paygw_t *gw)
 		curl_easy_cleanup(gw->curl);
 	curl_slist_free_all(gw->get_headers);
 	curl_slist_free_all(gw->post_headers);
-	EVP_PKEY_free(gw->pubkey);
-	free(gw->provider);
-	free(gw->base_url);
-	free(gw->notify_url);
 	free(gw);
 	curl_global_cleanup();
 }
@@ -315,7 +388,13 @@ ch_paygw_free(ch_paygw_t *gw)
 const char *
 ch_paygw_provider(const ch_paygw_t *gw)
 {
-	return gw->provider;
+	return gw->cfg->provider;
+}
+
+long long
+ch_paygw_order_ttl(const ch_paygw_t *gw)
+{
+	return gw->cfg->order_ttl_s;
 }
 
 /* ---- one exchange --------------------------------------------------- */
@@ -352,7 +431,7 @@ static ch_paygw_result_t
 exchange(ch_paygw_t *gw, ch_pool_t *pool, verb_t verb, const char *path,
     json_t *body, answer_t *ans, const char **why)
 {
-	char *url = ch_psprintf(pool, "%s%s", gw->base_url, path);
+	char *url = ch_psprintf(pool, "%s%s", gw->cfg->base_url, path);
 	char *data = NULL;
 	ch_json_error_t jerr;
 	CURLcode cc;
@@ -517,7 +596,7 @@ ch_paygw_create(ch_paygw_t *gw, ch_pool_t *pool, const ch_paygw_order_t *o,
 	body = json_pack("{s:s, s:s, s:{s:I, s:s}, s:s, s:s}",
 	    "out_trade_no", o->out_trade_no, "description", o->description,
 	    "amount", "total", (json_int_t)o->amount_fen, "currency", "CNY",
-	    "notify_url", gw->notify_url, "time_expire", expire);
+	    "notify_url", gw->cfg->notify_url, "time_expire", expire);
 	r = call(gw, pool, VERB_POST, "/v3/orders", body,
 	    "order not sendable: description is not UTF-8", 201, 200, &ans, why);
 	if (r != CH_PAYGW_OK)
@@ -697,7 +776,7 @@ signature_ok(const ch_paygw_t *gw, const char *timestamp, const char *nonce,
 	if (ctx == NULL)
 		ch_oom();
 	ok = EVP_DigestVerifyInit_ex(ctx, &pctx, "SHA256", NULL, NULL,
-	    gw->pubkey, NULL) == 1 &&
+	    gw->cfg->pubkey, NULL) == 1 &&
 	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1 &&
 	    EVP_DigestVerifyUpdate(ctx, timestamp, strlen(timestamp)) == 1 &&
 	    EVP_DigestVerifyUpdate(ctx, "\n", 1) == 1 &&
@@ -790,7 +869,7 @@ ch_paygw_verify_notice(const ch_paygw_t *gw, ch_pool_t *pool,
 		*why = "X-Pay-Signature is not base64";
 		return CH_NOTICE_BAD_SIGNATURE;
 	}
-	if ((size_t)siglen != (size_t)EVP_PKEY_get_size(gw->pubkey) ||
+	if ((size_t)siglen != (size_t)EVP_PKEY_get_size(gw->cfg->pubkey) ||
 	    !signature_ok(gw, timestamp, nonce, sig, (size_t)siglen, body,
 	    body_len)) {
 		*why = "signature does not verify";

@@ -1,7 +1,8 @@
 /*
  * Payments in our books (certhall/payment.h; sql/0009_payments.sql): what
- * money that arrived does to its order and application, counter payments,
- * refunds, and closing orders.
+ * money that arrived does to its order and application, opening orders,
+ * counter payments, refunds and their retry, closing orders, and the
+ * payment view.
  *
  * Locks are taken in one order everywhere (sql/0009_payments.sql): the
  * application row first, then its orders, then payments, refunds and the
@@ -32,6 +33,49 @@
 #define TEXT_REFUND_DUE \
 	"【四川CA】您为数字证书申请（编号%s）支付的%s元因%s未能入账，" \
 	"将原路退回，请留意到账。"
+#define TEXT_REFUNDED_ONLINE "【四川CA】您的数字证书申请（编号%s）已办理退款，" \
+	"%s元将原路退回，请留意到账。"
+#define TEXT_REFUNDED_COUNTER "【四川CA】您的数字证书申请（编号%s）已办理退款，" \
+	"%s元已在受理窗口退还。"
+/* What the payer sees at the gateway. */
+#define TEXT_ORDER "四川CA数字证书%s（申请编号%lld）"
+
+/* Where a refund may cancel the application from. */
+#define FROM_REFUNDABLE (CH_ST_BIT(CH_ST_AWAITING_PAYMENT) | \
+	CH_ST_BIT(CH_ST_AWAITING_VERIFICATION) | CH_ST_BIT(CH_ST_ISSUING))
+
+/* ---- the JSON the answers show (docs/CONTRACT.md) ---------------------- */
+
+/* PaymentOrder over "payment_order o"; an open order past expiry shows as
+ * expired until the payment daemon writes it so. */
+#define ORDER_JSON \
+	"json_build_object('id', o.id, 'out_trade_no', o.out_trade_no," \
+	" 'application_id', o.application_id, 'provider', o.provider," \
+	" 'amount_fen', o.amount_fen, 'currency', o.currency," \
+	" 'status', CASE WHEN o.status = 'open' AND o.expires_at <= now()" \
+	"   THEN 'expired' ELSE o.status END," \
+	" 'pay_url', o.pay_url," \
+	" 'expires_at', " CH_SQL_TIME("o.expires_at") "," \
+	" 'created_at', " CH_SQL_TIME("o.created_at") "," \
+	" 'paid_at', " CH_SQL_TIME("o.paid_at") ")"
+
+/* Payment over "payment p". */
+#define PAYMENT_JSON \
+	"json_build_object('id', p.id, 'provider', p.provider," \
+	" 'transaction_id', p.transaction_id, 'method', p.method," \
+	" 'amount_fen', p.amount_fen, 'currency', p.currency," \
+	" 'disposition', p.disposition, 'source', p.source," \
+	" 'paid_at', " CH_SQL_TIME("p.paid_at") "," \
+	" 'received_at', " CH_SQL_TIME("p.received_at") ")"
+
+/* Refund over "refund r". */
+#define REFUND_JSON \
+	"json_build_object('id', r.id, 'payment_id', r.payment_id," \
+	" 'out_refund_no', r.out_refund_no, 'amount_fen', r.amount_fen," \
+	" 'reason', r.reason, 'requested_by_kind', r.requested_by_kind," \
+	" 'status', r.status," \
+	" 'created_at', " CH_SQL_TIME("r.created_at") "," \
+	" 'completed_at', " CH_SQL_TIME("r.completed_at") ")"
 
 /* ---- statements ------------------------------------------------------- */
 
@@ -43,13 +87,140 @@ static const ch_stmt_t stmt_find_order = {
 	.nparams = 2,
 };
 
-/* The application, locked; "paid" counts a captured payment too. */
+/* The application, locked, and whether it is paid. */
 static const ch_stmt_t stmt_lock_app = {
 	.name = "pay_lock_app",
-	.sql = "SELECT a.status, a.paid_at IS NOT NULL OR EXISTS (SELECT 1"
-	       "   FROM payment p WHERE p.application_id = a.id"
-	       "   AND p.disposition = 'captured')"
+	.sql = "SELECT a.status, " CH_SQL_APP_PAID
 	       " FROM application a WHERE a.id = $1 FOR UPDATE",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_paid = {
+	.name = "pay_paid",
+	.sql = "SELECT " CH_SQL_APP_PAID " FROM application a WHERE a.id = $1",
+	.nparams = 1,
+};
+
+/* What paying needs to know of an application (locked by its load). */
+static const ch_stmt_t stmt_due = {
+	.name = "payments_due",
+	.sql = "SELECT " CH_SQL_APP_PAID ","
+	       " a.quote_locked_at IS NOT NULL, COALESCE(a.quote_total_fen, 0),"
+	       " b.name"
+	       " FROM application a JOIN business_type b"
+	       "   ON b.code = a.business_type WHERE a.id = $1",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_open_order = {
+	.name = "payments_open_order",
+	.sql = "SELECT o.id, o.expires_at > now() AND o.pay_url IS NOT NULL,"
+	       " " ORDER_JSON "::text"
+	       " FROM payment_order o"
+	       " WHERE o.application_id = $1 AND o.status = 'open' FOR UPDATE",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_order_sent = {
+	.name = "payments_order_sent",
+	.sql = "UPDATE payment_order o SET prepay_id = $2, pay_url = $3"
+	       " WHERE o.id = $1 RETURNING " ORDER_JSON "::text",
+	.nparams = 3,
+};
+
+/* The newest open order, which the payment view asks the gateway about. */
+static const ch_stmt_t stmt_latest_open = {
+	.name = "payments_latest_open",
+	.sql = "SELECT out_trade_no, provider FROM payment_order"
+	       " WHERE application_id = $1 AND status = 'open'"
+	       "  AND provider <> 'counter'"
+	       " ORDER BY id DESC LIMIT 1",
+	.nparams = 1,
+	.readonly = true,
+};
+
+static const ch_stmt_t stmt_overview = {
+	.name = "payments_overview",
+	.sql = "SELECT json_build_object("
+	       " 'order', (SELECT " ORDER_JSON " FROM payment_order o"
+	       "   WHERE o.application_id = $1 ORDER BY o.id DESC LIMIT 1),"
+	       " 'payments', COALESCE((SELECT json_agg(" PAYMENT_JSON
+	       "   ORDER BY p.id) FROM payment p WHERE p.application_id = $1),"
+	       "   '[]'::json),"
+	       " 'refunds', COALESCE((SELECT json_agg(" REFUND_JSON
+	       "   ORDER BY r.id) FROM refund r WHERE r.application_id = $1),"
+	       "   '[]'::json))::text",
+	.nparams = 1,
+	.readonly = true,
+};
+
+static const ch_stmt_t stmt_payment_json = {
+	.name = "payments_payment_json",
+	.sql = "SELECT " PAYMENT_JSON "::text FROM payment p WHERE p.id = $1",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_refund_json = {
+	.name = "payments_refund_json",
+	.sql = "SELECT " REFUND_JSON "::text FROM refund r WHERE r.id = $1",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_notification = {
+	.name = "payments_notification",
+	.sql = "INSERT INTO payment_notification (provider, notification_id,"
+	       "  body, outcome) VALUES ($1, $2, $3::jsonb, $4)"
+	       " ON CONFLICT (provider, notification_id) DO NOTHING",
+	.nparams = 4,
+};
+
+/* The captured payment finance may give back (payment_one_captured: at
+ * most one), locked after the application. */
+static const ch_stmt_t stmt_refundable = {
+	.name = "payments_refundable",
+	.sql = "SELECT p.id, p.amount_fen, p.provider FROM payment p"
+	       " WHERE p.application_id = $1 AND p.disposition = 'captured'"
+	       "  AND NOT EXISTS (SELECT 1 FROM refund r"
+	       "   WHERE r.payment_id = p.id)"
+	       " FOR UPDATE",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_job = {
+	.name = "payments_job",
+	.sql = "SELECT status FROM signing_job WHERE application_id = $1"
+	       " FOR UPDATE",
+	.nparams = 1,
+};
+
+static const ch_stmt_t stmt_job_cancel = {
+	.name = "payments_job_cancel",
+	.sql = "UPDATE signing_job SET status = 'cancelled', updated_at = now(),"
+	       " last_error = 'refunded before issue'"
+	       " WHERE application_id = $1 AND status = 'queued' RETURNING id",
+	.nparams = 1,
+};
+
+/*
+ * Every failed refund of the application back to pending, due now, under
+ * its own out_refund_no; the payment daemon is woken.  Returns the refunds
+ * and the error each had.
+ */
+static const ch_stmt_t stmt_refund_retry = {
+	.name = "payments_refund_retry",
+	.sql = "WITH f AS ("
+	       "  SELECT id, last_error FROM refund"
+	       "  WHERE application_id = $1 AND status = 'failed'"
+	       "  ORDER BY id FOR UPDATE),"
+	       " r AS ("
+	       "  UPDATE refund r SET status = 'pending', attempts = 0,"
+	       "   next_attempt_at = now(), last_error = NULL,"
+	       "   completed_at = NULL"
+	       "  FROM f WHERE r.id = f.id"
+	       "  RETURNING r.*, f.last_error AS was)"
+	       " SELECT r.id, r.was, " REFUND_JSON "::text,"
+	       "  pg_notify('payment', '')"
+	       " FROM r ORDER BY r.id",
 	.nparams = 1,
 };
 
@@ -344,8 +515,12 @@ queue_refund(ch_ctx_t *ctx, long long payment_id, const char *reason,
 	return 0;
 }
 
-int
-ch_payment_refund(ch_ctx_t *ctx, long long app_id, long long payment_id,
+/* Queues the full refund of payment payment_id (of application app_id)
+ * that finance asked for (ctx->principal, with reason) and writes its
+ * audit event "payment.refund_requested"; *refund_id receives its id.  0,
+ * or -1 (database error, logged; or the payment has a refund already). */
+static int
+request_refund(ch_ctx_t *ctx, long long app_id, long long payment_id,
     const char *reason, long long *refund_id)
 {
 	const char *status;
@@ -354,8 +529,7 @@ ch_payment_refund(ch_ctx_t *ctx, long long app_id, long long payment_id,
 
 	if (queue_refund(ctx, payment_id, reason, false, &id, &status) != 0)
 		return -1;
-	if (refund_id != NULL)
-		*refund_id = id;
+	*refund_id = id;
 	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	return ch_audit(ctx, "payment.refund_requested", "refund", idbuf,
 	    json_pack("{s:I, s:I, s:s, s:s, s:s}",
@@ -366,8 +540,19 @@ ch_payment_refund(ch_ctx_t *ctx, long long app_id, long long payment_id,
 
 /* ---- orders ----------------------------------------------------------- */
 
-int
-ch_payment_order_new(ch_ctx_t *ctx, long long app_id, const char *provider,
+typedef struct {
+	long long id;
+	char out_trade_no[CH_PAY_NO_SIZE];
+	long long expires_at;		/* unix seconds */
+} ch_pay_order_t;
+
+/* A new order of our own number for application app_id (locked by the
+ * caller, its other open orders closed: one open order per application)
+ * of amount_fen with provider ("sandbox", "counter"), payable for
+ * ttl_seconds from now, created by ctx->principal.  0 with *out filled, or
+ * -1 (database error, logged). */
+static int
+order_new(ch_ctx_t *ctx, long long app_id, const char *provider,
     long long amount_fen, long long ttl_seconds, ch_pay_order_t *out)
 {
 	char app[24], amount[24], ttl[24], actor[24];
@@ -639,8 +824,12 @@ ch_payment_apply(ch_ctx_t *ctx, const char *provider,
 	return apply(ctx, txn, &how, NULL);
 }
 
-ch_pay_result_t
-ch_payment_counter(ch_ctx_t *ctx, long long app_id, const char *method,
+/* A counter payment for application app_id, the checks made: a counter
+ * order of its own, paid at once, through apply().  CH_PAY_CAPTURED with
+ * *payment_id set, CH_PAY_DUPLICATE (the receipt number is recorded),
+ * CH_PAY_ERROR. */
+static ch_pay_result_t
+counter_record(ch_ctx_t *ctx, long long app_id, const char *method,
     const char *receipt_no, long long amount_fen, long long *payment_id)
 {
 	struct arrival how = {
@@ -652,8 +841,7 @@ ch_payment_counter(ch_ctx_t *ctx, long long app_id, const char *method,
 
 	/* A counter order of its own, paid at once: the books show every
 	 * payment against an order, however it was taken. */
-	if (ch_payment_order_new(ctx, app_id, "counter", amount_fen, 60,
-	    &order) != 0)
+	if (order_new(ctx, app_id, "counter", amount_fen, 60, &order) != 0)
 		return CH_PAY_ERROR;
 	memset(&txn, 0, sizeof txn);
 	txn.out_trade_no = order.out_trade_no;
@@ -662,4 +850,403 @@ ch_payment_counter(ch_ctx_t *ctx, long long app_id, const char *method,
 	txn.amount_fen = amount_fen;
 	txn.currency = "CNY";
 	return apply(ctx, &txn, &how, payment_id);
+}
+
+/* ---- paid, and what an application owes --------------------------------- */
+
+/* The one-column JSON text stmt returns for id, into *json (pool).  0, or
+ * -1 (database error, or not one row). */
+static int
+json_row(ch_ctx_t *ctx, const ch_stmt_t *stmt, long long id,
+    const char **json)
+{
+	PGresult *res = ch_db_exec_id(ctx->db, ctx->pool, stmt, id);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	*json = PQgetvalue(res, 0, 0);
+	return 0;
+}
+
+int
+ch_payment_is_paid(ch_ctx_t *ctx, long long app_id)
+{
+	PGresult *res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_paid, app_id);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	return *PQgetvalue(res, 0, 0) == 't';
+}
+
+ch_payable_t
+ch_payment_payable(ch_app_status_t status, const ch_pay_due_t *due)
+{
+	if (due->paid)
+		return CH_PAYABLE_PAID;
+	if (status != CH_ST_AWAITING_PAYMENT)
+		return CH_PAYABLE_NOT_AWAITING;
+	if (!due->quote_locked || due->total_fen <= 0)
+		return CH_PAYABLE_NO_QUOTE;
+	return CH_PAYABLE;
+}
+
+/* Reads what application a (locked) owes into *due, and whether it can be
+ * paid now into out->payable and out->total_fen.  0, or -1 after a
+ * database error. */
+static int
+load_due(ch_ctx_t *ctx, const ch_app_t *a, ch_pay_due_t *due,
+    ch_pay_out_t *out)
+{
+	PGresult *res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_due, a->id);
+
+	if (res == NULL || PQntuples(res) != 1)
+		return -1;
+	due->paid = *PQgetvalue(res, 0, 0) == 't';
+	due->quote_locked = *PQgetvalue(res, 0, 1) == 't';
+	due->total_fen = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	due->business_name = PQgetvalue(res, 0, 3);
+	out->payable = ch_payment_payable(a->status, due);
+	out->total_fen = due->total_fen;
+	if (out->payable == CH_PAYABLE_NO_QUOTE)
+		ch_error("application %lld awaits payment without a locked "
+		    "quote", a->id);
+	return 0;
+}
+
+/* ---- opening an order -------------------------------------------------- */
+
+ch_order_result_t
+ch_payment_open(ch_ctx_t *ctx, ch_paygw_t *gw, const ch_app_t *a,
+    ch_pay_out_t *out)
+{
+	const char *prepay_id, *pay_url, *why = NULL;
+	const char *params[3];
+	char idbuf[24];
+	ch_paygw_order_t send;
+	ch_pay_order_t o;
+	ch_pay_due_t due;
+	PGresult *res;
+
+	memset(out, 0, sizeof *out);
+	if (load_due(ctx, a, &due, out) != 0)
+		return CH_ORDER_ERROR;
+	if (out->payable != CH_PAYABLE)
+		return CH_ORDER_UNPAYABLE;
+
+	res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_open_order, a->id);
+	if (res == NULL)
+		return CH_ORDER_ERROR;
+	if (PQntuples(res) == 1 && *PQgetvalue(res, 0, 1) == 't') {
+		/* Still payable: the same order again. */
+		out->json = PQgetvalue(res, 0, 2);
+		return CH_ORDER_AGAIN;
+	}
+	if (PQntuples(res) == 1 &&
+	    ch_payment_close_open(ctx, a->id, &out->stale) != 0)
+		return CH_ORDER_ERROR;
+
+	if (gw == NULL)
+		return CH_ORDER_NO_GATEWAY;
+	if (order_new(ctx, a->id, ch_paygw_provider(gw), due.total_fen,
+	    ch_paygw_order_ttl(gw), &o) != 0)
+		return CH_ORDER_ERROR;
+	send.out_trade_no = o.out_trade_no;
+	send.description = ch_psprintf(ctx->pool, TEXT_ORDER,
+	    due.business_name, a->id);
+	send.amount_fen = due.total_fen;
+	send.expires_at = o.expires_at;
+	switch (ch_paygw_create(gw, ctx->pool, &send, &prepay_id, &pay_url,
+	    &why)) {
+	case CH_PAYGW_OK:
+		break;
+	case CH_PAYGW_REFUSED:
+		ch_error("payment: the gateway refused order \"%s\": %s",
+		    o.out_trade_no, why != NULL ? why : "?");
+		return CH_ORDER_GATEWAY_DOWN;
+	case CH_PAYGW_UNAVAILABLE:
+	default:
+		ch_warn("payment: the gateway did not take order \"%s\": %s",
+		    o.out_trade_no, why != NULL ? why : "?");
+		return CH_ORDER_GATEWAY_DOWN;
+	}
+	snprintf(idbuf, sizeof idbuf, "%lld", o.id);
+	params[0] = idbuf;
+	params[1] = prepay_id;
+	params[2] = pay_url;
+	res = ch_db_exec(ctx->db, ctx->pool, &stmt_order_sent, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return CH_ORDER_ERROR;
+	out->json = PQgetvalue(res, 0, 0);
+	ch_info("payment: order \"%s\" of application %lld for %lld fen",
+	    o.out_trade_no, a->id, due.total_fen);
+	return CH_ORDER_OPENED;
+}
+
+/* ---- at the counter ------------------------------------------------------ */
+
+ch_counter_result_t
+ch_payment_counter(ch_ctx_t *ctx, const ch_app_t *a, const char *method,
+    const char *receipt_no, long long amount_fen, ch_pay_out_t *out)
+{
+	long long payment_id = 0;
+	ch_pay_due_t due;
+
+	memset(out, 0, sizeof *out);
+	if (load_due(ctx, a, &due, out) != 0)
+		return CH_COUNTER_ERROR;
+	if (out->payable != CH_PAYABLE)
+		return CH_COUNTER_UNPAYABLE;
+	if (amount_fen != due.total_fen)
+		return CH_COUNTER_WRONG_AMOUNT;
+	if (ch_payment_close_open(ctx, a->id, &out->stale) != 0)
+		return CH_COUNTER_ERROR;
+	switch (counter_record(ctx, a->id, method, receipt_no, amount_fen,
+	    &payment_id)) {
+	case CH_PAY_CAPTURED:
+		break;
+	case CH_PAY_DUPLICATE:
+		return CH_COUNTER_DUPLICATE;
+	default:
+		/* The application was checked under its lock: anything
+		 * else is a fault. */
+		ch_error("counter payment of application %lld not captured",
+		    a->id);
+		return CH_COUNTER_ERROR;
+	}
+	return json_row(ctx, &stmt_payment_json, payment_id, &out->json) == 0
+	    ? CH_COUNTER_RECORDED : CH_COUNTER_ERROR;
+}
+
+/* ---- closing at the gateway ------------------------------------------ */
+
+void
+ch_payment_close_at_gateway(ch_ctx_t *ctx, ch_paygw_t *gw,
+    const char *const *trade_nos)
+{
+	const char *why = NULL;
+
+	if (trade_nos == NULL || trade_nos[0] == NULL)
+		return;
+	if (gw == NULL) {
+		ch_warn("payment: orders closed here stay open at the gateway "
+		    "until they expire (no gateway)");
+		return;
+	}
+	for (; *trade_nos != NULL; trade_nos++)
+		if (ch_paygw_close(gw, ctx->pool, *trade_nos, &why) !=
+		    CH_PAYGW_OK)
+			ch_warn("payment: closing order \"%s\" at the gateway "
+			    "failed: %s", *trade_nos, why != NULL ? why : "?");
+}
+
+/* ---- refunds finance asks for ------------------------------------------ */
+
+/* Carries out plan on the locked application a: cancels its queued signing
+ * job, then the application itself (history, audit application.cancelled
+ * with the reason).  CH_REFUNDED (done), CH_REFUND_MOVED or
+ * CH_REFUND_ERROR. */
+static ch_refund_result_t
+cancel_for_refund(ch_ctx_t *ctx, const ch_app_t *a, ch_refund_plan_t plan,
+    const char *reason)
+{
+	PGresult *res;
+
+	if (plan == CH_REFUND_CANCEL_JOB) {
+		res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_job_cancel, a->id);
+		if (res == NULL || PQntuples(res) != 1)
+			return CH_REFUND_ERROR;	/* locked and queued: cannot happen */
+	}
+	if (plan == CH_REFUND_ONLY)
+		return CH_REFUNDED;
+	switch (ch_wf_transition(ctx, a->id, FROM_REFUNDABLE, CH_ST_CANCELLED,
+	    reason, json_pack("{s:b}", "refund", 1), NULL)) {
+	case CH_WF_OK:
+		return CH_REFUNDED;
+	case CH_WF_ILLEGAL:
+		return CH_REFUND_MOVED;
+	case CH_WF_ERROR:
+	default:
+		return CH_REFUND_ERROR;
+	}
+}
+
+ch_refund_result_t
+ch_payment_refund(ch_ctx_t *ctx, const ch_app_t *a, const char *reason,
+    ch_pay_out_t *out)
+{
+	long long payment_id, refund_id, amount_fen;
+	char idbuf[24], amount[32];
+	ch_refund_result_t r;
+	bool counter;
+	PGresult *res;
+
+	memset(out, 0, sizeof *out);
+	res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_refundable, a->id);
+	if (res == NULL)
+		return CH_REFUND_ERROR;
+	if (PQntuples(res) != 1)
+		return CH_REFUND_NOTHING;
+	payment_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	amount_fen = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	counter = strcmp(PQgetvalue(res, 0, 2), "counter") == 0;
+
+	res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_job, a->id);
+	if (res == NULL)
+		return CH_REFUND_ERROR;
+	if (PQntuples(res) == 1)
+		out->job_status = PQgetvalue(res, 0, 0);
+	out->plan = ch_payment_refund_plan(a->status, out->job_status);
+	if (out->plan == CH_REFUND_ISSUED || out->plan == CH_REFUND_REFUSED)
+		return CH_REFUND_DENIED;
+	if ((r = cancel_for_refund(ctx, a, out->plan, reason)) != CH_REFUNDED)
+		return r;
+	if (ch_payment_close_open(ctx, a->id, &out->stale) != 0 ||
+	    request_refund(ctx, a->id, payment_id, reason, &refund_id) != 0)
+		return CH_REFUND_ERROR;
+	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
+	ch_fees_yuan(amount_fen, amount);
+	if (ch_wf_notify(ctx, a->id, counter ? "payment_refunded_counter"
+	    : "payment_refunded", json_pack("{s:s, s:s}", "id", idbuf,
+	    "amount", amount), ch_psprintf(ctx->pool, counter
+	    ? TEXT_REFUNDED_COUNTER : TEXT_REFUNDED_ONLINE, idbuf, amount)) != 0)
+		return CH_REFUND_ERROR;
+	return json_row(ctx, &stmt_refund_json, refund_id, &out->json) == 0
+	    ? CH_REFUNDED : CH_REFUND_ERROR;
+}
+
+int
+ch_payment_refund_retry(ch_ctx_t *ctx, long long app_id, json_t **refunds)
+{
+	json_t *items;
+	PGresult *res;
+	int n;
+
+	*refunds = NULL;
+	res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_refund_retry, app_id);
+	if (res == NULL)
+		return -1;
+	if ((n = PQntuples(res)) == 0)
+		return 0;
+	items = ch_pool_json(ctx->pool, json_array());
+	for (int i = 0; i < n; i++) {
+		json_t *refund = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+
+		if (refund == NULL) {
+			ch_error("refund retry: the database built bad JSON");
+			return -1;
+		}
+		json_array_append_new(items, refund);
+		if (ch_audit(ctx, "payment.refund_retried", "refund",
+		    PQgetvalue(res, i, 0), json_pack("{s:I, s:s?}",
+		    "application_id", (json_int_t)app_id, "previous_error",
+		    PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1))) != 0)
+			return -1;
+	}
+	*refunds = items;
+	return n;
+}
+
+/* ---- what the gateway says, and the payment view ------------------------ */
+
+ch_pay_result_t
+ch_payment_apply_alone(ch_ctx_t *ctx, const char *provider,
+    const ch_paygw_txn_t *txn, const char *source)
+{
+	ch_pay_result_t r;
+
+	if (ch_db_begin(ctx->db) != 0)
+		return CH_PAY_ERROR;
+	switch ((r = ch_payment_apply(ctx, provider, txn, source))) {
+	case CH_PAY_CAPTURED:
+	case CH_PAY_DUPLICATE:
+	case CH_PAY_REFUND_DUE:
+		if (ch_db_commit(ctx->db) == 0)
+			return r;
+		break;
+	case CH_PAY_UNKNOWN_ORDER:
+	case CH_PAY_MISMATCH:
+		if (ch_db_rollback(ctx->db) == 0)
+			return r;
+		break;
+	case CH_PAY_ERROR:
+	default:
+		break;
+	}
+	ch_db_finish(ctx->db);
+	return CH_PAY_ERROR;
+}
+
+static const char *const result_codes[] = {
+	[CH_PAY_CAPTURED] = "captured",
+	[CH_PAY_DUPLICATE] = "duplicate",
+	[CH_PAY_REFUND_DUE] = "refund_due",
+};
+
+const char *
+ch_payment_result_code(ch_pay_result_t r)
+{
+	if ((size_t)r >= sizeof result_codes / sizeof result_codes[0] ||
+	    result_codes[r] == NULL)
+		return "";
+	return result_codes[r];
+}
+
+ch_pay_result_t
+ch_payment_notified(ch_ctx_t *ctx, const char *provider,
+    const ch_paygw_txn_t *txn, const char *body, size_t body_len)
+{
+	ch_pay_result_t r = ch_payment_apply(ctx, provider, txn, "notify");
+	const char *params[4];
+
+	if (r != CH_PAY_CAPTURED && r != CH_PAY_DUPLICATE &&
+	    r != CH_PAY_REFUND_DUE)
+		return r;
+	params[0] = provider;
+	params[1] = txn->notification_id;
+	params[2] = ch_pstrndup(ctx->pool, body, body_len);
+	params[3] = ch_payment_result_code(r);
+	if (ch_db_exec(ctx->db, ctx->pool, &stmt_notification, params) == NULL)
+		return CH_PAY_ERROR;
+	return r;
+}
+
+/* Asks the gateway about the newest open order of application app_id and
+ * applies a payment it reports, in a transaction of its own.  A gateway
+ * that does not answer, or answers what cannot be applied, leaves things
+ * as they are (logged).  0, or -1 after a database error. */
+static int
+refresh(ch_ctx_t *ctx, ch_paygw_t *gw, long long app_id)
+{
+	const char *why = NULL, *no, *provider;
+	ch_paygw_txn_t txn;
+	PGresult *res;
+
+	res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_latest_open, app_id);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1 || gw == NULL)
+		return 0;
+	no = PQgetvalue(res, 0, 0);
+	provider = PQgetvalue(res, 0, 1);
+	if (strcmp(provider, ch_paygw_provider(gw)) != 0)
+		return 0;
+	if (ch_paygw_query(gw, ctx->pool, no, &txn, &why) != CH_PAYGW_OK) {
+		ch_warn("payment: query of order \"%s\" failed: %s", no,
+		    why != NULL ? why : "?");
+		return 0;
+	}
+	if (strcmp(txn.trade_state, "SUCCESS") != 0)
+		return 0;
+	return ch_payment_apply_alone(ctx, provider, &txn, "query") ==
+	    CH_PAY_ERROR ? -1 : 0;
+}
+
+int
+ch_payment_show(ch_ctx_t *ctx, ch_paygw_t *gw, long long app_id,
+    const char **json)
+{
+	*json = NULL;
+	if (refresh(ctx, gw, app_id) != 0)
+		return -1;
+	return json_row(ctx, &stmt_overview, app_id, json);
 }

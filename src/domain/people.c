@@ -1,15 +1,16 @@
+/*
+ * What the people modules share, the applicants and the Me object
+ * (certhall/domain/people.h).
+ */
 #include "certhall/domain/people.h"
-#include "certhall/base/principal.h"
-#include "certhall/base/crypto.h"
 #include "certhall/base/json.h"
 #include "certhall/base/log.h"
-#include "certhall/base/validate.h"
+#include "certhall/base/principal.h"
+#include "certhall/base/util.h"
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 char *
 ch_staff_roles_literal(ch_pool_t *pool, unsigned roles)
@@ -42,11 +43,9 @@ ch_staff_roles_json(unsigned roles)
 	return a;
 }
 
-/* A line of text for a name or a password: valid UTF-8 (jansson's check,
- * the one request bodies pass), min..max characters (else length_why), no
- * control characters.  NULL if acceptable, else why not. */
-static const char *
-text_rule(const char *s, size_t min, size_t max, const char *length_why)
+const char *
+ch_people_text_why(const char *s, size_t min, size_t max,
+    const char *length_why)
 {
 	json_t *probe;
 	size_t chars;
@@ -67,147 +66,18 @@ text_rule(const char *s, size_t min, size_t max, const char *length_why)
 }
 
 ch_people_result_t
-ch_staff_check(const ch_staff_new_t *in, const char **field, const char **why)
+ch_people_text(ch_ctx_t *ctx, const ch_stmt_t *stmt, long long id,
+    const char **text)
 {
-	unsigned all = 0;
+	PGresult *res = id > 0 ? ch_db_exec_id(ctx->db, ctx->pool, stmt, id)
+	    : ch_db_exec(ctx->db, ctx->pool, stmt, NULL);
 
-	for (int i = 0; ch_staff_role_names[i] != NULL; i++)
-		all |= (unsigned)CH_ROLE_REVIEWER << i;
-	if (ch_check_username(in->username, why) != 0) {
-		*field = "username";
-		return CH_PEOPLE_INVALID;
-	}
-	*field = "display_name";
-	if ((*why = text_rule(in->display_name, 1, CH_DISPLAY_NAME_MAX,
-	    "must be 1 to 64 characters long")) != NULL)
-		return CH_PEOPLE_INVALID;
-	*field = "password";
-	if ((*why = text_rule(in->password, CH_PASSWORD_MIN, CH_PASSWORD_MAX,
-	    "must be 12 to 128 characters long")) != NULL)
-		return CH_PEOPLE_INVALID;
-	*field = "roles";
-	if ((in->roles & all) == 0 || (in->roles & ~all) != 0) {
-		*why = "must list 1 to 5 distinct staff roles";
-		return CH_PEOPLE_INVALID;
-	}
-	*field = NULL;
-	*why = NULL;
-	return CH_PEOPLE_OK;
-}
-
-/* ON CONFLICT rather than catching 23505: a taken username is an answer,
- * not an error to log, and the transaction stays usable. */
-static const ch_stmt_t stmt_staff_insert = {
-	.name = "people_staff_insert",
-	.sql = "INSERT INTO staff (username, display_name, password_hash, roles)"
-	       " VALUES ($1, $2, $3, $4::text[])"
-	       " ON CONFLICT (username) DO NOTHING RETURNING id",
-	.nparams = 4,
-};
-
-ch_people_result_t
-ch_staff_create(ch_db_t *db, ch_pool_t *pool, const ch_staff_new_t *in,
-    long long *id, const char **field, const char **why)
-{
-	char hash[192];
-	const char *params[4];
-	PGresult *res;
-	ch_people_result_t rc;
-
-	if ((rc = ch_staff_check(in, field, why)) != CH_PEOPLE_OK)
-		return rc;
-	if (ch_password_hash(in->password, hash, sizeof hash) != 0)
-		return CH_PEOPLE_ERROR;
-	params[0] = in->username;
-	params[1] = in->display_name;
-	params[2] = hash;
-	params[3] = ch_staff_roles_literal(pool, in->roles);
-	res = ch_db_exec(db, pool, &stmt_staff_insert, params);
-	OPENSSL_cleanse(hash, sizeof hash);
 	if (res == NULL)
 		return CH_PEOPLE_ERROR;
 	if (PQntuples(res) != 1)
-		return CH_PEOPLE_CONFLICT;
-	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		return CH_PEOPLE_NOT_FOUND;
+	*text = PQgetvalue(res, 0, 0);
 	return CH_PEOPLE_OK;
-}
-
-json_t *
-ch_staff_created_detail(const ch_staff_new_t *in)
-{
-	return json_pack("{s:s, s:s, s:o}", "username", in->username,
-	    "display_name", in->display_name,
-	    "roles", ch_staff_roles_json(in->roles));
-}
-
-void
-ch_integrator_keygen(char key_id[CH_KEY_ID_SIZE], char secret[CH_SECRET_SIZE])
-{
-	unsigned char raw[32];
-
-	memcpy(key_id, "ak_", 3);
-	ch_random(raw, 12);
-	ch_hex(raw, 12, key_id + 3);
-	memcpy(secret, "sk_", 3);
-	ch_random(raw, 32);
-	ch_hex(raw, 32, secret + 3);
-	OPENSSL_cleanse(raw, sizeof raw);
-}
-
-int
-ch_integrator_seal(const char *key_id, const char *secret, unsigned char *out,
-    size_t *outlen)
-{
-	return ch_seal(CH_KEY_INTEGRATOR, key_id, (const unsigned char *)secret,
-	    strlen(secret), out, outlen);
-}
-
-static const ch_stmt_t stmt_integrator_insert = {
-	.name = "people_integrator_insert",
-	.sql = "INSERT INTO integrator (key_id, name, secret_enc)"
-	       " VALUES ($1, $2, decode($3, 'hex')) RETURNING id",
-	.nparams = 3,
-};
-
-ch_people_result_t
-ch_integrator_create(ch_db_t *db, ch_pool_t *pool, const char *name,
-    ch_integrator_new_t *out, const char **why)
-{
-	unsigned char sealed[CH_SECRET_SIZE + 28];
-	char hex[2 * sizeof sealed + 1];
-	size_t sealed_len;
-	const char *params[3];
-	PGresult *res;
-
-	memset(out, 0, sizeof *out);
-	if ((*why = text_rule(name, 1, CH_INTEGRATOR_NAME_MAX,
-	    "must be 1 to 100 characters long")) != NULL)
-		return CH_PEOPLE_INVALID;
-	ch_integrator_keygen(out->key_id, out->secret);
-	if (ch_integrator_seal(out->key_id, out->secret, sealed,
-	    &sealed_len) != 0) {
-		ch_error("sealing the secret of integrator \"%s\" failed",
-		    out->key_id);
-		goto fail;
-	}
-	ch_hex(sealed, sealed_len, hex);
-	params[0] = out->key_id;
-	params[1] = name;
-	params[2] = hex;
-	res = ch_db_exec(db, pool, &stmt_integrator_insert, params);
-	if (res == NULL || PQntuples(res) != 1)
-		goto fail;
-	out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	return CH_PEOPLE_OK;
-fail:
-	OPENSSL_cleanse(out, sizeof *out);
-	return CH_PEOPLE_ERROR;
-}
-
-json_t *
-ch_integrator_created_detail(const ch_integrator_new_t *k, const char *name)
-{
-	return json_pack("{s:I, s:s}", "id", (json_int_t)k->id, "name", name);
 }
 
 /* The DO UPDATE only matters in a race of two first sign-ins: it makes the
@@ -241,4 +111,123 @@ ch_applicant_for_phone(ch_db_t *db, ch_pool_t *pool, const char *phone,
 	if (made != NULL)
 		*made = PQgetvalue(res, 0, 1)[0] == 't';
 	return 0;
+}
+
+/*
+ * Everything Me shows beyond the principal, in one round trip; a NULL id
+ * joins nothing.  $1 applicant, $2 staff, $3 integrator, $4 session.
+ * Columns: 0 applicant found, 1 phone, 2 staff found, 3 username,
+ * 4 display_name, 5 roles, 6 integrator found, 7 integrator name,
+ * 8 session found, 9 session expiry (unix s), 10 idle seconds.
+ */
+static const ch_stmt_t stmt_me = {
+	.name = "me_get",
+	.sql =
+	    "SELECT a.id IS NOT NULL, a.phone,"
+	    "       st.id IS NOT NULL, st.username, st.display_name,"
+	    "       st.roles::text,"
+	    "       i.id IS NOT NULL, i.name,"
+	    "       s.id IS NOT NULL, extract(epoch FROM s.expires_at)::bigint,"
+	    "       s.idle_seconds"
+	    "  FROM (VALUES (1)) AS one (x)"
+	    "  LEFT JOIN applicant a ON a.id = $1::bigint"
+	    "  LEFT JOIN staff st ON st.id = $2::bigint"
+	    "  LEFT JOIN integrator i ON i.id = $3::bigint"
+	    "  LEFT JOIN session s ON s.id = $4::bigint",
+	.nparams = 4,
+	.readonly = true,
+};
+
+/* "123" into the pool, or NULL (SQL NULL) when id is 0. */
+static const char *
+id_param(ch_pool_t *pool, long long id)
+{
+	return id > 0 ? ch_psprintf(pool, "%lld", id) : NULL;
+}
+
+static int
+found(const PGresult *res, int col)
+{
+	return PQgetvalue(res, 0, col)[0] == 't';
+}
+
+static json_t *
+text_or_null(const PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? json_null()
+	    : json_string(PQgetvalue(res, 0, col));
+}
+
+json_t *
+ch_people_me(ch_ctx_t *ctx, const ch_principal_t *p)
+{
+	const char *params[4];
+	json_t *me, *roles, *applicant, *staff, *integrator, *session;
+	PGresult *res;
+	char at[32];
+
+	params[0] = id_param(ctx->pool, p->applicant_id);
+	params[1] = id_param(ctx->pool,
+	    p->kind == CH_ACTOR_STAFF ? p->id : 0);
+	params[2] = id_param(ctx->pool,
+	    p->kind == CH_ACTOR_INTEGRATOR ? p->id : 0);
+	params[3] = id_param(ctx->pool, p->session_id);
+	res = ch_db_exec(ctx->db, ctx->pool, &stmt_me, params);
+	if (res == NULL || PQntuples(res) != 1)
+		return NULL;
+	/* The caller was authenticated a moment ago: what it names exists. */
+	if ((params[0] != NULL && !found(res, 0)) ||
+	    (params[1] != NULL && !found(res, 2)) ||
+	    (params[2] != NULL && !found(res, 6)) ||
+	    (params[3] != NULL && !found(res, 8))) {
+		ch_error("the %s signed in as %lld is missing from the database",
+		    ch_actor_name(p->kind), p->id);
+		return NULL;
+	}
+
+	applicant = staff = integrator = session = json_null();
+	if (params[0] != NULL)
+		/* An integrator's user is known by its external id only. */
+		applicant = json_pack("{s:I, s:o}", "id",
+		    (json_int_t)p->applicant_id, "phone",
+		    p->kind == CH_ACTOR_INTEGRATOR ? json_null()
+		    : text_or_null(res, 1));
+	switch (p->kind) {
+	case CH_ACTOR_STAFF: {
+		unsigned bits = ch_staff_roles_parse(PQgetvalue(res, 0, 5));
+
+		roles = ch_staff_roles_json(bits);
+		staff = json_pack("{s:I, s:s, s:s, s:o}", "id",
+		    (json_int_t)p->id, "username", PQgetvalue(res, 0, 3),
+		    "display_name", PQgetvalue(res, 0, 4), "roles",
+		    ch_staff_roles_json(bits));
+		break;
+	}
+	case CH_ACTOR_INTEGRATOR:
+		roles = json_pack("[s]", "integrator");
+		integrator = json_pack("{s:I, s:s, s:s, s:o}", "id",
+		    (json_int_t)p->id, "key_id", p->name ? p->name : "",
+		    "name", PQgetvalue(res, 0, 7), "external_user_id",
+		    p->external_user_id != NULL
+		    ? json_string(p->external_user_id) : json_null());
+		break;
+	case CH_ACTOR_APPLICANT:
+		roles = json_pack("[s]", "applicant");
+		break;
+	default:
+		roles = json_array();
+		break;
+	}
+	if (params[3] != NULL) {
+		ch_time_shanghai(strtoll(PQgetvalue(res, 0, 9), NULL, 10), at);
+		session = json_pack("{s:s, s:i}", "expires_at", at,
+		    "idle_timeout_seconds", atoi(PQgetvalue(res, 0, 10)));
+	}
+	me = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}",
+	    "kind", ch_actor_name(p->kind), "roles", roles,
+	    "applicant", applicant, "staff", staff, "integrator", integrator,
+	    "session", session);
+	if (me == NULL)
+		ch_oom();
+	return me;
 }

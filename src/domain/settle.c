@@ -6,6 +6,7 @@
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
 #include "certhall/base/util.h"
+#include "certhall/domain/payment.h"
 #include "certhall/domain/workflow.h"
 
 #include <jansson.h>
@@ -19,11 +20,12 @@
 /*
  * Records the facts asked for ($2 paid, $3 verified, $4 possession; the
  * first time is kept) and locks the row; a newly recorded fact is a change
- * the ETag shows.  Returns what settlement decides on.
+ * the ETag shows.  Returns what settlement decides on, "paid" by its one
+ * definition (certhall/domain/payment.h CH_SQL_APP_PAID).
  */
 static const ch_stmt_t stmt_record = {
 	.name = "settle_record",
-	.sql = "UPDATE application SET"
+	.sql = "UPDATE application a SET"
 	       " paid_at = CASE WHEN $2::bool AND paid_at IS NULL"
 	       "   THEN now() ELSE paid_at END,"
 	       " verified_at = CASE WHEN $3::bool AND verified_at IS NULL"
@@ -36,7 +38,7 @@ static const ch_stmt_t stmt_record = {
 	       "   OR ($4::bool AND possession_proven_at IS NULL)"
 	       "   THEN 1 ELSE 0 END"
 	       " WHERE id = $1"
-	       " RETURNING business_type, status, paid_at IS NOT NULL,"
+	       " RETURNING business_type, status, " CH_SQL_APP_PAID ","
 	       "  verified_at IS NOT NULL, possession_proven_at IS NOT NULL",
 	.nparams = 4,
 };

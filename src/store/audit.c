@@ -51,3 +51,56 @@ ch_audit(ch_ctx_t *ctx, const char *action, const char *object_type,
 	return ch_audit_as(ctx, ctx->principal.kind, ctx->principal.id, action,
 	    object_type, object_id, detail);
 }
+
+static const ch_stmt_t stmt_page = {
+	.name = "audit_page",
+	.sql = "SELECT id, json_build_object('id', id,"
+	       " 'at', " CH_SQL_TIME("at") ","
+	       " 'actor_kind', actor_kind, 'actor_id', actor_id,"
+	       " 'action', action, 'object_type', object_type,"
+	       " 'object_id', object_id, 'client_addr', client_addr,"
+	       " 'request_id', request_id, 'detail', detail)::text"
+	       " FROM audit_event"
+	       " WHERE id < $1 AND ($2::text IS NULL OR action = $2)"
+	       " ORDER BY id DESC LIMIT $3",
+	.nparams = 3,
+	.readonly = true,
+};
+
+json_t *
+ch_audit_list(ch_ctx_t *ctx, long long before_id, const char *action,
+    long long limit, long long *next_before_id)
+{
+	char before[24], most[24];
+	const char *params[3] = { before, action, most };
+	json_t *items = NULL;
+	PGresult *res;
+	int n;
+
+	snprintf(before, sizeof before, "%lld", before_id);
+	snprintf(most, sizeof most, "%lld", limit + 1);
+	res = ch_db_exec(ctx->db, ctx->pool, &stmt_page, params);
+	if (res == NULL)
+		goto out;
+	n = PQntuples(res);
+	*next_before_id = 0;
+	if (n > limit) {
+		n = (int)limit;
+		*next_before_id = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+	}
+	items = json_array();
+	if (items == NULL)
+		ch_oom();
+	for (int i = 0; i < n; i++) {
+		json_t *item = json_loads(PQgetvalue(res, i, 1), 0, NULL);
+
+		if (item == NULL || json_array_append_new(items, item) != 0) {
+			ch_error("audit list: the database built bad JSON");
+			json_decref(items);
+			items = NULL;
+			goto out;
+		}
+	}
+out:
+	return items;
+}

@@ -2,7 +2,7 @@
 #include "certhall/base/crypto.h"
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
-#include "certhall/domain/people.h"
+#include "certhall/domain/integrator.h"
 #include "certhall/web/router.h"
 
 #include <ctype.h>
@@ -88,14 +88,6 @@ bearer(ch_req_t *req, const char *token, const char **why)
 	}
 	return CH_AUTH_OK;
 }
-
-/* ---- passwords -------------------------------------------------------- */
-
-/* Made by ch_password_hash; the password behind it was random and has been
- * thrown away. */
-const char ch_auth_dummy_password_hash[] =
-    "$scrypt$ln=15,r=8,p=1$Fdi6U1ub/jQpL7X55qrNyw"
-    "$EFXc2lrMcsdzZC3FkIvepXTjsfzj3+M3OJBrkL2NyKo";
 
 /* ---- integrator signatures ------------------------------------------- */
 

@@ -1,6 +1,7 @@
 #include "certhall/web/http.h"
 #include "certhall/base/json.h"
 #include "certhall/base/log.h"
+#include "certhall/base/util.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -9,7 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
-static const char *const method_names[CH_METHOD__MAX] = {
+/* NULL-terminated (the slot CH_METHOD__MAX), for ch_code_index(). */
+static const char *const method_names[CH_METHOD__MAX + 1] = {
 	[CH_GET] = "GET",
 	[CH_HEAD] = "HEAD",
 	[CH_POST] = "POST",
@@ -22,10 +24,9 @@ static const char *const method_names[CH_METHOD__MAX] = {
 ch_method_t
 ch_method_parse(const char *s)
 {
-	for (int m = 0; s != NULL && m < CH_METHOD__MAX; m++)
-		if (strcmp(s, method_names[m]) == 0)
-			return (ch_method_t)m;
-	return CH_METHOD__MAX;
+	int m = s != NULL ? ch_code_index(method_names, s) : -1;
+
+	return m >= 0 ? (ch_method_t)m : CH_METHOD__MAX;
 }
 
 const char *

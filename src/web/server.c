@@ -176,7 +176,8 @@ fcgx_param(FCGX_Request *fr, const char *name)
 /* Builds the request from the FastCGI parameters, copying what must
  * outlive FCGX_Finish_r into the pool. */
 static void
-request_init(ch_req_t *req, FCGX_Request *fr, ch_pool_t *pool, ch_db_t *db)
+request_init(ch_req_t *req, FCGX_Request *fr, ch_pool_t *pool, ch_db_t *db,
+    ch_worker_state_t *worker)
 {
 	const char *uri = fcgx_param(fr, "REQUEST_URI");
 	const char *method = fcgx_param(fr, "REQUEST_METHOD");
@@ -185,6 +186,7 @@ request_init(ch_req_t *req, FCGX_Request *fr, ch_pool_t *pool, ch_db_t *db)
 
 	memset(req, 0, sizeof *req);
 	req->ctx.pool = pool;
+	req->worker = worker;
 	req->env = fr->envp;
 	req->ctx.db = db;
 	req->method = ch_method_parse(method);
@@ -214,7 +216,7 @@ test_leak(const char *path)
 
 static void
 serve(const ch_server_config_t *cfg, FCGX_Request *fr, ch_pool_t *pool,
-    ch_db_t *db)
+    ch_db_t *db, ch_worker_state_t *worker)
 {
 	ch_req_t req;
 	const char *head, *body;
@@ -222,7 +224,7 @@ serve(const ch_server_config_t *cfg, FCGX_Request *fr, ch_pool_t *pool,
 	struct timespec ts0, ts1;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
-	request_init(&req, fr, pool, db);
+	request_init(&req, fr, pool, db, worker);
 	ch_log_set_request_id(req.ctx.correlation_id);
 #ifdef CERTHALL_TEST_LEAK
 	test_leak(req.path);
@@ -286,6 +288,7 @@ worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 {
 	sigset_t mask;
 	int sigfd, stopping = 0, rc;
+	ch_worker_state_t *state = NULL;
 	ch_pool_t *pool;
 	ch_db_t *db;
 	FCGX_Request fr;
@@ -305,6 +308,13 @@ worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 	sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sigfd < 0) {
 		ch_error("signalfd: %s", strerror(errno));
+		_exit(71);
+	}
+	/* The program's clients: after fork and the drop, from settings the
+	 * master read once. */
+	if (cfg->worker_init != NULL &&
+	    (state = cfg->worker_init(cfg->worker_arg)) == NULL) {
+		ch_error("worker state could not be made; worker exits");
 		_exit(71);
 	}
 
@@ -360,12 +370,14 @@ worker_main(int listen_fd, const ch_server_config_t *cfg, pid_t master)
 		}
 		if (stopping)
 			fr.keepConnection = 0;
-		serve(cfg, &fr, pool, db);
+		serve(cfg, &fr, pool, db, state);
 		ch_pool_reset(pool);
 	}
 	FCGX_Free(&fr, 1);
 	ch_pool_free(pool);
 	ch_db_free(db);
+	if (cfg->worker_fini != NULL)
+		cfg->worker_fini(state);
 	ch_info("worker stopped");
 	_exit(worker_leak_check());
 }

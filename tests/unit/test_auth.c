@@ -1,7 +1,7 @@
 #include "test.h"
 
-#include "certhall/web/auth.h"
 #include "certhall/base/crypto.h"
+#include "certhall/domain/signin.h"
 
 #include <string.h>
 
@@ -20,8 +20,9 @@ params_length(const char *enc)
 }
 
 /*
- * A refused staff sign-in verifies against ch_auth_dummy_password_hash so
- * that it costs what a wrong password costs (api/auth.c, issue 17): its
+ * A refused staff sign-in verifies against ch_signin_dummy_password_hash
+ * so that it costs what a wrong password costs (certhall/domain/signin.h,
+ * issue 17): its
  * scrypt parameters and the lengths of its salt and hash must be those
  * ch_password_hash() writes today, or a refusal would answer sooner or
  * later than a wrong password.
@@ -29,7 +30,7 @@ params_length(const char *enc)
 int
 test_auth_dummy_password_hash(void)
 {
-	const char *dummy = ch_auth_dummy_password_hash;
+	const char *dummy = ch_signin_dummy_password_hash;
 	char enc[160];
 	size_t n;
 

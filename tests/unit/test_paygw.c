@@ -1,8 +1,9 @@
 /*
- * The payment gateway client (src/paygw.c): notification verification with
- * keys made here at run time (none in the repository), and the client's
- * reading of the gateway's answers against a small HTTP server forked by
- * the test, which answers canned responses and records the requests.
+ * The payment gateway client (src/clients/paygw.c): its settings, read
+ * once, and what they refuse; notification verification with keys made
+ * here at run time (none in the repository); and the client's reading of
+ * the gateway's answers against a small HTTP server forked by the test,
+ * which answers canned responses and records the requests.
  */
 #include "test.h"
 #include "certhall/base/crypto.h"
@@ -31,6 +32,7 @@ typedef struct {
 	char pub[96];
 	char keyfile[96];
 	EVP_PKEY *key;		/* the "gateway's" private key */
+	ch_paygw_config_t *cfg;
 	ch_paygw_t *gw;
 	ch_pool_t *pool;
 } fixture_t;
@@ -70,6 +72,20 @@ set_env(const fixture_t *f, const char *url)
 	    "http://127.0.0.1:8080/api/v1/payments/notify/sandbox", 1);
 }
 
+/* Reads the settings from the environment as they are now and makes the
+ * client from them, in place of f's.  0 or -1. */
+static int
+make_client(fixture_t *f)
+{
+	ch_paygw_free(f->gw);
+	ch_paygw_config_free(f->cfg);
+	f->gw = NULL;
+	if (ch_paygw_config_from_env(&f->cfg) != CH_PAYGW_CONFIG_OK)
+		return -1;
+	f->gw = ch_paygw_new(f->cfg);
+	return f->gw != NULL ? 0 : -1;
+}
+
 /* A fresh key pair and merchant key in a temporary directory, and the
  * client configured for url.  0 or -1. */
 static int
@@ -87,8 +103,7 @@ setup(fixture_t *f, const char *url)
 		return -1;
 	set_env(f, url);
 	f->pool = ch_pool_new();
-	f->gw = ch_paygw_from_env();
-	return f->gw != NULL ? 0 : -1;
+	return make_client(f);
 }
 
 static void
@@ -99,6 +114,7 @@ teardown(fixture_t *f)
 	    "other.pub", NULL };
 
 	ch_paygw_free(f->gw);
+	ch_paygw_config_free(f->cfg);
 	ch_pool_free(f->pool);
 	EVP_PKEY_free(f->key);
 	for (int i = 0; names[i] != NULL; i++) {
@@ -461,41 +477,101 @@ test_paygw_notice_amount(void)
 	return 0;
 }
 
+/* What ch_paygw_config_from_env() makes of the environment as it is now;
+ * the settings it reads are freed at once. */
+static ch_paygw_config_result_t
+read_config(void)
+{
+	ch_paygw_config_t *cfg = NULL;
+	ch_paygw_config_result_t r = ch_paygw_config_from_env(&cfg);
+
+	if ((r == CH_PAYGW_CONFIG_OK) != (cfg != NULL))
+		r = (ch_paygw_config_result_t)-1;
+	ch_paygw_config_free(cfg);
+	return r;
+}
+
+static void
+unset_env(void)
+{
+	const char *names[] = { "CERTHALL_PAY_PROVIDER",
+	    "CERTHALL_PAY_GATEWAY_URL", "CERTHALL_PAY_MERCHANT_ID",
+	    "CERTHALL_PAY_MERCHANT_KEY_FILE", "CERTHALL_PAY_GATEWAY_PUBKEY_FILE",
+	    "CERTHALL_PAY_NOTIFY_URL", "CERTHALL_PAY_ORDER_TTL", NULL };
+
+	for (int i = 0; names[i] != NULL; i++)
+		unsetenv(names[i]);
+}
+
 int
-test_paygw_from_env_refusals(void)
+test_paygw_config_refusals(void)
 {
 	fixture_t f;
 	EVP_PKEY *ec, *small;
 	char other[128];
 
 	CHECK(setup(&f, "http://127.0.0.1:1") == 0);
+	/* Nothing set: no gateway, which is not an error ... */
+	unset_env();
+	CHECK(read_config() == CH_PAYGW_CONFIG_NONE);
+	setenv("CERTHALL_PAY_GATEWAY_URL", "", 1);
+	CHECK(read_config() == CH_PAYGW_CONFIG_NONE);
+	/* ... but a bad order lifetime is, gateway or not. */
+	setenv("CERTHALL_PAY_ORDER_TTL", "0", 1);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
+	/* One set, the others not: a half-made configuration. */
+	unset_env();
+	setenv("CERTHALL_PAY_PROVIDER", "sandbox", 1);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
+
+	set_env(&f, "http://127.0.0.1:1");
+	CHECK(read_config() == CH_PAYGW_CONFIG_OK);
 	unsetenv("CERTHALL_PAY_NOTIFY_URL");
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	set_env(&f, "ftp://127.0.0.1:1");
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	set_env(&f, "http://127.0.0.1:1");
 	setenv("CERTHALL_PAY_PROVIDER", "wechat", 1);
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	set_env(&f, "http://127.0.0.1:1");
 	setenv("CERTHALL_PAY_MERCHANT_ID", "m 1", 1);
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	set_env(&f, "http://127.0.0.1:1");
 	setenv("CERTHALL_PAY_MERCHANT_KEY_FILE", "/nonexistent/merchant.key", 1);
-	CHECK(ch_paygw_from_env() == NULL);
-	/* Keys unfit for the gateway's signatures. */
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
+	/* A merchant key unfit for a header. */
 	snprintf(other, sizeof other, "%s/other.pub", f.dir);
+	set_env(&f, "http://127.0.0.1:1");
+	CHECK(write_file(other, "mk 3c1f\n") == 0);
+	setenv("CERTHALL_PAY_MERCHANT_KEY_FILE", other, 1);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
+	/* The order lifetime: 1 s to 7 days, whole seconds. */
+	set_env(&f, "http://127.0.0.1:1");
+	for (int i = 0; i < 5; i++) {
+		const char *bad[] = { "0", "-5", "604801", "60s", " 60" };
+
+		setenv("CERTHALL_PAY_ORDER_TTL", bad[i], 1);
+		CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
+	}
+	setenv("CERTHALL_PAY_ORDER_TTL", "604800", 1);
+	CHECK(make_client(&f) == 0 && ch_paygw_order_ttl(f.gw) == 604800);
+	unsetenv("CERTHALL_PAY_ORDER_TTL");
+	CHECK(make_client(&f) == 0 && ch_paygw_order_ttl(f.gw) == 7200);
+	CHECK_STR(ch_paygw_provider(f.gw), "sandbox");
+	/* Keys unfit for the gateway's signatures. */
 	set_env(&f, "http://127.0.0.1:1");
 	setenv("CERTHALL_PAY_GATEWAY_PUBKEY_FILE", other, 1);
 	ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	CHECK(ec != NULL && write_pubkey(other, ec) == 0);
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	CHECK(small != NULL && write_pubkey(other, small) == 0);
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	CHECK(write_file(other, "not a key\n") == 0);
-	CHECK(ch_paygw_from_env() == NULL);
+	CHECK(read_config() == CH_PAYGW_CONFIG_BAD);
 	EVP_PKEY_free(ec);
 	EVP_PKEY_free(small);
+	unset_env();
 	teardown(&f);
 	return 0;
 }
@@ -662,9 +738,17 @@ test_paygw_client_answers(void)
 	snprintf(logpath, sizeof logpath, "%s/requests.log", f.dir);
 	pid = start_server(answers, logpath, url, sizeof url);
 	CHECK(pid > 0);
+	/* Read once: the client made after the environment and the key
+	 * files are gone still carries the merchant key (checked in the
+	 * requests below), as a worker forked after the start does. */
 	ch_paygw_free(f.gw);
+	ch_paygw_config_free(f.cfg);
+	f.gw = NULL;
 	set_env(&f, url);
-	CHECK((f.gw = ch_paygw_from_env()) != NULL);
+	CHECK(ch_paygw_config_from_env(&f.cfg) == CH_PAYGW_CONFIG_OK);
+	unset_env();
+	CHECK(unlink(f.keyfile) == 0 && unlink(f.pub) == 0);
+	CHECK((f.gw = ch_paygw_new(f.cfg)) != NULL);
 
 	CHECK(ch_paygw_create(f.gw, f.pool, &order, &prepay, &pay_url, &why) ==
 	    CH_PAYGW_OK);

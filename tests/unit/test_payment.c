@@ -1,5 +1,6 @@
-/* The pure parts of certhall/payment.h: what an arrival does, what a refund
- * does, our order numbers and the gateways' timestamps; and the small
+/* The pure parts of certhall/domain/payment.h: what an arrival does, what a
+ * refund does, whether an application can be paid, the outcome codes of
+ * notifications, our order numbers and the gateways' timestamps; and the small
  * helpers payments share with review (yuan, reasons). */
 #include "test.h"
 #include "certhall/domain/fees.h"
@@ -85,6 +86,57 @@ test_payment_refund_plan(void)
 	CHECK(ch_payment_refund_plan(CH_ST_COMPLETED, NULL) == CH_REFUND_ISSUED);
 	CHECK(ch_payment_refund_plan(CH_ST_DRAFT, NULL) == CH_REFUND_REFUSED);
 	CHECK(ch_payment_refund_plan(CH_ST_SUBMITTED, NULL) == CH_REFUND_REFUSED);
+	return 0;
+}
+
+int
+test_payment_payable(void)
+{
+	ch_pay_due_t due = {
+		.paid = false, .quote_locked = true, .total_fen = 40000,
+		.business_name = "新办",
+	};
+
+	CHECK(ch_payment_payable(CH_ST_AWAITING_PAYMENT, &due) == CH_PAYABLE);
+	/* The checks come in this order: paid first, whatever the status. */
+	due.paid = true;
+	CHECK(ch_payment_payable(CH_ST_AWAITING_PAYMENT, &due) ==
+	    CH_PAYABLE_PAID);
+	CHECK(ch_payment_payable(CH_ST_ISSUING, &due) == CH_PAYABLE_PAID);
+	CHECK(ch_payment_payable(CH_ST_CANCELLED, &due) == CH_PAYABLE_PAID);
+	due.paid = false;
+	CHECK(ch_payment_payable(CH_ST_APPROVED, &due) ==
+	    CH_PAYABLE_NOT_AWAITING);
+	CHECK(ch_payment_payable(CH_ST_AWAITING_VERIFICATION, &due) ==
+	    CH_PAYABLE_NOT_AWAITING);
+	CHECK(ch_payment_payable(CH_ST_CANCELLED, &due) ==
+	    CH_PAYABLE_NOT_AWAITING);
+	/* Awaiting payment with nothing locked to pay: a fault, refused. */
+	due.quote_locked = false;
+	CHECK(ch_payment_payable(CH_ST_AWAITING_PAYMENT, &due) ==
+	    CH_PAYABLE_NO_QUOTE);
+	due.quote_locked = true;
+	due.total_fen = 0;
+	CHECK(ch_payment_payable(CH_ST_AWAITING_PAYMENT, &due) ==
+	    CH_PAYABLE_NO_QUOTE);
+	due.total_fen = -1;
+	CHECK(ch_payment_payable(CH_ST_AWAITING_PAYMENT, &due) ==
+	    CH_PAYABLE_NO_QUOTE);
+	/* A status with no quote at all is not awaiting: that answer. */
+	CHECK(ch_payment_payable(CH_ST_DRAFT, &due) == CH_PAYABLE_NOT_AWAITING);
+	return 0;
+}
+
+int
+test_payment_result_code(void)
+{
+	/* What payment_notification.outcome takes (sql/0009_payments.sql). */
+	CHECK_STR(ch_payment_result_code(CH_PAY_CAPTURED), "captured");
+	CHECK_STR(ch_payment_result_code(CH_PAY_DUPLICATE), "duplicate");
+	CHECK_STR(ch_payment_result_code(CH_PAY_REFUND_DUE), "refund_due");
+	CHECK_STR(ch_payment_result_code(CH_PAY_UNKNOWN_ORDER), "");
+	CHECK_STR(ch_payment_result_code(CH_PAY_MISMATCH), "");
+	CHECK_STR(ch_payment_result_code(CH_PAY_ERROR), "");
 	return 0;
 }
 

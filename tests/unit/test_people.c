@@ -1,10 +1,13 @@
-/* certhall/people.h, and the admin handlers' checks that come before any
- * database work (api/staff.c, api/audit.c). */
+/* certhall/domain/people.h, staff.h and integrator.h, and the admin
+ * handlers' checks that come before any database work (api/staff.c,
+ * api/audit.c). */
 #include "test.h"
 #include "../../api/api.h"
 #include "certhall/web/auth.h"
 #include "certhall/base/crypto.h"
+#include "certhall/domain/integrator.h"
 #include "certhall/domain/people.h"
+#include "certhall/domain/staff.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -40,7 +43,7 @@ test_people_roles(void)
 	char *s;
 
 	/* Canonical order whatever the bits, and a round trip through the
-	 * parser src/auth.c reads the column with. */
+	 * parser src/web/auth.c reads the column with. */
 	CHECK_STR(ch_staff_roles_literal(pool, CH_ROLE_ADMIN | CH_ROLE_REVIEWER),
 	    "{reviewer,admin}");
 	CHECK_STR(ch_staff_roles_literal(pool, all),
@@ -126,7 +129,7 @@ test_people_created_detail(void)
 }
 
 /* The sealed secret opens, under the key id, to exactly the string the
- * integrator holds: what src/auth.c's hmac_request() uses as its key. */
+ * integrator holds: what src/web/auth.c's hmac_request() uses as its key. */
 int
 test_people_integrator_keys(void)
 {

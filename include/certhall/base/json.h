@@ -103,14 +103,16 @@ int ch_json_depth(const char *buf, size_t len, int limit);
 
 /*
  * Validates a parsed body against schema and writes the typed values into
- * out (schema->size bytes, zeroed by the caller).  Returns 0, or -1 with err
- * filled (CH_JSON_E_INVALID_FIELD, CH_JSON_E_MISSING_FIELD, CH_JSON_E_UNKNOWN_FIELD).  On
- * failure out may be partly written and must not be used.
+ * out (schema->size bytes, zeroed by the caller).  body is borrowed, and
+ * strings written into out point into it: they live as long as body.
+ * Returns 0, or -1 with err filled (CH_JSON_E_INVALID_FIELD,
+ * CH_JSON_E_MISSING_FIELD, CH_JSON_E_UNKNOWN_FIELD).  On failure out may be
+ * partly written and must not be used.
  */
 int ch_json_validate(const ch_schema_t *schema, struct json_t *body, void *out,
     ch_json_error_t *err);
 
-/* Whether the body has a (non-null) value for field name. */
+/* Whether the body (borrowed) has a (non-null) value for field name. */
 bool ch_json_has(const struct json_t *body, const char *name);
 
 /*

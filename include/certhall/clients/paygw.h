@@ -10,10 +10,11 @@
  * A lost notification is recovered by querying the order.
  *
  * The same client serves the web workers (create, query) and the payment
- * daemon (query, close, refund).  One ch_paygw_t per process, made after
- * fork; calls are blocking with short timeouts (libcurl: 3 s to connect,
- * 5 s in all, no redirects followed, http and https only).  Strings
- * returned belong to the caller's pool.
+ * daemon (query, close, refund).  Its settings are read once at start
+ * (ch_paygw_config_from_env()); one ch_paygw_t per process is made from
+ * them after fork (ch_paygw_new()).  Calls are blocking with short
+ * timeouts (libcurl: 3 s to connect, 5 s in all, no redirects followed,
+ * http and https only).  Strings returned belong to the caller's pool.
  *
  * What the gateway answers is parsed strictly (duplicate keys refused,
  * exactly the members the protocol names, integers that are JSON
@@ -30,28 +31,59 @@
 
 #include "certhall/base/pool.h"
 
+typedef struct ch_paygw_config ch_paygw_config_t;
 typedef struct ch_paygw ch_paygw_t;
 
+typedef enum {
+	CH_PAYGW_CONFIG_OK,
+	CH_PAYGW_CONFIG_NONE,	/* none of the six gateway variables is set:
+				 * no online payment */
+	CH_PAYGW_CONFIG_BAD,	/* one is missing, malformed, unreadable or
+				 * unfit (logged) */
+} ch_paygw_config_result_t;
+
 /*
- * The client for the provider configured in the environment (it calls
- * curl_global_init(); ch_paygw_free() the matching cleanup):
+ * Reads the gateway's settings from the environment, once, at the start of
+ * a program (certhall-api's master, certhall-payd), as the user that
+ * started it: the key files may be readable by that user alone.
  *   CERTHALL_PAY_PROVIDER          provider name ("sandbox")
  *   CERTHALL_PAY_GATEWAY_URL       base URL, e.g. http://127.0.0.1:8091
  *   CERTHALL_PAY_MERCHANT_ID       our merchant id at the gateway
  *   CERTHALL_PAY_MERCHANT_KEY_FILE file holding our API secret (one line)
  *   CERTHALL_PAY_GATEWAY_PUBKEY_FILE  the gateway's RSA public key (PEM)
  *   CERTHALL_PAY_NOTIFY_URL        where the gateway sends notifications
- * The merchant key is read once and kept only in the request headers; the
- * public key must be RSA of at least 2048 bits.  NULL (logged, naming the
- * variable or file, never the key) when one is missing, unreadable or
- * unfit.
+ *   CERTHALL_PAY_ORDER_TTL         seconds an order stays payable (1 to
+ *                                  604800; default 7200)
+ * Both files are read now: the merchant key (printable ASCII, kept in
+ * the settings until ch_paygw_config_free() cleanses it) and the public key
+ * (RSA of at least 2048 bits).  Nothing reads these variables or files
+ * again.  CH_PAYGW_CONFIG_OK with *out set (the caller frees it after
+ * every client made from it); CH_PAYGW_CONFIG_NONE (*out NULL) when none of
+ * the six gateway variables is set; CH_PAYGW_CONFIG_BAD (*out NULL) after
+ * logging what is wrong, naming the variable or file, never the key (a bad
+ * CERTHALL_PAY_ORDER_TTL is BAD even without a gateway).
  */
-ch_paygw_t *ch_paygw_from_env(void);
-/* Releases gw and everything it holds; NULL is a no-op. */
+ch_paygw_config_result_t ch_paygw_config_from_env(ch_paygw_config_t **out);
+/* Cleanses the merchant key and releases cfg; NULL is a no-op. */
+void ch_paygw_config_free(ch_paygw_config_t *cfg);
+
+/*
+ * The client for cfg (borrowed: it must outlive the client): one per
+ * process, made after fork (a web worker, the payment daemon), holding its
+ * libcurl handle and the request headers.  It calls curl_global_init();
+ * ch_paygw_free() the matching cleanup.  NULL (logged) when libcurl cannot
+ * be set up.
+ */
+ch_paygw_t *ch_paygw_new(const ch_paygw_config_t *cfg);
+/* Releases gw and everything it holds (not its settings); NULL is a
+ * no-op. */
 void ch_paygw_free(ch_paygw_t *gw);
 
 /* The provider name notifications are routed by ("sandbox"). */
 const char *ch_paygw_provider(const ch_paygw_t *gw);
+/* How long an order we open at this gateway stays payable, seconds
+ * (CERTHALL_PAY_ORDER_TTL). */
+long long ch_paygw_order_ttl(const ch_paygw_t *gw);
 
 /* Every call returns one of these; *why (pool or static) says why for the
  * other two, fit for a log line and refund.last_error (printable ASCII). */

@@ -5,7 +5,7 @@
  *
  *   - 6 digits, uniform (ch_random_below), valid CH_SMS_CODE_SECONDS;
  *   - never stored: a row keeps HMAC-SHA256(key(label), "<bound>:<code>")
- *     under a pepper-derived key (certhall/crypto.h), where bound names the
+ *     under a pepper-derived key (certhall/base/crypto.h), where bound names the
  *     row and where the code went ("<id>:<phone>" for sign-in), so a hash
  *     copied to another row or recipient does not match;
  *   - every try counts, the right one too; a code survives
@@ -14,6 +14,8 @@
  *
  * The rows live in each user's own table (sms_code, verification_code);
  * what is shared is the code, its stored form and the verdict on a try.
+ * The sign-in codes' rows are kept here too (ch_sms_code_sign_in_*());
+ * what a verdict means for a sign-in is certhall/domain/signin.h's.
  */
 #ifndef CERTHALL_SMSCODE_H
 #define CERTHALL_SMSCODE_H
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 
 #include "certhall/base/crypto.h"
+#include "certhall/store/ctx.h"
 
 #define CH_SMS_CODE_SECONDS 300		/* a code's validity */
 #define CH_SMS_CODE_MAX_TRIES 5		/* wrong tries a code survives */
@@ -57,5 +60,31 @@ typedef enum {
 ch_sms_code_verdict_t ch_sms_code_judge(const char *label, const char *bound,
     const char *code, const char *stored_hex, int attempts, bool consumed,
     bool expired);
+
+/* ---- sign-in codes (table sms_code) ------------------------------------ */
+
+/*
+ * Sends phone a new sign-in code, in the caller's transaction: the row
+ * (bound "<id>:<phone>" under CH_KEY_SMS_CODE, valid CH_SMS_CODE_SECONDS),
+ * the SMS in the outbox (template "login_code") and the
+ * "auth.sms_code_sent" audit event (phone masked, outbox id).  The same
+ * work whether or not the phone has signed in before.  The code exists
+ * only in the outbox row.  0, or -1 (database error, logged).
+ */
+int ch_sms_code_sign_in_send(ch_ctx_t *ctx, const char *phone);
+
+/*
+ * Judges a try of code against the newest sign-in code sent to phone that
+ * is still within its CH_SMS_CODE_SECONDS, used or not (a newer code
+ * supersedes older ones, and a used one is refused rather than letting an
+ * older code stand in for it).  The row is read FOR UPDATE, so concurrent
+ * tries on one code are counted one after the other; a RIGHT or WRONG try
+ * counts (attempts + 1) and a RIGHT one consumes the code, in the caller's
+ * transaction.  0 with *id (the row's id, in ctx->pool; NULL when there is
+ * no such code, and then *verdict is untouched) and *verdict set, or -1
+ * (database error, logged).
+ */
+int ch_sms_code_sign_in_try(ch_ctx_t *ctx, const char *phone,
+    const char *code, const char **id, ch_sms_code_verdict_t *verdict);
 
 #endif

@@ -23,9 +23,25 @@ struct json_t;
 int ch_audit(ch_ctx_t *ctx, const char *action, const char *object_type,
     const char *object_id, struct json_t *detail);
 /* The same with an explicit actor (e.g. the staff member a failed password
- * names, before anyone is signed in). */
+ * names, before anyone is signed in); detail joins ctx->pool on entry
+ * likewise. */
 int ch_audit_as(ch_ctx_t *ctx, ch_actor_t kind, long long actor_id,
     const char *action, const char *object_type, const char *object_id,
     struct json_t *detail);
+
+/*
+ * One page of the audit log, newest first, for admins (GET
+ * /api/v1/audit-events): at most limit (>= 1) events with an id below
+ * before_id (LLONG_MAX: from the newest) and, when action is not NULL,
+ * that action, each as the API shows it (id, at, actor_kind, actor_id,
+ * action, object_type, object_id, client_addr, request_id, detail; rows as
+ * stored, since writers mask personal data before it reaches the log).
+ * Keyset pagination: *next_before_id is the id to pass as before_id for
+ * the next (older) page, or 0 when there is none (one row more than asked
+ * is fetched to know).  A new JSON array (the caller owns it), or NULL
+ * after a database error (logged).
+ */
+struct json_t *ch_audit_list(ch_ctx_t *ctx, long long before_id,
+    const char *action, long long limit, long long *next_before_id);
 
 #endif

@@ -64,6 +64,13 @@ typedef struct ch_stmt {
 	bool readonly;
 } ch_stmt_t;
 
+/* A timestamptz column as the API shows times: ISO 8601 in Asia/Shanghai
+ * ("2026-11-24T10:54:00+08:00"; China has no daylight saving), NULL stays
+ * NULL.  A SQL fragment for statements that build their JSON in SQL. */
+#define CH_SQL_TIME(col) \
+	"to_char(" col " AT TIME ZONE 'Asia/Shanghai'," \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
+
 /* Creates a handle; does not connect.  conninfo is copied.  Defaults of
  * connect_timeout=3 and tcp_user_timeout=15000 (a black-holed remote server
  * fails within 15 s) are added unless conninfo sets them. */

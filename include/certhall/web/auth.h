@@ -53,18 +53,6 @@ ch_auth_result_t ch_auth_authenticate(ch_req_t *req, const char *body,
     size_t len, const char **why);
 
 /*
- * A password hash of ch_password_hash()'s form and cost (scrypt, same
- * parameters, same lengths) that no known password matches: what a staff
- * sign-in that is refused whatever the password (no such user, a disabled
- * or a locked account) verifies the password against, so that it costs
- * one scrypt, as a wrong password does, and a locked account's own hash is
- * never tried.  Refuse even if it matches.  tests/unit checks that it
- * keeps ch_password_hash()'s parameters.
- */
-extern const char ch_auth_dummy_password_hash[];
-
-
-/*
  * The canonical string an integrator signs (lines joined by "\n"):
  *   CH-HMAC-SHA256, METHOD, path (as sent), query (as sent, "" if none),
  *   timestamp, nonce, external user ("" if none), hex SHA-256 of the body.

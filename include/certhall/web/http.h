@@ -90,12 +90,21 @@ typedef struct {
 } ch_resp_t;
 
 /*
+ * What a worker keeps across its requests (clients made after fork, e.g.
+ * the payment gateway's), defined by the program the server runs
+ * (api/api.h): the web layer only carries the pointer, made by
+ * ch_server_config_t.worker_init (certhall/web/server.h).
+ */
+typedef struct ch_worker_state ch_worker_state_t;
+
+/*
  * One HTTP request.  Its context (ctx: pool, connection, principal,
  * request id, client address) is what it hands to the store and the
  * domain, which never see the request itself.
  */
 typedef struct ch_req {
 	ch_ctx_t ctx;
+	ch_worker_state_t *worker;	/* this worker's state, or NULL (borrowed) */
 	char **env;			/* CGI-style NAME=value array (borrowed) */
 
 	ch_method_t method;
@@ -124,7 +133,12 @@ const char *ch_req_param(const ch_req_t *req, const char *name);
 
 /* Adds a response header; name and value are copied into the pool. */
 void ch_resp_header(ch_req_t *req, const char *name, const char *value);
-/* Sets a JSON response; takes ownership of json (the pool frees it). */
+/*
+ * Sets a JSON response.  json joins req->ctx.pool on entry (the pool
+ * releases it), so the caller never frees it; a caller that keeps using
+ * the value passes json_incref() of it.  NULL (a failed json_pack()) is
+ * taken for out of memory (certhall/base/pool.h ch_oom()).
+ */
 void ch_resp_json(ch_req_t *req, int status, struct json_t *json);
 /* Sets a JSON response whose body is already serialized (borrowed bytes
  * that must live as long as the pool). */

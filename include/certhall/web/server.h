@@ -6,7 +6,11 @@
  * gracefully: it unlinks the socket so no new connection can queue, tells
  * the workers, waits for them and exits 0.  It keeps the privileges it was
  * started with only to remove its socket and pid file; workers drop to
- * --user right after fork, before they open anything.
+ * --user right after fork, before they open anything.  A program's
+ * per-worker state (its clients: the payment gateway's libcurl handle) is
+ * made in each worker by worker_init, after fork and after dropping
+ * privileges, from settings the master read once at start; requests reach
+ * it as req->worker.
  *
  * Worker: blocks its signals and reads them from a signalfd; it polls the
  * listening socket (or its kept-alive connection) together with the
@@ -35,6 +39,19 @@ typedef struct ch_server_config {
 	int stop_timeout;		/* seconds before SIGKILL on stop */
 	const ch_route_t *routes;	/* the table served (borrowed) */
 	size_t nroutes;
+	/*
+	 * The program's per-worker state (both NULL: none, req->worker NULL).
+	 * worker_init(worker_arg) runs in each worker after fork and after
+	 * dropping to user, before it connects to the database or accepts;
+	 * every request of that worker carries its result as req->worker.
+	 * NULL (it logged why) ends the worker with exit 71, and the master
+	 * starts another after its back-off.  worker_fini releases the state
+	 * as the worker stops.  worker_arg is the master's (borrowed, read
+	 * only: each worker has its copy after fork).
+	 */
+	ch_worker_state_t *(*worker_init)(const void *arg);
+	void (*worker_fini)(ch_worker_state_t *state);
+	const void *worker_arg;
 } ch_server_config_t;
 
 /* Runs the master until it is stopped.  Returns the process exit code. */

@@ -19,7 +19,9 @@
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
 #include "certhall/store/migrate.h"
+#include "certhall/domain/integrator.h"
 #include "certhall/domain/people.h"
+#include "certhall/domain/staff.h"
 #include "certhall/web/router.h"
 #include "certhall/base/util.h"
 
@@ -276,7 +278,7 @@ cmd_create_admin(int argc, char **argv, const char *conninfo)
 	};
 	const char *values[2] = { NULL, NULL }, *field, *why;
 	ch_staff_new_t s = { .roles = CH_ROLE_ADMIN };
-	char *password = NULL, idbuf[24];
+	char *password = NULL;
 	long long id;
 	cli_t c;
 	int rc;
@@ -296,7 +298,8 @@ cmd_create_admin(int argc, char **argv, const char *conninfo)
 	}
 	if ((rc = cli_open(&c, conninfo)) != 0)
 		goto out;
-	switch (ch_staff_create(c.db, c.pool, &s, &id, &field, &why)) {
+	/* The audit event's actor is the command's context: the system. */
+	switch (ch_staff_create(&c.ctx, &s, &id, &field, &why)) {
 	case CH_PEOPLE_OK:
 		break;
 	case CH_PEOPLE_CONFLICT:
@@ -308,14 +311,11 @@ cmd_create_admin(int argc, char **argv, const char *conninfo)
 		fprintf(stderr, "certhall-admin: %s %s\n", field, why);
 		rc = 65;
 		goto out;
-	case CH_PEOPLE_ERROR:
+	default:
 		rc = 70;
 		goto out;
 	}
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	if (ch_audit_as(&c.ctx, CH_ACTOR_SYSTEM, 0, "staff.created", "staff",
-	    idbuf, ch_staff_created_detail(&s)) != 0 ||
-	    ch_db_commit(c.db) != 0) {
+	if (ch_db_commit(c.db) != 0) {
 		rc = 70;
 		goto out;
 	}
@@ -353,22 +353,18 @@ cmd_create_integrator(int argc, char **argv, const char *conninfo)
 		return 78;
 	if ((rc = cli_open(&c, conninfo)) != 0)
 		goto out;
-	switch (ch_integrator_create(c.db, c.pool, name, &k, &why)) {
+	switch (ch_integrator_create(&c.ctx, name, &k, &why)) {
 	case CH_PEOPLE_OK:
 		break;
 	case CH_PEOPLE_INVALID:
 		fprintf(stderr, "certhall-admin: name %s\n", why);
 		rc = 65;
 		goto out;
-	case CH_PEOPLE_CONFLICT:
-	case CH_PEOPLE_ERROR:
+	default:
 		rc = 70;
 		goto out;
 	}
-	if (ch_audit_as(&c.ctx, CH_ACTOR_SYSTEM, 0, "integrator.created",
-	    "integrator", k.key_id, ch_integrator_created_detail(&k, name))
-	    != 0 ||
-	    ch_db_commit(c.db) != 0) {
+	if (ch_db_commit(c.db) != 0) {
 		rc = 70;
 		goto wipe;
 	}

@@ -7,10 +7,15 @@
  * The database conninfo comes from CERTHALL_DB (or --db).  The server pepper
  * (docs: certhall/crypto.h) is read from CERTHALL_PEPPER_FILE before the
  * workers start; CERTHALL_CORS_ORIGINS lists the SPA origins allowed to call
- * from a browser.  Logs are JSON lines on stderr.  Exit codes follow
- * sysexits.h.
+ * from a browser.  The payment gateway's settings (CERTHALL_PAY_*,
+ * certhall/clients/paygw.h) are read once here, in the master, before
+ * privileges drop: a bad one stops the start (exit 78, the log names it);
+ * none at all leaves online payment off (payments answer 503).  Each worker
+ * makes its gateway client once after fork (api/worker.c).  Logs are JSON
+ * lines on stderr.  Exit codes follow sysexits.h.
  */
 #include "api.h"
+#include "certhall/clients/paygw.h"
 #include "certhall/web/cors.h"
 #include "certhall/base/crypto.h"
 #include "certhall/base/log.h"
@@ -56,9 +61,13 @@ main(int argc, char **argv)
 		.stop_timeout = 30,
 		.routes = ch_routes,
 		.nroutes = ch_nroutes,
+		.worker_init = api_worker_init,
+		.worker_fini = api_worker_fini,
 	};
+	ch_paygw_config_t *paygw = NULL;
+	api_settings_t settings;
 	long v;
-	int c;
+	int c, rc;
 
 	ch_log_init("certhall-api");
 	while ((c = getopt_long(argc, argv, "l:w:m:u:p:t:d:h", opts, NULL)) != -1) {
@@ -113,7 +122,24 @@ main(int argc, char **argv)
 	if (ch_crypto_load_pepper(getenv("CERTHALL_PEPPER_FILE")) != 0 ||
 	    ch_cors_configure(getenv("CERTHALL_CORS_ORIGINS")) != 0)
 		return 78;
-	return ch_server_run(&cfg);
+	switch (ch_paygw_config_from_env(&paygw)) {
+	case CH_PAYGW_CONFIG_OK:
+		break;
+	case CH_PAYGW_CONFIG_NONE:
+		ch_warn("online payment is off: no CERTHALL_PAY_* gateway "
+		    "settings");
+		break;
+	case CH_PAYGW_CONFIG_BAD:
+	default:
+		ch_error("not started: the payment gateway settings "
+		    "(CERTHALL_PAY_*) are not usable");
+		return 78;
+	}
+	settings.paygw = paygw;
+	cfg.worker_arg = &settings;
+	rc = ch_server_run(&cfg);
+	ch_paygw_config_free(paygw);
+	return rc;
 bad:
 	usage(stderr);
 	return 64;

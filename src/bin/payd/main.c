@@ -6,10 +6,12 @@
  * The gateway comes from the environment (CERTHALL_PAY_PROVIDER,
  * CERTHALL_PAY_GATEWAY_URL, CERTHALL_PAY_MERCHANT_ID,
  * CERTHALL_PAY_MERCHANT_KEY_FILE, CERTHALL_PAY_GATEWAY_PUBKEY_FILE,
- * CERTHALL_PAY_NOTIFY_URL; certhall/paygw.h), the database from
- * $CERTHALL_DB (the app role), the interval from
- * $CERTHALL_PAYD_QUERY_AFTER (default 60).  The merchant key is read
- * before --user drops root, so it can stay readable by root alone.  Logs
+ * CERTHALL_PAY_NOTIFY_URL; certhall/clients/paygw.h), read once at start,
+ * the database from $CERTHALL_DB (the app role), the interval from
+ * $CERTHALL_PAYD_QUERY_AFTER (default 60).  The settings, the merchant key
+ * among them, are read before --user drops root, so the key can stay
+ * readable by root alone; the gateway client is made once, after the
+ * drop.  Logs
  * are JSON lines on stderr.  SIGTERM/SIGINT: finishes the step in hand and
  * exits 0.  Exit codes follow sysexits.h.
  */
@@ -64,6 +66,7 @@ main(int argc, char **argv)
 	ch_payd_config_t cfg = { .conninfo = getenv("CERTHALL_DB") };
 	const char *interval = getenv("CERTHALL_PAYD_QUERY_AFTER");
 	const char *user = NULL;
+	ch_paygw_config_t *settings = NULL;
 	int c, rc;
 
 	ch_log_init("certhall-payd");
@@ -100,8 +103,17 @@ main(int argc, char **argv)
 		return 64;
 	}
 	/* Keys are read as the starting user; nothing else is. */
-	if ((cfg.gw = ch_paygw_from_env()) == NULL)
+	switch (ch_paygw_config_from_env(&settings)) {
+	case CH_PAYGW_CONFIG_OK:
+		break;
+	case CH_PAYGW_CONFIG_NONE:
+		ch_error("payment gateway: set CERTHALL_PAY_* "
+		    "(docs/CONTRACT.md)");
 		return 78;
+	case CH_PAYGW_CONFIG_BAD:
+	default:
+		return 78;
+	}
 	if ((rc = ch_become_user(user)) != 0)
 		goto out;
 	/* Not dumpable: other processes of the run user cannot read the
@@ -111,8 +123,13 @@ main(int argc, char **argv)
 		rc = 71;
 		goto out;
 	}
+	if ((cfg.gw = ch_paygw_new(settings)) == NULL) {
+		rc = 71;
+		goto out;
+	}
 	rc = ch_payd_run(&cfg);
 out:
 	ch_paygw_free(cfg.gw);
+	ch_paygw_config_free(settings);
 	return rc;
 }

@@ -528,23 +528,19 @@ struct order {
 	bool expired;
 };
 
-/* Applies a SUCCESS the gateway reported in its own transaction.  0, or
- * -1 after logging. */
+/* Applies a SUCCESS the gateway reported in its own transaction
+ * (ch_payment_apply_alone(), as the payer's GET does).  0, or -1 after
+ * logging. */
 static int
 order_apply(struct payd *d, const struct order *o, const ch_paygw_txn_t *txn)
 {
-	ch_pay_result_t r;
+	ch_pay_result_t r = ch_payment_apply_alone(&d->ctx,
+	    ch_paygw_provider(d->cfg->gw), txn, "query");
 
-	if (ch_db_begin(d->db) != 0)
-		return -1;
-	r = ch_payment_apply(&d->ctx, ch_paygw_provider(d->cfg->gw), txn,
-	    "query");
 	switch (r) {
 	case CH_PAY_CAPTURED:
 	case CH_PAY_REFUND_DUE:
 	case CH_PAY_DUPLICATE:
-		if (ch_db_commit(d->db) != 0)
-			break;
 		if (r != CH_PAY_DUPLICATE)
 			ch_info("order \"%s\" (application %s): transaction "
 			    "\"%s\" found by query, %s", o->out_trade_no,
@@ -557,13 +553,11 @@ order_apply(struct payd *d, const struct order *o, const ch_paygw_txn_t *txn)
 		    "applied (%s)", o->out_trade_no, txn->transaction_id,
 		    r == CH_PAY_MISMATCH ? "amount or currency differs"
 		    : "no such order");
-		break;
+		return -1;
 	case CH_PAY_ERROR:
 	default:
-		break;
+		return -1;
 	}
-	ch_db_finish(d->db);
-	return -1;
 }
 
 /* Marks an expired order so in our books: the application locked first,
