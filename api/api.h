@@ -32,10 +32,15 @@ int api_app_path_id(ch_req_t *req, long long *id);
 int api_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out);
 int api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out);
-/* api_app_path_id() and api_app_load() with CH_APP_READ: what a handler
- * that shows something of one application starts with.  1 found (*id and
- * *out filled), 0 with the 404 set, -1 after a database error. */
-int api_app_read(ch_req_t *req, long long *id, ch_app_t *out);
+/* api_app_path_id() and api_app_load() in one: 1 found (*id and *out
+ * set), 0 with the 404 set, -1 after a database error. */
+int api_app_path_load(ch_req_t *req, ch_app_access_t want, long long *id,
+    ch_app_t *out);
+/* Answers a GET about the application of the path (visible to the
+ * caller, CH_APP_READ) with 200 and the JSON text json() gives for it:
+ * what GET .../history and .../materials do.  A handler's return value. */
+int api_app_show(ch_req_t *req,
+    const char *(*json)(ch_ctx_t *ctx, long long id, size_t *len));
 /* Answers with the full Application object of id and ETag "v<version>".
  * 0, or -1 (row gone or database error). */
 int api_app_respond(ch_req_t *req, int status, long long id);
@@ -47,13 +52,16 @@ void api_app_respond_with(ch_req_t *req, int status, int version,
  * arrays for "complete"), or 409 conflict with "rule" for
  * one_open_per_certificate. */
 void api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v);
+/* Sets the 422 of a refused body field: missing-field or invalid-field
+ * with the pointer "/<field>" and the refusal's detail. */
+void api_refuse_field(ch_req_t *req, const ch_app_refusal_t *r);
+/* Sets a 409 with detail, naming the status the application was loaded in
+ * ("status_now"). */
+void api_app_refuse_state(ch_req_t *req, ch_app_status_t now,
+    const char *detail);
 /* Sets the 409 of a move that found application id in another status,
  * naming that status ("status_now"). */
 void api_app_conflict(ch_req_t *req, long long id, const char *action);
-/* Answers 200 with a list page: {"items": [...], "next_cursor": ...}, the
- * cursor made with ch_app_cursor_encode() from page->next_after (null on
- * the last page). */
-void api_page_respond(ch_req_t *req, const ch_list_page_t *page);
 /* A ch_qparam_t parse function for a list's "cursor": the long long id at
  * slot (ch_app_cursor_decode()). */
 int api_cursor_parse(const char *value, void *slot);

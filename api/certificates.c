@@ -199,7 +199,7 @@ api_application_certificate(ch_req_t *req)
 	ch_app_t a;
 	int rc;
 
-	if ((rc = api_app_read(req, &id, &a)) <= 0)
+	if ((rc = api_app_path_load(req, CH_APP_READ, &id, &a)) <= 0)
 		return rc;
 	if (api_cert_negotiate(req, &format) != 0)
 		return 0;
@@ -258,7 +258,8 @@ int
 api_certificate_list(ch_req_t *req)
 {
 	ch_cert_filter_t f;
-	ch_list_page_t page;
+	const char *body;
+	size_t len;
 
 	memset(&f, 0, sizeof f);
 	f.limit = LIST_LIMIT_DEFAULT;
@@ -268,9 +269,9 @@ api_certificate_list(ch_req_t *req)
 	    "unknown query parameter; this list takes status, certificate_type,"
 	    " credit_code, limit and cursor", &f) != 0)
 		return 0;
-	if (ch_cert_list(&req->ctx, &f, &page) != 0)
+	if ((body = ch_cert_list(&req->ctx, &f, &len)) == NULL)
 		return -1;
-	api_page_respond(req, &page);
+	ch_resp_json_text(req, 200, body, len);
 	return 0;
 }
 
@@ -301,9 +302,8 @@ api_certificate_installed(ch_req_t *req)
 	case CH_INSTALL_CONFLICT:
 		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
-		    "cannot confirm the installation: %s", why), "status_now",
-		    json_string(ch_app_status_name(now)));
+		api_app_refuse_state(req, now, ch_psprintf(req->ctx.pool,
+		    "cannot confirm the installation: %s", why));
 		return 0;
 	default:
 		return -1;

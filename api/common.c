@@ -1,7 +1,8 @@
 /*
  * What several handlers share: turning the domain's results about one
  * application into HTTP answers (404, 409 naming the status now, 422 or 409
- * naming the eligibility rule, the Application object with its ETag).  The
+ * naming the eligibility rule, 422 naming a field, the Application object
+ * with its ETag).  The
  * domain (certhall/domain/application.h, workflow.h) returns results; only
  * this layer knows what they look like on the wire.
  */
@@ -10,7 +11,6 @@
 #include "certhall/domain/workflow.h"
 
 #include <jansson.h>
-#include <stdio.h>
 #include <string.h>
 
 void
@@ -53,18 +53,37 @@ api_app_load(ch_req_t *req, long long id, ch_app_access_t want, ch_app_t *out)
 }
 
 int
-api_app_read(ch_req_t *req, long long *id, ch_app_t *out)
-{
-	if (api_app_path_id(req, id) != 0)
-		return 0;
-	return api_app_load(req, *id, CH_APP_READ, out);
-}
-
-int
 api_app_begin_load(ch_req_t *req, long long id, ch_app_access_t want,
     ch_app_t *out)
 {
 	return loaded(req, ch_app_begin_load(&req->ctx, id, want, out));
+}
+
+int
+api_app_path_load(ch_req_t *req, ch_app_access_t want, long long *id,
+    ch_app_t *out)
+{
+	if (api_app_path_id(req, id) != 0)
+		return 0;
+	return api_app_load(req, *id, want, out);
+}
+
+int
+api_app_show(ch_req_t *req,
+    const char *(*json)(ch_ctx_t *ctx, long long id, size_t *len))
+{
+	const char *body;
+	size_t len;
+	long long id;
+	ch_app_t a;
+	int rc;
+
+	if ((rc = api_app_path_load(req, CH_APP_READ, &id, &a)) <= 0)
+		return rc;
+	if ((body = json(&req->ctx, id, &len)) == NULL)
+		return -1;
+	ch_resp_json_text(req, 200, body, len);
+	return 0;
 }
 
 void
@@ -113,6 +132,21 @@ api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v)
 }
 
 void
+api_refuse_field(ch_req_t *req, const ch_app_refusal_t *r)
+{
+	ch_problem_field(req, r->missing ? CH_P_MISSING_FIELD
+	    : CH_P_INVALID_FIELD, ch_psprintf(req->ctx.pool, "/%s",
+	    r->field != NULL ? r->field : ""), "%s", r->detail);
+}
+
+void
+api_app_refuse_state(ch_req_t *req, ch_app_status_t now, const char *detail)
+{
+	json_object_set_new(ch_problem(req, CH_P_CONFLICT, "%s", detail),
+	    "status_now", json_string(ch_app_status_name(now)));
+}
+
+void
 api_app_conflict(ch_req_t *req, long long id, const char *action)
 {
 	ch_app_status_t now = CH_ST__MAX;
@@ -125,29 +159,6 @@ api_app_conflict(ch_req_t *req, long long id, const char *action)
 	json_object_set_new(ch_problem(req, CH_P_CONFLICT,
 	    "cannot %s an application that is %s", action, status),
 	    "status_now", json_string(status));
-}
-
-void
-api_page_respond(ch_req_t *req, const ch_list_page_t *page)
-{
-	char cursor[32];
-	size_t len = sizeof "{\"items\":[],\"next_cursor\":\"\"}" + sizeof cursor;
-	char *body, *p;
-
-	cursor[0] = '\0';
-	if (page->next_after > 0)
-		ch_app_cursor_encode(page->next_after, cursor);
-	for (size_t i = 0; i < page->n; i++)
-		len += strlen(page->items[i]) + 1;
-	body = p = ch_palloc(req->ctx.pool, len);
-	p += sprintf(p, "{\"items\":[");
-	for (size_t i = 0; i < page->n; i++)
-		p += sprintf(p, "%s%s", i ? "," : "", page->items[i]);
-	if (cursor[0] != '\0')
-		p += sprintf(p, "],\"next_cursor\":\"%s\"}", cursor);
-	else
-		p += sprintf(p, "],\"next_cursor\":null}");
-	ch_resp_json_text(req, 200, body, (size_t)(p - body));
 }
 
 int

@@ -130,9 +130,8 @@ api_csr_create(ch_req_t *req)
 	case CH_CSR_WRONG_STATE:
 		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
-		    "cannot take a key request: %s", out.why), "status_now",
-		    json_string(ch_app_status_name(out.status_now)));
+		api_app_refuse_state(req, out.status_now, ch_psprintf(
+		    req->ctx.pool, "cannot take a key request: %s", out.why));
 		return 0;
 	case CH_CSR_USB_KEY:
 		if (ch_db_rollback(req->ctx.db) != 0)
@@ -174,7 +173,8 @@ int
 api_issuance_queue(ch_req_t *req)
 {
 	ch_job_filter_t f;
-	ch_list_page_t page;
+	const char *body;
+	size_t len;
 
 	memset(&f, 0, sizeof f);
 	f.limit = QUEUE_LIMIT_DEFAULT;
@@ -183,8 +183,8 @@ api_issuance_queue(ch_req_t *req)
 	    "unknown query parameter; this list takes stage, kind, limit and"
 	    " cursor", &f) != 0)
 		return 0;
-	if (ch_job_list(&req->ctx, &f, &page) != 0)
+	if ((body = ch_job_list(&req->ctx, &f, &len)) == NULL)
 		return -1;
-	api_page_respond(req, &page);
+	ch_resp_json_text(req, 200, body, len);
 	return 0;
 }

@@ -88,8 +88,7 @@ refuse_state(ch_req_t *req, ch_app_status_t status, const char *detail)
 {
 	if (ch_db_rollback(req->ctx.db) != 0)
 		return -1;
-	json_object_set_new(ch_problem(req, CH_P_CONFLICT, "%s", detail),
-	    "status_now", json_string(ch_app_status_name(status)));
+	api_app_refuse_state(req, status, detail);
 	return 0;
 }
 

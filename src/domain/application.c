@@ -61,8 +61,8 @@ static const ch_stmt_t stmt_required = {
 
 /*
  * Everything submit decides on but the row's own columns
- * (ch_app_check_with()), in one statement.  Run after the load has locked
- * the row (ch_app_load_for_submit() sends it right behind), as a statement
+ * (check_with()), in one statement.  Run after the load has locked
+ * the row (load_for_submit() sends it right behind), as a statement
  * of its own: it then reads a snapshot taken after the lock was
  * granted, so it sees what a transaction that held the lock before (a
  * PATCH, an upload) committed.  Folded into the locking statement it would
@@ -299,8 +299,17 @@ ch_app_load(ch_ctx_t *ctx, long long id, ch_app_access_t want, ch_app_t *out)
 	    want == CH_APP_READ ? &stmt_load : &stmt_load_locked, params), out);
 }
 
-ch_app_result_t
-ch_app_load_for_submit(ch_ctx_t *ctx, long long id, ch_app_t *out,
+/*
+ * Submit's three reads in one round trip: the locked load (ch_app_load()
+ * with CH_APP_CHANGE), the facts check_with() decides on and the fee rows
+ * quote_of() prices with, all sent before any is read.  The two later ones
+ * run after the row lock is granted, so they see the row as locked; for a
+ * caller who may not have the application they are read and dropped
+ * unseen.  Returns as ch_app_load(); *facts and *fees (owned by ctx->pool)
+ * are set when it returns CH_APP_FOUND.
+ */
+static ch_app_result_t
+load_for_submit(ch_ctx_t *ctx, long long id, ch_app_t *out,
     PGresult **facts, PGresult **fees)
 {
 	char idbuf[24];
@@ -474,6 +483,9 @@ check_complete(ch_ctx_t *ctx, const ch_app_t *a, const PGresult *res,
 	return 1;
 }
 
+static const char one_open_detail[] = "the certificate already has an open"
+    " application; finish or cancel that one first";
+
 static const char *
 rule_detail(ch_app_rule_t rule, ch_business_t business)
 {
@@ -497,8 +509,18 @@ rule_detail(ch_app_rule_t rule, ch_business_t business)
 	}
 }
 
-int
-ch_app_check_with(ch_ctx_t *ctx, const ch_app_t *a, PGresult *res,
+/*
+ * Checks application a (loaded with CH_APP_CHANGE, in the caller's
+ * transaction; facts res read with it by load_for_submit()) for
+ * submission: completeness (required fields and materials), then
+ * eligibility against its certificate (ch_app_eligibility()), then that no
+ * other application about the certificate is open.  0 with *v set (v->rule
+ * CH_RULE_OK when it may be submitted), or -1 (database error).  Two
+ * submits racing past the last check are decided by the unique index at
+ * the transition: the loser's statement fails with unique_violation().
+ */
+static int
+check_with(ch_ctx_t *ctx, const ch_app_t *a, PGresult *res,
     ch_app_verdict_t *v)
 {
 	ch_app_facts_t f;
@@ -543,14 +565,15 @@ ch_app_check_with(ch_ctx_t *ctx, const ch_app_t *a, PGresult *res,
 	 * without a failed statement. */
 	if (PQgetvalue(res, 0, FACT_OTHER_OPEN)[0] == 't') {
 		v->rule = CH_RULE_ONE_OPEN;
-		v->detail = "the certificate already has an open application;"
-		    " finish or cancel that one first";
+		v->detail = one_open_detail;
 	}
 	return 0;
 }
 
-bool
-ch_app_unique_violation(const ch_ctx_t *ctx)
+/* Whether the last database failure was the one-open-per-certificate
+ * unique index (SQLSTATE 23505). */
+static bool
+unique_violation(const ch_ctx_t *ctx)
 {
 	return strcmp(ch_db_sqlstate(ctx->db), "23505") == 0;
 }
@@ -585,8 +608,14 @@ ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
 	return out;
 }
 
-ch_app_quote_result_t
-ch_app_quote(ch_ctx_t *ctx, const ch_app_t *a, bool lock, PGresult *fees,
+/*
+ * Computes the quote as ch_app_store_quote() does, without storing it:
+ * *out (texts owned by ctx->pool) is for the move that stores it
+ * (ch_wf_transition_quoted(); submit).  fees: the fee rows fetched already
+ * (ch_fees_quote_send()), or NULL to fetch them now.
+ */
+static ch_app_quote_result_t
+quote_of(ch_ctx_t *ctx, const ch_app_t *a, bool lock, PGresult *fees,
     ch_wf_quote_t *out, long long *total_fen, const char **why)
 {
 	long long seals = a->seals > 0 ? a->seals : -1;
@@ -640,7 +669,7 @@ ch_app_store_quote(ch_ctx_t *ctx, const ch_app_t *a, bool lock,
 	ch_wf_quote_t q;
 	ch_app_quote_result_t r;
 
-	r = ch_app_quote(ctx, a, lock, NULL, &q, total_fen, why);
+	r = quote_of(ctx, a, lock, NULL, &q, total_fen, why);
 	if (r != CH_APP_QUOTE_OK)
 		return r;
 	snprintf(idbuf, sizeof idbuf, "%lld", a->id);
@@ -651,4 +680,60 @@ ch_app_store_quote(ch_ctx_t *ctx, const ch_app_t *a, bool lock,
 	if (ch_db_queue(ctx->db, ctx->pool, &stmt_quote_store, params) != 0)
 		return CH_APP_QUOTE_ERROR;
 	return CH_APP_QUOTE_OK;
+}
+
+ch_app_submit_result_t
+ch_app_submit(ch_ctx_t *ctx, long long id, ch_app_verdict_t *v,
+    ch_app_refusal_t *r, ch_app_written_t *out)
+{
+	ch_wf_quote_t quote;
+	PGresult *facts, *fees;
+	const char *why;
+	ch_app_t a;
+
+	memset(v, 0, sizeof *v);
+	memset(r, 0, sizeof *r);
+	/* The row locked, its facts and its fee rows: one round trip. */
+	switch (load_for_submit(ctx, id, &a, &facts, &fees)) {
+	case CH_APP_FOUND:
+		break;
+	case CH_APP_NOT_FOUND:
+		return CH_APP_SUBMIT_NOT_FOUND;
+	default:
+		return CH_APP_SUBMIT_ERROR;
+	}
+	/* A state that cannot be submitted is a conflict, whatever the
+	 * fields say. */
+	if (!(CH_ST_EDITABLE & CH_ST_BIT(a.status)))
+		return CH_APP_SUBMIT_CONFLICT;
+	if (check_with(ctx, &a, facts, v) != 0)
+		return CH_APP_SUBMIT_ERROR;
+	if (v->rule != CH_RULE_OK)
+		return CH_APP_SUBMIT_REFUSED;
+	switch (quote_of(ctx, &a, false, fees, &quote, NULL, &why)) {
+	case CH_APP_QUOTE_OK:
+		break;
+	case CH_APP_QUOTE_INVALID:
+		r->field = "years";
+		r->detail = why;
+		return CH_APP_SUBMIT_INVALID;
+	default:
+		return CH_APP_SUBMIT_ERROR;
+	}
+	/* The quote goes with the move, and the answer comes back from it. */
+	out->id = id;
+	switch (ch_wf_transition_quoted(ctx, id, CH_ST_EDITABLE,
+	    CH_ST_SUBMITTED, &quote, &out->version, &out->json)) {
+	case CH_WF_OK:
+		return CH_APP_SUBMIT_OK;
+	case CH_WF_ILLEGAL:
+		return CH_APP_SUBMIT_CONFLICT;
+	default:
+		if (!unique_violation(ctx))
+			return CH_APP_SUBMIT_ERROR;
+		/* The transaction can only be rolled back now. */
+		v->rule = CH_RULE_ONE_OPEN;
+		v->detail = one_open_detail;
+		return CH_APP_SUBMIT_REFUSED;
+	}
 }

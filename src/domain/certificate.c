@@ -400,22 +400,19 @@ chain_free(X509 **chain, size_t n)
 		X509_free(chain[i]);
 }
 
-/* Fills a page from rows of (id, JSON text) fetched with limit + 1. */
-static void
-page_fill(ch_ctx_t *ctx, PGresult *res, long long limit, ch_list_page_t *page)
+/* A page (ch_app_items_json()) from rows of (id, JSON text) fetched
+ * with limit + 1: the extra row says there is a next page. */
+static const char *
+page_json(ch_ctx_t *ctx, PGresult *res, long long limit, size_t *len)
 {
 	int n = PQntuples(res);
+	char cursor[32];
 
-	page->next_after = 0;
-	if (n > limit) {
-		n = (int)limit;
-		page->next_after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
-	}
-	page->items = ch_palloc(ctx->pool, sizeof *page->items * ((size_t)n + 1));
-	for (int i = 0; i < n; i++)
-		page->items[i] = PQgetvalue(res, i, 1);
-	page->items[n] = NULL;
-	page->n = (size_t)n;
+	if (n <= limit)
+		return ch_app_items_json(ctx->pool, res, 1, n, NULL, len);
+	ch_app_cursor_encode(strtoll(PQgetvalue(res, (int)limit - 1, 0), NULL,
+	    10), cursor);
+	return ch_app_items_json(ctx->pool, res, 1, (int)limit, cursor, len);
 }
 
 /* ---- the key request ----------------------------------------------------- */
@@ -708,8 +705,8 @@ out:
 	return rc;
 }
 
-int
-ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f, ch_list_page_t *page)
+const char *
+ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f, size_t *len)
 {
 	const char *params[6];
 	PGresult *res;
@@ -722,9 +719,8 @@ ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f, ch_list_page_t *page)
 	params[5] = id_text(ctx, f->limit + 1);
 	if ((res = ch_db_exec(ctx->db, ctx->pool, &stmt_cert_list, params))
 	    == NULL)
-		return -1;
-	page_fill(ctx, res, f->limit, page);
-	return 0;
+		return NULL;
+	return page_json(ctx, res, f->limit, len);
 }
 
 ch_install_t
@@ -928,8 +924,8 @@ out:
 
 /* ---- the issuance queue -------------------------------------------------- */
 
-int
-ch_job_list(ch_ctx_t *ctx, const ch_job_filter_t *f, ch_list_page_t *page)
+const char *
+ch_job_list(ch_ctx_t *ctx, const ch_job_filter_t *f, size_t *len)
 {
 	const char *params[4];
 	PGresult *res;
@@ -940,7 +936,6 @@ ch_job_list(ch_ctx_t *ctx, const ch_job_filter_t *f, ch_list_page_t *page)
 	params[3] = id_text(ctx, f->limit + 1);
 	if ((res = ch_db_exec(ctx->db, ctx->pool, &stmt_job_list, params))
 	    == NULL)
-		return -1;
-	page_fill(ctx, res, f->limit, page);
-	return 0;
+		return NULL;
+	return page_json(ctx, res, f->limit, len);
 }

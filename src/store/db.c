@@ -759,3 +759,40 @@ ch_db_notifications(ch_db_t *db, const char *channel)
 	}
 	return count;
 }
+
+PGresult *
+ch_db_exec_binary(ch_db_t *db, ch_pool_t *pool, const char *what,
+    const char *sql, int nparams, const char *const *values,
+    const int *lengths, const int *formats, int result_format)
+{
+	PGconn *conn;
+	PGresult *res;
+	ExecStatusType st;
+	const char *state;
+	char line[256];
+
+	if (ch_db_connect(db) != 0 || (conn = ch_db_conn(db)) == NULL)
+		return NULL;
+	res = PQexecParams(conn, sql, nparams, NULL, values, lengths, formats,
+	    result_format);
+	st = PQresultStatus(res);
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		ch_pool_cleanup(pool, result_cleanup, res);
+		return res;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		ch_warn("database connection lost during \"%s\": %s", what,
+		    ch_log_first_line(PQerrorMessage(conn), line, sizeof line));
+		PQclear(res);
+		(void)ch_db_connect(db);
+		return NULL;
+	}
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s",
+	    state != NULL ? state : "XX000");
+	ch_error("statement \"%s\" failed: %s: %s", what, db->sqlstate,
+	    ch_log_first_line(res != NULL ? PQresultErrorMessage(res) :
+	    PQerrorMessage(conn), line, sizeof line));
+	PQclear(res);
+	return NULL;
+}

@@ -230,3 +230,114 @@ test_app_cursor(void)
 	CHECK(ch_app_cursor_decode("MTIz MTIz", &id) == -1);
 	return 0;
 }
+
+/* The body schemas of create and PATCH list their members in
+ * ch_app_field_t order: the handler reads the request by that index. */
+int
+test_app_fields_schema(void)
+{
+	extern const ch_schema_t api_application_create_schema;
+	extern const ch_schema_t api_application_patch_schema;
+	const ch_schema_t *schemas[] = {
+		&api_application_create_schema, &api_application_patch_schema,
+	};
+
+	for (size_t s = 0; s < 2; s++) {
+		CHECK(schemas[s]->nfields == CH_APP_F__MAX);
+		for (int f = 0; f < CH_APP_F__MAX; f++)
+			CHECK_STR(schemas[s]->fields[f].name,
+			    ch_app_field_names[f]);
+	}
+	CHECK(ch_app_field_names[CH_APP_F__MAX] == NULL);
+	return 0;
+}
+
+static ch_app_fields_t
+fields(const char *business, const char *cert_type, const char *cert_id)
+{
+	ch_app_fields_t f;
+
+	memset(&f, 0, sizeof f);
+	f.v[CH_APP_F_BUSINESS_TYPE] = business;
+	f.v[CH_APP_F_CERTIFICATE_TYPE] = cert_type;
+	f.v[CH_APP_F_CERTIFICATE_ID] = cert_id;
+	return f;
+}
+
+/* The refusal of f, as "field:missing|invalid". */
+static const char *
+refusal(ch_pool_t *pool, const ch_app_fields_t *f)
+{
+	ch_app_refusal_t r;
+
+	if (ch_app_fields_check(pool, f, &r) == CH_APP_EDIT_OK)
+		return "ok";
+	return ch_psprintf(pool, "%s:%s", r.field != NULL ? r.field : "-",
+	    r.missing ? "missing" : "invalid");
+}
+
+int
+test_app_fields_check(void)
+{
+	ch_pool_t *pool = ch_pool_new();
+	ch_app_fields_t f;
+	ch_app_refusal_t r;
+
+	f = fields("new", "org", NULL);
+	CHECK_STR(refusal(pool, &f), "ok");
+	f = fields(NULL, "org", NULL);
+	CHECK_STR(refusal(pool, &f), "business_type:invalid");
+	f = fields("new", NULL, NULL);
+	CHECK_STR(refusal(pool, &f), "certificate_type:invalid");
+	f = fields("new", "org", "12");
+	CHECK_STR(refusal(pool, &f), "certificate_id:invalid");
+	f = fields("renew", "org", NULL);
+	CHECK_STR(refusal(pool, &f), "certificate_id:missing");
+	CHECK(ch_app_fields_check(pool, &f, &r) == CH_APP_EDIT_REFUSED);
+	CHECK_STR(r.detail, "certificate_id is required for renew: the"
+	    " certificate it is about");
+	/* A holder only for personal certificates. */
+	f = fields("new", "org", NULL);
+	f.v[CH_APP_F_HOLDER_ID_NUMBER] = "11010519491231002X";
+	CHECK_STR(refusal(pool, &f), "holder_id_number:invalid");
+	f.v[CH_APP_F_CERTIFICATE_TYPE] = "personal";
+	CHECK_STR(refusal(pool, &f), "ok");
+	/* Years and seals only for new and renew. */
+	f = fields("revoke", "org", "12");
+	CHECK_STR(refusal(pool, &f), "ok");
+	f.v[CH_APP_F_SEALS] = "1";
+	CHECK_STR(refusal(pool, &f), "seals:invalid");
+	CHECK(ch_app_fields_check(pool, &f, &r) == CH_APP_EDIT_REFUSED);
+	CHECK_STR(r.detail, "revoke does not take seals: it keeps the"
+	    " certificate's term");
+	f.v[CH_APP_F_BUSINESS_TYPE] = "renew";
+	f.v[CH_APP_F_YEARS] = "2";
+	CHECK_STR(refusal(pool, &f), "ok");
+	ch_pool_free(pool);
+	return 0;
+}
+
+int
+test_app_create_check(void)
+{
+	ch_principal_t applicant = { .kind = CH_ACTOR_APPLICANT, .id = 7,
+	    .applicant_id = 7 };
+	ch_principal_t integ = { .kind = CH_ACTOR_INTEGRATOR, .id = 3 };
+	ch_principal_t clerk = { .kind = CH_ACTOR_STAFF, .id = 4,
+	    .roles = CH_ROLE_COUNTER };
+	ch_app_fields_t f = fields("new", "org", NULL);
+	ch_app_refusal_t r;
+
+	CHECK(ch_app_create_check(&applicant, &f, &r) == CH_APP_EDIT_OK);
+	/* An integrator applies for one of its users. */
+	CHECK(ch_app_create_check(&integ, &f, &r) == CH_APP_EDIT_NO_USER);
+	integ.applicant_id = 9;
+	CHECK(ch_app_create_check(&integ, &f, &r) == CH_APP_EDIT_OK);
+	/* At the counter the handler, who will own it, is named. */
+	CHECK(ch_app_create_check(&clerk, &f, &r) == CH_APP_EDIT_REFUSED);
+	CHECK_STR(r.field, "handler_phone");
+	CHECK(r.missing);
+	f.v[CH_APP_F_HANDLER_PHONE] = "13800138000";
+	CHECK(ch_app_create_check(&clerk, &f, &r) == CH_APP_EDIT_OK);
+	return 0;
+}

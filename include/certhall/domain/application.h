@@ -1,14 +1,23 @@
 /*
  * Applications (SPEC §2, §3, §5; docs/CONTRACT.md "Applications, materials,
  * review"): who may see and change one, its JSON, the materials it needs,
- * whether it is complete and eligible, and its fee quote.
+ * whether it is complete and eligible, its fee quote; creating, changing,
+ * submitting and cancelling one; lists and history.
  *
- * Shared by the handlers of api/applications.c, api/materials.c and
- * api/review.c, so an application is loaded, shown and priced one way.  The
- * functions take a context (certhall/store/ctx.h) for its principal, pool
- * and connection, and return results; the handlers turn those into HTTP
- * answers.  Nothing here commits.  State changes go through
- * certhall/domain/workflow.h.
+ * Shared by the handlers of api/applications.c, api/materials.c,
+ * api/review.c, api/verification.c and api/payments.c, and by the domain
+ * modules about one application (certhall/domain/material.h, review.h,
+ * verification.h), so an application is loaded, shown and priced one way.
+ * The functions take a context (certhall/store/ctx.h) for its principal,
+ * pool and connection, and return results: found or not, a refusal naming
+ * its field or rule, a conflict with the status.  The handlers turn those
+ * into HTTP answers.  Nothing here commits: the caller opens the
+ * transaction, and commits after success or rolls back after a refusal.
+ * State changes go through certhall/domain/workflow.h.
+ *
+ * Sources: application.c (loading, JSON, required materials, submit and its
+ * quote, cursors), application_edit.c (the fields; create, change, cancel),
+ * application_list.c (lists, history).
  */
 #ifndef CERTHALL_APPLICATION_H
 #define CERTHALL_APPLICATION_H
@@ -41,7 +50,7 @@ typedef enum {
 
 typedef enum {
 	CH_APP_FOUND,
-	CH_APP_NOT_FOUND,	/* absent or not visible: a 404 in ctx->resp */
+	CH_APP_NOT_FOUND,	/* absent or not visible (one answer for both) */
 	CH_APP_ERROR,		/* database error, logged: the handler fails */
 } ch_app_result_t;
 
@@ -60,6 +69,24 @@ typedef struct {
 	const char *handler_phone;	/* NULL when unset */
 	bool quote_locked;
 } ch_app_t;
+
+/* A request refused by a rule, naming what it refuses so the answer can
+ * (a 422 names the field). */
+typedef struct {
+	const char *field;	/* the API name of the input ("certificate_id"),
+				 * or NULL when the refusal names none */
+	bool missing;		/* the input is needed and absent; otherwise
+				 * its value is what is refused */
+	const char *detail;	/* static or owned by ctx->pool */
+} ch_app_refusal_t;
+
+/* An application as a change left it: what the answer shows.  json is the
+ * Application object's text (owned by ctx->pool). */
+typedef struct {
+	long long id;
+	int version;
+	const char *json;
+} ch_app_written_t;
 
 /*
  * SQL for statements that list applications: the list-form Application
@@ -133,25 +160,12 @@ typedef struct {
 
 /*
  * Loads application id for ctx->principal with the access asked for (see
- * ch_app_access_t).  CH_APP_FOUND with *out filled; CH_APP_NOT_FOUND with
- * a 404 problem in ctx->resp when it does not exist or the caller may not
- * have it (existence never leaks); CH_APP_ERROR after a database error
- * (logged; *out undefined).
+ * ch_app_access_t).  CH_APP_FOUND with *out filled; CH_APP_NOT_FOUND when
+ * it does not exist or the caller may not have it (existence never leaks);
+ * CH_APP_ERROR after a database error (logged; *out undefined).
  */
 ch_app_result_t ch_app_load(ch_ctx_t *ctx, long long id, ch_app_access_t want,
     ch_app_t *out);
-
-/*
- * Submit's three reads in one round trip: the locked load (ch_app_load()
- * with CH_APP_CHANGE), the facts ch_app_check_with() decides on and the
- * fee rows ch_app_quote() prices with, all sent before any is read.  The
- * two later ones run after the row lock is granted, so they see the row
- * as locked; for a caller who may not have the application they are read
- * and dropped unseen.  Returns as ch_app_load(); *facts and *fees (owned
- * by ctx->pool) are set when it returns CH_APP_FOUND.
- */
-ch_app_result_t ch_app_load_for_submit(ch_ctx_t *ctx, long long id,
-    ch_app_t *out, PGresult **facts, PGresult **fees);
 
 /*
  * Opens the transaction and loads application id with ch_app_load().  As
@@ -261,25 +275,6 @@ typedef struct {
 	struct json_t *missing_materials;
 } ch_app_verdict_t;
 
-/*
- * Checks application a (loaded with CH_APP_CHANGE, in the caller's
- * transaction; facts read with it by ch_app_load_for_submit()) for
- * submission: completeness (required fields and
- * materials), then eligibility against its certificate
- * (ch_app_eligibility()), then that no other application about the
- * certificate is open.  One statement reads all it decides on.  0 with *v
- * set (v->rule CH_RULE_OK when it may be submitted), or -1 (database
- * error).  Two submits racing past the last check are decided by the
- * unique index at the transition: the loser's statement fails with
- * ch_app_unique_violation().
- */
-int ch_app_check_with(ch_ctx_t *ctx, const ch_app_t *a, PGresult *facts,
-    ch_app_verdict_t *v);
-
-/* Whether the last database failure was the one-open-per-certificate
- * unique index (SQLSTATE 23505). */
-bool ch_app_unique_violation(const ch_ctx_t *ctx);
-
 typedef enum {
 	CH_APP_QUOTE_OK,
 	CH_APP_QUOTE_INVALID,	/* years missing or out of the term policy:
@@ -298,19 +293,184 @@ typedef enum {
  */
 ch_app_quote_result_t ch_app_store_quote(ch_ctx_t *ctx, const ch_app_t *a,
     bool lock, long long *total_fen, const char **why);
+
+typedef enum {
+	CH_APP_SUBMIT_OK,		/* submitted: *out is the answer */
+	CH_APP_SUBMIT_NOT_FOUND,	/* as CH_APP_NOT_FOUND */
+	CH_APP_SUBMIT_CONFLICT,		/* its status cannot be submitted */
+	CH_APP_SUBMIT_REFUSED,		/* *v names the rule that refuses it */
+	CH_APP_SUBMIT_INVALID,		/* the quote refuses a field: *r */
+	CH_APP_SUBMIT_ERROR,		/* database error, logged */
+} ch_app_submit_result_t;
+
 /*
- * Computes the quote as ch_app_store_quote() does, without storing it:
- * *out (texts owned by ctx->pool) is for the move that stores it
- * (ch_wf_transition_quoted(); submit).  fees: the fee rows fetched already
- * (ch_fees_quote_send()), or NULL to fetch them now.
+ * Submits application id for ctx->principal (who must be allowed
+ * CH_APP_CHANGE) in the caller's transaction: loads it locked with the
+ * facts and fee rows it is decided on (one round trip), checks that its
+ * status is editable, that it is complete and eligible (the rules of
+ * ch_app_rule_t, in that order), prices it (ch_app_store_quote()'s quote:
+ * a term outside the policy is CH_APP_SUBMIT_INVALID naming "years"), and
+ * moves it to submitted with the quote stored (ch_wf_transition_quoted()).
+ * Two submits about one certificate racing past the check are decided by
+ * the unique index at the move: the loser gets CH_APP_SUBMIT_REFUSED with
+ * rule one_open_per_certificate.  On CH_APP_SUBMIT_OK *out holds the
+ * application as it now is; after anything else the caller rolls back.
  */
-ch_app_quote_result_t ch_app_quote(ch_ctx_t *ctx, const ch_app_t *a,
-    bool lock, PGresult *fees, ch_wf_quote_t *out, long long *total_fen,
-    const char **why);
+ch_app_submit_result_t ch_app_submit(ch_ctx_t *ctx, long long id,
+    ch_app_verdict_t *v, ch_app_refusal_t *r, ch_app_written_t *out);
 
 /* The Quote object of POST /quotes for q (a new reference). */
 struct json_t *ch_app_quote_json(const ch_quote_t *q, ch_business_t business,
     ch_cert_type_t cert_type, int years, int seals);
+
+/* ---- the fields; create, change, cancel (application_edit.c) ------------ */
+
+/* The fields a create or a change sets, in the API's order. */
+typedef enum {
+	CH_APP_F_BUSINESS_TYPE,
+	CH_APP_F_CERTIFICATE_TYPE,
+	CH_APP_F_CERTIFICATE_ID,
+	CH_APP_F_UNIT_NAME,
+	CH_APP_F_CREDIT_CODE,
+	CH_APP_F_HOLDER_NAME,
+	CH_APP_F_HOLDER_ID_NUMBER,
+	CH_APP_F_HANDLER_NAME,
+	CH_APP_F_HANDLER_PHONE,
+	CH_APP_F_HANDLER_ID_NUMBER,
+	CH_APP_F_YEARS,
+	CH_APP_F_SEALS,
+	CH_APP_F_DELIVERY_RECIPIENT,
+	CH_APP_F_DELIVERY_PHONE,
+	CH_APP_F_DELIVERY_PROVINCE,
+	CH_APP_F_DELIVERY_CITY,
+	CH_APP_F_DELIVERY_DISTRICT,
+	CH_APP_F_DELIVERY_ADDRESS,
+	CH_APP_F_DELIVERY_POSTCODE,
+	CH_APP_F_INVOICE_TITLE,
+	CH_APP_F_INVOICE_TAX_ID,
+	CH_APP_F__MAX
+} ch_app_field_t;
+
+/* Their API names ("business_type", ...), index = field, NULL-terminated. */
+extern const char *const ch_app_field_names[CH_APP_F__MAX + 1];
+
+/* Fields as text: integers in decimal, business and certificate type as
+ * their codes.  Strings are borrowed (the request's, or ctx->pool's). */
+typedef struct {
+	const char *v[CH_APP_F__MAX];	/* NULL: unset, or cleared */
+	bool given[CH_APP_F__MAX];	/* named by the request */
+} ch_app_fields_t;
+
+typedef enum {
+	CH_APP_EDIT_OK,
+	CH_APP_EDIT_REFUSED,	/* a rule refuses a field: *r names it */
+	CH_APP_EDIT_NO_USER,	/* an integrator acting for none of its users
+				 * (ctx->principal.applicant_id unset) */
+	CH_APP_EDIT_CONFLICT,	/* its status allows no change: nothing changed */
+	CH_APP_EDIT_ERROR,	/* database error, logged */
+} ch_app_edit_result_t;
+
+/*
+ * Whether the fields hold together (business and certificate type set;
+ * certificate_id for every business but new and only there; years and
+ * seals only for new and renew; a holder only for personal), in that
+ * order.  CH_APP_EDIT_OK, or CH_APP_EDIT_REFUSED with *r (details in
+ * pool).  Pure: whether a certificate_id names a certificate is not
+ * looked at.
+ */
+ch_app_edit_result_t ch_app_fields_check(ch_pool_t *pool,
+    const ch_app_fields_t *f, ch_app_refusal_t *r);
+
+/*
+ * The channel rules of a create by p, checked before anything is read:
+ * staff create at the counter for a handler, who must be named
+ * (handler_phone, CH_APP_EDIT_REFUSED); an integrator for one of its users
+ * (CH_APP_EDIT_NO_USER); anyone else online.  Pure.
+ */
+ch_app_edit_result_t ch_app_create_check(const ch_principal_t *p,
+    const ch_app_fields_t *f, ch_app_refusal_t *r);
+
+/*
+ * Creates a draft from f (given fields only; nothing cleared) for
+ * ctx->principal in the caller's transaction: ch_app_create_check(),
+ * ch_app_fields_check(), then the insert, which refuses a certificate_id
+ * that names no certificate (CH_APP_EDIT_REFUSED).  Counter applications
+ * belong to the applicant of handler_phone (made when new) and record the
+ * clerk.  Queues the history row and the audit event application.created.
+ * CH_APP_EDIT_OK with *out set; after anything else the caller rolls back.
+ */
+ch_app_edit_result_t ch_app_create(ch_ctx_t *ctx, const ch_app_fields_t *f,
+    ch_app_written_t *out, ch_app_refusal_t *r);
+
+/*
+ * Lays change (its given fields: a value sets, NULL clears) over
+ * application a (loaded with CH_APP_CHANGE in the caller's transaction) and
+ * stores the result: CH_APP_EDIT_CONFLICT when a's status is not editable
+ * (CH_ST_EDITABLE); CH_APP_EDIT_REFUSED (*r) when the result does not hold
+ * together (ch_app_fields_check()) or a certificate_id given names no
+ * certificate.  When a value differs, the row gets a new version and the
+ * audit event application.updated (the names of the fields changed, never
+ * their values); when none does, nothing is written.  CH_APP_EDIT_OK;
+ * after anything else the caller rolls back.
+ */
+ch_app_edit_result_t ch_app_change(ch_ctx_t *ctx, const ch_app_t *a,
+    const ch_app_fields_t *change, ch_app_refusal_t *r);
+
+typedef enum {
+	CH_APP_CANCEL_OK,
+	CH_APP_CANCEL_PAID,	/* paid: only a refund (finance) cancels it */
+	CH_APP_CANCEL_CONFLICT,	/* its status cannot be cancelled */
+	CH_APP_CANCEL_ERROR,	/* database error, logged */
+} ch_app_cancel_result_t;
+
+/*
+ * Cancels application a (loaded with CH_APP_CHANGE in the caller's
+ * transaction) with reason (NULL: none) for the history: "any state before
+ * payment" (SPEC §5), so a paid one is refused.  Closes its open payment
+ * orders in our books (ch_payment_close_open()); *trade_nos (a
+ * NULL-terminated pool array, or NULL) receives them, for the caller to
+ * close at the gateway after its commit.  After anything but
+ * CH_APP_CANCEL_OK the caller rolls back.
+ */
+ch_app_cancel_result_t ch_app_cancel(ch_ctx_t *ctx, const ch_app_t *a,
+    const char *reason, const char ***trade_nos);
+
+/* ---- lists (application_list.c) ------------------------------------------ */
+
+/* The channels an application comes through, NULL-terminated. */
+extern const char *const ch_app_channel_codes[];
+
+typedef struct {
+	long long limit;		/* items on a page, >= 1 */
+	long long before;		/* ids below this one (LLONG_MAX: from
+					 * the newest) */
+	/* NULL: any */
+	const char *status, *business_type, *certificate_type, *channel;
+} ch_app_list_query_t;
+
+/*
+ * One page of the applications ctx->principal may see (its own; staff
+ * every one), newest first, filtered by q: {"items": [Application in list
+ * form...], "next_cursor": cursor|null} as JSON text (owned by ctx->pool,
+ * *len bytes).  NULL after a database error (logged).
+ */
+const char *ch_app_list(ch_ctx_t *ctx, const ch_app_list_query_t *q,
+    size_t *len);
+
+/*
+ * The status history of application id, {"items": [...]} oldest first, as
+ * JSON text (owned by ctx->pool, *len bytes), or NULL after a database
+ * error.  No visibility check: load first.
+ */
+const char *ch_app_history_json(ch_ctx_t *ctx, long long id, size_t *len);
+
+/*
+ * A page {"items": [...], "next_cursor": "<cursor>"|null} from the JSON
+ * texts in column col of the first n rows of res (none when n is 0, where
+ * res may be NULL), joined as they are.  Text in pool, *len bytes.
+ */
+const char *ch_app_items_json(ch_pool_t *pool, const PGresult *res, int col,
+    int n, const char *cursor, size_t *len);
 
 /* ---- cursors ------------------------------------------------------------- */
 

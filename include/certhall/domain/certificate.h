@@ -158,15 +158,6 @@ typedef enum {
 int ch_cert_file(ch_ctx_t *ctx, long long id, ch_cert_format_t format,
     const unsigned char **out, size_t *len);
 
-/* A page of a list: JSON texts (ctx->pool, NULL-terminated) of up to the
- * limit asked for, and the id the next page starts after (0 on the last
- * page). */
-typedef struct {
-	const char **items;
-	size_t n;
-	long long next_after;
-} ch_list_page_t;
-
 /* What GET /certificates filters on; NULL: any. */
 typedef struct {
 	const char *status;		/* valid, expired, revoked */
@@ -180,12 +171,13 @@ typedef struct {
 extern const char *const ch_cert_status_codes[];
 
 /*
- * The certificates ctx->principal may see (above) that pass f, newest
- * first, in list form (ID numbers masked).  0 with *page filled, or -1
- * (database error, logged).
+ * One page of the certificates ctx->principal may see (above) that pass
+ * f, newest first, in list form (ID numbers masked): {"items": [...],
+ * "next_cursor": cursor|null} (ch_app_items_json()) as JSON text (owned by
+ * ctx->pool, *len bytes).  NULL after a database error (logged).
  */
-int ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f,
-    ch_list_page_t *page);
+const char *ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f,
+    size_t *len);
 
 typedef enum {
 	CH_INSTALL_DONE,	/* installed_at set, application activated:
@@ -269,10 +261,12 @@ typedef struct {
 } ch_job_filter_t;
 
 /*
- * The issuance jobs (kinds new, renew, reissue, change; revoke and unlock
- * jobs are the next issue's) that pass f, oldest first, as IssuanceJob
- * objects.  0 with *page filled, or -1 (database error, logged).
+ * One page of the issuance jobs (kinds new, renew, reissue, change; revoke
+ * and unlock jobs are the next issue's) that pass f, oldest first, as
+ * IssuanceJob objects: {"items": [...], "next_cursor": cursor|null} as
+ * JSON text (owned by ctx->pool, *len bytes).  NULL after a database
+ * error (logged).
  */
-int ch_job_list(ch_ctx_t *ctx, const ch_job_filter_t *f, ch_list_page_t *page);
+const char *ch_job_list(ch_ctx_t *ctx, const ch_job_filter_t *f, size_t *len);
 
 #endif

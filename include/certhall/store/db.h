@@ -141,6 +141,20 @@ int ch_db_commit(ch_db_t *db);
 int ch_db_rollback(ch_db_t *db);
 void ch_db_finish(ch_db_t *db);
 
+/*
+ * Runs sql (not a prepared ch_stmt_t: an unnamed statement) with
+ * PQexecParams, for values that travel in binary (a scanned file):
+ * formats says which parameters are binary (NULL: all text), lengths their
+ * sizes, and result_format 1 asks for a binary result.  In the caller's
+ * transaction if one is open (what was queued is read first).  Returns a
+ * PGresult owned by pool, or NULL after logging the failure (what names
+ * it); a connection found broken is dropped, so the server answers 503
+ * while the database is down, as after ch_db_exec().
+ */
+PGresult *ch_db_exec_binary(ch_db_t *db, ch_pool_t *pool, const char *what,
+    const char *sql, int nparams, const char *const *values,
+    const int *lengths, const int *formats, int result_format);
+
 /* SQLSTATE of the last failure, "" if none. */
 const char *ch_db_sqlstate(const ch_db_t *db);
 
