@@ -138,4 +138,16 @@ struct ch_paygw *api_paygw(void);
  * them in our books (certhall/payment.h ch_payment_close_open()). */
 void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
 
+/* api/usb_keys.c: USB keys at the personalisation station (issue 12).
+ * personalised takes an empty object (api_verification_empty_schema). */
+int api_usb_key_create(ch_req_t *req);
+int api_usb_key_list(ch_req_t *req);
+int api_usb_key_get(ch_req_t *req);
+int api_usb_key_so_pin(ch_req_t *req);
+int api_usb_key_user_pin(ch_req_t *req);
+int api_usb_key_personalised(ch_req_t *req);
+extern const ch_schema_t api_usb_key_bind_schema;
+extern const ch_schema_t api_usb_key_so_pin_schema;
+extern const ch_schema_t api_usb_key_user_pin_schema;
+
 #endif
