@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from conftest import assert_problem, require_env, wait_until
 from principals import principals, sql  # noqa: F401  (the fixture)
 from test_payments import counter_approved
-from test_review import review, submitted
+from test_review import application_body, attach, review, submit, submitted
 from test_verification import gateway_messages
 
 KEYS = "/api/v1/usb-keys"
@@ -65,10 +65,17 @@ def serial():
     return secrets.token_hex(8)
 
 
-def issuing(clerk, reviewer, business="new"):
-    """A counter application of business, approved and paid at the window: issuing, its
-    signing job queued without a key request."""
-    app = counter_approved(clerk, reviewer, business)
+def issuing(clerk, reviewer, business="new", cert="org"):
+    """A walk-in's application of business and cert entered by a counter clerk, approved
+    and paid at the window: issuing, its signing job queued without a key request."""
+    resp = clerk.post_json(APPS, application_body(business=business, cert=cert))
+    assert resp.status_code == 201, resp.content[:300]
+    app = resp.body
+    attach(clerk, app)
+    submit(clerk, app["id"])
+    resp = review(reviewer, app["id"], {"decision": "approve"})
+    assert resp.status_code == 200 and resp.body["status"] == "awaiting_payment", resp.body
+    app = resp.body
     resp = clerk.post_json(f"{APPS}/{app['id']}/counter-payment",
                            {"method": "cash", "receipt_no": "R" + secrets.token_hex(8),
                             "amount_fen": app["quote"]["total_fen"]})

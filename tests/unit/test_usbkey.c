@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,69 +140,104 @@ test_station_csr_subject(void)
 	return 0;
 }
 
-/* A self-signed certificate named cn, as PEM text (malloc'd). */
-static char *
-cert_pem(const char *cn, X509 **out)
+/* A CA certificate named cn with a new P-256 key (*key), issued by
+ * issuer with issuer_key (NULL, NULL: self-signed). */
+static X509 *
+ca_cert(const char *cn, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY **key)
 {
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	X509 *x = X509_new();
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *pem = NULL;
-	long n;
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
 
-	if (k == NULL || x == NULL || b == NULL)
-		goto out;
+	*key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (x == NULL || *key == NULL)
+		return NULL;
+	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
 	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509_set_pubkey(x, k);
-	if (X509_sign(x, k, EVP_sha256()) <= 0 || !PEM_write_bio_X509(b, x))
-		goto out;
-	n = BIO_get_mem_data(b, &data);
-	if ((pem = malloc((size_t)n + 1)) != NULL) {
-		memcpy(pem, data, (size_t)n);
-		pem[n] = '\0';
+	X509_set_issuer_name(x, X509_get_subject_name(issuer != NULL ? issuer
+	    : x));
+	X509_set_pubkey(x, *key);
+	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+	if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier,
+	    "hash")) != NULL) {
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
 	}
-out:
+	if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier,
+	    "keyid:always")) != NULL) {
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	if (X509_sign(x, issuer_key != NULL ? issuer_key : *key,
+	    EVP_sha256()) <= 0) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* x as PEM text, into a json string. */
+static json_t *
+pem_of(X509 *x)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	json_t *s = NULL;
+	char *data;
+	long n;
+
+	if (b != NULL && PEM_write_bio_X509(b, x) == 1 &&
+	    (n = BIO_get_mem_data(b, &data)) > 0)
+		s = json_stringn(data, (size_t)n);
 	BIO_free(b);
-	EVP_PKEY_free(k);
-	*out = x;
-	return pem;
+	return s;
 }
 
 int
 test_station_chain(void)
 {
-	X509 *root, *issuing, *x;
-	char *root_pem = cert_pem("root", &root);
-	char *issuing_pem = cert_pem("issuing", &issuing);
-	json_t *ca = json_pack("{s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}",
-	    "certificates", "role", "root", "pem", root_pem, "role", "ocsp",
-	    "pem", root_pem, "role", "issuing", "pem", issuing_pem);
-	json_t *no_root = json_pack("{s:[{s:s,s:s}]}", "certificates", "role",
-	    "issuing", "pem", issuing_pem);
+	EVP_PKEY *rk, *ik, *ok, *lk, *uk, *sk;
+	X509 *root = ca_cert("root", NULL, NULL, &rk);
+	X509 *issuing = ca_cert("issuing", root, rk, &ik);
+	X509 *other = ca_cert("another root", NULL, NULL, &ok);
+	X509 *leaf = ca_cert("subscriber", issuing, ik, &lk);
+	X509 *unlisted = ca_cert("unlisted", NULL, NULL, &uk);
+	X509 *stray = ca_cert("stray", unlisted, uk, &sk);
+	json_t *ca = json_pack("{s:[{s:s,s:o},{s:s,s:o},{s:s,s:o}]}", "items",
+	    "role", "root", "pem", pem_of(other), "role", "issuing", "pem",
+	    pem_of(issuing), "role", "root", "pem", pem_of(root));
+	json_t *no_root = json_pack("{s:[{s:s,s:o}]}", "items", "role",
+	    "issuing", "pem", pem_of(issuing));
 	STACK_OF(X509) *chain;
 	const char *why = NULL;
+	X509 *x;
 
-	CHECK(root_pem != NULL && issuing_pem != NULL && ca != NULL);
-	CHECK((chain = st_chain_from_ca(ca, &why)) != NULL);
+	CHECK(root != NULL && issuing != NULL && leaf != NULL && ca != NULL);
+	CHECK((chain = st_chain_from_ca(ca, leaf, &why)) != NULL);
 	CHECK(sk_X509_num(chain) == 2);
 	CHECK(X509_cmp(sk_X509_value(chain, 0), issuing) == 0);
 	CHECK(X509_cmp(sk_X509_value(chain, 1), root) == 0);
 	sk_X509_pop_free(chain, X509_free);
-	CHECK(st_chain_from_ca(no_root, &why) == NULL && why != NULL);
+	CHECK(st_chain_from_ca(no_root, leaf, &why) == NULL &&
+	    strstr(why, "root") != NULL);
+	/* A certificate none of them issued has no chain here. */
+	CHECK(st_chain_from_ca(ca, stray, &why) == NULL &&
+	    strstr(why, "issuer") != NULL);
 
 	/* PEM, or base64 DER; nothing else. */
-	CHECK((x = st_cert_parse(root_pem)) != NULL && X509_cmp(x, root) == 0);
-	X509_free(x);
 	{
+		json_t *pem = pem_of(root);
 		unsigned char *der = NULL;
 		int n = i2d_X509(root, &der);
 		char b64[4096];
 
+		CHECK((x = st_cert_parse(json_string_value(pem))) != NULL &&
+		    X509_cmp(x, root) == 0);
+		X509_free(x);
+		json_decref(pem);
 		CHECK(n > 0 && (size_t)n < sizeof b64 * 3 / 4);
 		ch_base64(der, (size_t)n, b64);
 		OPENSSL_free(der);
@@ -214,9 +250,17 @@ test_station_chain(void)
 
 	json_decref(ca);
 	json_decref(no_root);
-	free(root_pem);
-	free(issuing_pem);
 	X509_free(root);
 	X509_free(issuing);
+	X509_free(other);
+	X509_free(leaf);
+	X509_free(stray);
+	X509_free(unlisted);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ik);
+	EVP_PKEY_free(ok);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(sk);
+	EVP_PKEY_free(uk);
 	return 0;
 }

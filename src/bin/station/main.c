@@ -7,7 +7,8 @@
  *   keys                     the tokens the module shows (label, serial,
  *                            model; "personalised here" when labelled with
  *                            its serial)
- *   queue                    applications waiting for a USB key
+ *   queue                    applications waiting for a USB key (new and
+ *                            reissue jobs waiting for a key request)
  *   personalise APP_ID (--slot-label LABEL | --serial SERIAL)
  *               [--key-type rsa2048|p256] [--factory-so-pin SOURCE]
  *               [--wait SECONDS]
@@ -107,22 +108,23 @@ bound_key(const json_t *keys, json_int_t id)
 	return "-";
 }
 
-/* Applications issuing for new or reissue business, oldest first, with
- * the key bound to each so far.  (GET /api/v1/issuance-queue will say
- * more once the certificate API has it.) */
+/* The signing jobs waiting for a key request (GET /api/v1/issuance-queue,
+ * oldest first) for new and reissue business, each with the key bound to
+ * it so far (GET /api/v1/usb-keys). */
 static int
 cmd_queue(st_api_t *api)
 {
-	json_t *apps = NULL, *keys = NULL, *a;
-	const char *path = "/api/v1/applications?status=issuing&limit=100";
+	json_t *jobs = NULL, *keys = NULL, *j;
+	const char *path = "/api/v1/issuance-queue?stage=waiting_for_key"
+	    "&limit=100";
 	long status;
 	size_t i;
 	int rc = 1;
 
-	if (st_api_json(api, "GET", path, NULL, &status, &apps) != 0)
+	if (st_api_json(api, "GET", path, NULL, &status, &jobs) != 0)
 		goto out;
 	if (status != 200) {
-		st_api_refused(path, status, apps);
+		st_api_refused(path, status, jobs);
 		goto out;
 	}
 	path = "/api/v1/usb-keys?status=initialised&limit=100";
@@ -134,22 +136,22 @@ cmd_queue(st_api_t *api)
 	}
 	printf("%-10s  %-8s  %-8s  %-16s  %s\n", "APP", "BUSINESS", "TYPE",
 	    "KEY", "UNIT");
-	json_array_foreach(json_object_get(apps, "items"), i, a) {
-		const char *biz = json_string_value(json_object_get(a,
-		    "business_type"));
-		json_int_t id = json_integer_value(json_object_get(a, "id"));
+	json_array_foreach(json_object_get(jobs, "items"), i, j) {
+		const char *kind = json_string_value(json_object_get(j, "kind"));
+		json_int_t id = json_integer_value(json_object_get(j,
+		    "application_id"));
 
-		if (biz == NULL || (strcmp(biz, "new") != 0 &&
-		    strcmp(biz, "reissue") != 0))
-			continue;
-		printf("%-10lld  %-8s  %-8s  %-16s  %s\n", (long long)id, biz,
-		    json_string_value(json_object_get(a, "certificate_type")),
+		if (kind == NULL || (strcmp(kind, "new") != 0 &&
+		    strcmp(kind, "reissue") != 0))
+			continue;	/* renew, change: the handler's own key */
+		printf("%-10lld  %-8s  %-8s  %-16s  %s\n", (long long)id, kind,
+		    json_string_value(json_object_get(j, "certificate_type")),
 		    bound_key(keys, id),
-		    json_string_value(json_object_get(a, "unit_name")));
+		    json_string_value(json_object_get(j, "unit_name")));
 	}
 	rc = 0;
 out:
-	json_decref(apps);
+	json_decref(jobs);
 	json_decref(keys);
 	return rc;
 }

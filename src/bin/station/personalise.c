@@ -280,23 +280,15 @@ send_csr(st_api_t *api, long long app_id, const char *serial,
 	return rc;
 }
 
-/* The certificate in an answer of GET /applications/{id}/certificate:
- * its "pem", or its "der" (base64). */
-static X509 *
-cert_of(const json_t *ans)
-{
-	const char *pem = json_string_value(json_object_get(ans, "pem"));
-
-	return st_cert_parse(pem != NULL ? pem
-	    : json_string_value(json_object_get(ans, "der")));
-}
-
-/* 7: waits up to wait_s seconds for the certificate.  It or NULL. */
+/* 7: waits up to wait_s seconds for the certificate (GET
+ * /applications/{id}/certificate as PEM: 404 until it is issued).  It or
+ * NULL after printing why. */
 static X509 *
 await_certificate(st_api_t *api, long long app_id, int wait_s)
 {
-	char path[80];
-	json_t *ans;
+	char path[80], *text;
+	json_t *problem;
+	size_t len;
 	long status;
 	X509 *x;
 
@@ -305,31 +297,33 @@ await_certificate(st_api_t *api, long long app_id, int wait_s)
 	for (int i = 0; i <= wait_s; i++) {
 		if (i > 0)
 			sleep(1);
-		if (st_api_json(api, "GET", path, NULL, &status, &ans) != 0)
+		if (st_api_raw(api, "GET", path, NULL, "application/x-pem-file",
+		    &status, &text, &len) != 0)
 			return NULL;
-		if (status == 404) {
-			json_decref(ans);
-			continue;
+		if (status == 200) {
+			x = st_cert_parse(text);
+			free(text);
+			if (x == NULL)
+				fail("%s: the answer is not a PEM certificate",
+				    path);
+			return x;
 		}
-		if (status != 200) {
-			st_api_refused(path, status, ans);
-			json_decref(ans);
+		problem = text != NULL ? json_loadb(text, len, 0, NULL) : NULL;
+		free(text);
+		if (status != 404) {
+			st_api_refused(path, status, problem);
+			json_decref(problem);
 			return NULL;
 		}
-		x = cert_of(ans);
-		json_decref(ans);
-		if (x == NULL)
-			fail("%s: the answer holds no certificate", path);
-		return x;
+		json_decref(problem);
 	}
-	fail("no certificate was issued within the wait (%s)",
-	    "--wait SECONDS");
+	fail("no certificate was issued within %d s (--wait)", wait_s);
 	return NULL;
 }
 
-/* 7: the chain under the leaf. */
+/* 7: the chain above the leaf. */
 static STACK_OF(X509) *
-load_chain(st_api_t *api)
+load_chain(st_api_t *api, X509 *leaf)
 {
 	static const long ok[] = { 200, 0 };
 	STACK_OF(X509) *chain;
@@ -338,7 +332,7 @@ load_chain(st_api_t *api)
 
 	if (call(api, "GET", "/api/v1/ca", NULL, ok, &ca) != 0)
 		return NULL;
-	if ((chain = st_chain_from_ca(ca, &why)) == NULL)
+	if ((chain = st_chain_from_ca(ca, leaf, &why)) == NULL)
 		fail("%s", why);
 	json_decref(ca);
 	return chain;
@@ -443,7 +437,7 @@ st_personalise(st_api_t *api, long long app_id, const st_personalise_t *o)
 
 	/* 7. */
 	if ((leaf = await_certificate(api, app_id, o->wait_s)) == NULL ||
-	    (chain = load_chain(api)) == NULL)
+	    (chain = load_chain(api, leaf)) == NULL)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(leaf), pub) != 1) {
 		fail("%s", "the certificate issued is not for the key on the "

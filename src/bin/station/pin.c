@@ -12,6 +12,7 @@
 #include <openssl/bio.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 void
 st_pin_new(char pin[ST_PIN_DIGITS + 1])
@@ -98,47 +99,53 @@ st_cert_parse(const char *text)
 	return x;
 }
 
-/* The PEM of the CA certificate of role in the answer of GET /api/v1/ca:
- * an array of {"role", "pem", ...} under "certificates" or "items", or
- * the answer itself. */
-static const char *
-ca_pem(const json_t *ca, const char *role)
-{
-	const json_t *list = json_object_get(ca, "certificates"), *c;
-	size_t i;
-
-	if (list == NULL)
-		list = json_object_get(ca, "items");
-	if (list == NULL)
-		list = ca;
-	json_array_foreach(list, i, c) {
-		const char *r = json_string_value(json_object_get(c, "role"));
-
-		if (r != NULL && strcmp(r, role) == 0)
-			return json_string_value(json_object_get(c, "pem"));
-	}
-	return NULL;
-}
+/* How many CA certificates a chain may have above the leaf. */
+#define CHAIN_MAX 4
 
 STACK_OF(X509) *
-st_chain_from_ca(const json_t *ca, const char **why)
+st_chain_from_ca(const json_t *ca, X509 *leaf, const char **why)
 {
-	static const char *const roles[] = { "issuing", "root" };
-	STACK_OF(X509) *chain = sk_X509_new_null();
+	STACK_OF(X509) *all = sk_X509_new_null(), *chain = sk_X509_new_null();
+	const json_t *item;
+	X509 *below = leaf;
+	size_t i;
 
-	if (chain == NULL)
-		return NULL;
-	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
-		X509 *x = st_cert_parse(ca_pem(ca, roles[i]));
+	*why = "out of memory";
+	if (all == NULL || chain == NULL)
+		goto fail;
+	json_array_foreach(json_object_get(ca, "items"), i, item) {
+		X509 *x = st_cert_parse(json_string_value(json_object_get(item,
+		    "pem")));
 
-		if (x == NULL || sk_X509_push(chain, x) <= 0) {
+		if (x != NULL && sk_X509_push(all, x) <= 0) {
 			X509_free(x);
-			sk_X509_pop_free(chain, X509_free);
-			*why = i == 0 ? "GET /api/v1/ca has no issuing CA "
-			    "certificate" : "GET /api/v1/ca has no root "
-			    "certificate";
-			return NULL;
+			goto fail;
 		}
 	}
+	/* Up from the leaf to a self-signed certificate. */
+	while (X509_check_issued(below, below) != X509_V_OK) {
+		X509 *up = NULL;
+
+		for (int j = 0; j < sk_X509_num(all) && up == NULL; j++)
+			if (X509_check_issued(sk_X509_value(all, j), below) ==
+			    X509_V_OK)
+				up = sk_X509_value(all, j);
+		if (up == NULL || sk_X509_num(chain) == CHAIN_MAX) {
+			*why = below == leaf ? "GET /api/v1/ca has no "
+			    "certificate of the certificate's issuer" : "GET "
+			    "/api/v1/ca has no root above the issuing CA";
+			goto fail;
+		}
+		if (!X509_up_ref(up) || sk_X509_push(chain, up) <= 0) {
+			X509_free(up);
+			goto fail;
+		}
+		below = up;
+	}
+	sk_X509_pop_free(all, X509_free);
 	return chain;
+fail:
+	sk_X509_pop_free(all, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	return NULL;
 }

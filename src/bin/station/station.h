@@ -117,10 +117,15 @@ bool st_so_pin_ok(const char *s, size_t len);
  */
 X509_NAME *st_csr_subject(const struct json_t *app, const char **why);
 
-/* The certificates of GET /api/v1/ca that a key carries under its leaf:
- * the issuing CA and the root, issuing first.  A new stack (free with
- * sk_X509_pop_free(.., X509_free)) or NULL with *why. */
-STACK_OF(X509) *st_chain_from_ca(const struct json_t *ca, const char **why);
+/*
+ * The chain above leaf from the answer of GET /api/v1/ca ({"items":
+ * [{"role", "pem", ...}]}): the CA certificate that issued leaf, then
+ * each issuer up to a self-signed root (X509_check_issued: names and key
+ * identifiers; the signatures are the relying party's to verify).  A new
+ * stack (free with sk_X509_pop_free(.., X509_free)) or NULL with *why.
+ */
+STACK_OF(X509) *st_chain_from_ca(const struct json_t *ca, X509 *leaf,
+    const char **why);
 
 /* A certificate from PEM text or base64 DER: a new X509 or NULL. */
 X509 *st_cert_parse(const char *text);
