@@ -70,8 +70,9 @@ class BlankKey:
         return self.tool("--login", "--pin", pin, "--list-objects", check=False).returncode == 0
 
     def so_login_works(self, so_pin):
+        # An SO session must be read-write (CKR_SESSION_READ_ONLY_EXISTS otherwise).
         return self.tool("--login", "--login-type", "so", "--so-pin", so_pin,
-                         "--list-objects", check=False).returncode == 0
+                         "--session-rw", "--list-objects", check=False).returncode == 0
 
     def objects(self, pin, kind):
         return self.tool("--login", "--pin", pin, "--list-objects", "--type", kind).stdout
@@ -257,8 +258,12 @@ def test_a_key_bound_to_another_application_is_refused(operator, clerk, reviewer
 def test_strangers_and_non_operators_are_refused(principals, clerk, reviewer, blank_key,  # noqa: F811
                                                  who):
     app = issuing(clerk, reviewer)
-    token = {"anonymous": None, "applicant": principals.applicant("A").token}.get(
-        who, principals.staff(who).token if who != "anonymous" else None)
+    if who == "anonymous":
+        token = None
+    elif who == "applicant":
+        token = principals.applicant("A").token
+    else:
+        token = principals.staff(who).token
     proc = personalise(blank_key, token, app["id"])
     assert proc.returncode == 1, proc.stdout + proc.stderr
     if who == "anonymous":
