@@ -8,7 +8,6 @@ the station made is then judged with tools it does not use: pkcs11-tool (OpenSC)
 token, openssl for the certificates, the fake gateway for the SMS.
 """
 
-import os
 import re
 import secrets
 import subprocess
@@ -22,64 +21,61 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from conftest import require_env, wait_until
 from principals import principals, sql  # noqa: F401  (the fixture)
-from test_station_api import (KEYS, SCRUBBED, audit, bind, issuing, logs, open_box,
-                              outbox_rows, pin_messages, spki)
+from test_station_api import (KEYS, SCRUBBED, audit, bind, clerk, issuing, logs,  # noqa: F401
+                              open_box, operator, outbox_rows, pin_messages, reviewer, spki)
+from test_verification import UsbKey
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-FACTORY_PIN = "000000"
+FACTORY_PIN = UsbKey.PIN
 SMS_WAIT = 30
 STATION_TIMEOUT = 180
 
 
-class BlankKey:
-    """A blank USB key: a SoftHSM2 token of its own, as the maker ships it."""
+class BlankKey(UsbKey):
+    """A blank USB key as a maker ships it: test_verification.UsbKey's SoftHSM2 token in
+    a SOFTHSM2_CONF of its own, with its factory label, SO PIN and user PIN. The methods
+    here find the token by its label now (the station relabels it with its serial)."""
+
+    FACTORY_SO_PIN = "13579135"     # what UsbKey initialises the token with
 
     def __init__(self, root):
-        self.root = Path(root)
-        (self.root / "tokens").mkdir()
-        self.conf = self.root / "softhsm2.conf"
-        self.conf.write_text(f"directories.tokendir = {self.root / 'tokens'}\n"
-                             "objectstore.backend = file\nlog.level = ERROR\n")
-        self.env = dict(os.environ, SOFTHSM2_CONF=str(self.conf))
-        self.factory_label = f"BLANK-{secrets.token_hex(3)}"
-        self.factory_so_pin = str(10000000 + secrets.randbelow(89999999))
-        self.run("softhsm2-util", "--init-token", "--free", "--label", self.factory_label,
-                 "--so-pin", self.factory_so_pin, "--pin", FACTORY_PIN)
+        super().__init__(root)
+        self.factory_label = self.label
+        self.factory_so_pin = self.FACTORY_SO_PIN
         self.serial = self.info()["serial"]
 
-    def run(self, *args, check=True):
-        proc = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=60)
-        if check:
-            assert proc.returncode == 0, (f"{' '.join(args[:3])} exited {proc.returncode}: "
-                                          f"{proc.stderr[:500]}")
-        return proc
-
     def info(self):
-        out = self.run("pkcs11-tool", "--module", MODULE, "--list-token-slots").stdout
+        out = self.run("pkcs11-tool", "--module", MODULE, "--list-token-slots").decode()
         tokens = [dict(label=m.group(1).strip(), serial=m.group(2).strip())
                   for m in re.finditer(r"token label\s*:\s*(.*)\n(?:.*\n)*?\s*serial num\s*:\s*(\S+)",
                                        out)]
         assert len(tokens) == 1, out
         return tokens[0]
 
-    def tool(self, *args, check=True):
-        return self.run("pkcs11-tool", "--module", MODULE, "--token-label", self.info()["label"],
-                        *args, check=check)
+    def now(self, *args):
+        """pkcs11-tool ARGS on the token as it is labelled now; the CompletedProcess."""
+        return subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label",
+                               self.info()["label"], *args], env=self.env,
+                              capture_output=True, text=True, timeout=60)
 
     def user_login_works(self, pin):
-        return self.tool("--login", "--pin", pin, "--list-objects", check=False).returncode == 0
+        return self.now("--login", "--pin", pin, "--list-objects").returncode == 0
 
     def so_login_works(self, so_pin):
         # An SO session must be read-write (CKR_SESSION_READ_ONLY_EXISTS otherwise).
-        return self.tool("--login", "--login-type", "so", "--so-pin", so_pin,
-                         "--session-rw", "--list-objects", check=False).returncode == 0
+        return self.now("--login", "--login-type", "so", "--so-pin", so_pin,
+                        "--session-rw", "--list-objects").returncode == 0
 
     def objects(self, pin, kind):
-        return self.tool("--login", "--pin", pin, "--list-objects", "--type", kind).stdout
+        proc = self.now("--login", "--pin", pin, "--list-objects", "--type", kind)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
 
     def read_cert(self, label):
         with tempfile.NamedTemporaryFile(dir=self.root) as out:
-            self.tool("--read-object", "--type", "cert", "--label", label, "-o", out.name)
+            proc = self.now("--read-object", "--type", "cert", "--label", label, "-o",
+                            out.name)
+            assert proc.returncode == 0, proc.stderr
             return Path(out.name).read_bytes()
 
 
@@ -87,21 +83,6 @@ class BlankKey:
 def blank_key():
     with tempfile.TemporaryDirectory(prefix="certhall-usbkey.") as root:
         yield BlankKey(root)
-
-
-@pytest.fixture(scope="module")
-def operator(principals):  # noqa: F811
-    return principals.staff("operator")
-
-
-@pytest.fixture(scope="module")
-def clerk(principals):  # noqa: F811
-    return principals.staff("counter")
-
-
-@pytest.fixture(scope="module")
-def reviewer(principals):  # noqa: F811
-    return principals.staff("reviewer")
 
 
 def station(key, token, *args, factory_so_pin=None):
