@@ -36,6 +36,7 @@
 
 #include "certhall/base/crypto.h"
 #include "certhall/base/log.h"
+#include "certhall/base/util.h"
 #include "certhall/codec/box.h"
 #include "certhall/token/key.h"
 #include "certhall/token/station.h"
@@ -281,7 +282,8 @@ send_csr(st_api_t *api, long long app_id, const char *serial,
 }
 
 /* 7: waits up to wait_s seconds for the certificate (GET
- * /applications/{id}/certificate as PEM: 404 until it is issued).  It or
+ * /applications/{id}/certificate as PEM: 404 until it is issued), asking
+ * four times a second (a signer that is up issues within one).  It or
  * NULL after printing why. */
 static X509 *
 await_certificate(st_api_t *api, long long app_id, int wait_s)
@@ -294,9 +296,8 @@ await_certificate(st_api_t *api, long long app_id, int wait_s)
 
 	snprintf(path, sizeof path, "/api/v1/applications/%lld/certificate",
 	    app_id);
-	for (int i = 0; i <= wait_s; i++) {
-		if (i > 0)
-			sleep(1);
+	for (long long end = ch_monotonic_ms() + wait_s * 1000LL;
+	    ch_monotonic_ms() <= end; usleep(250 * 1000)) {
 		if (st_api_raw(api, "GET", path, NULL, "application/x-pem-file",
 		    &status, &text, &len) != 0)
 			return NULL;
