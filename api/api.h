@@ -208,5 +208,16 @@ int api_ca_file(ch_req_t *req);
 int api_csr_create(ch_req_t *req);
 int api_issuance_queue(ch_req_t *req);
 extern const ch_schema_t api_csr_schema;
+/* api/usb_keys.c: USB keys at the personalisation station (issue 12).
+ * personalised takes an empty object (api_verification_empty_schema). */
+int api_usb_key_create(ch_req_t *req);
+int api_usb_key_list(ch_req_t *req);
+int api_usb_key_get(ch_req_t *req);
+int api_usb_key_so_pin(ch_req_t *req);
+int api_usb_key_user_pin(ch_req_t *req);
+int api_usb_key_personalised(ch_req_t *req);
+extern const ch_schema_t api_usb_key_bind_schema;
+extern const ch_schema_t api_usb_key_so_pin_schema;
+extern const ch_schema_t api_usb_key_user_pin_schema;
 
 #endif

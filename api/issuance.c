@@ -27,6 +27,7 @@
 #include "api.h"
 #include "certhall/codec/csr.h"
 #include "certhall/domain/certificate.h"
+#include "certhall/domain/usbkey.h"
 #include "certhall/web/query.h"
 
 #include <jansson.h>
@@ -42,28 +43,14 @@ struct csr_input {
 	const char *usb_key_serial;
 };
 
-/* The form of usb_key.serial (sql/0013_issuance.sql): 4-32 of
- * [A-Za-z0-9_-], the label the station gives the USB key's token. */
-static int
-check_usb_key_serial(const char *s, const char **why)
-{
-	size_t n = strlen(s);
-
-	if (n < 4 || n > 32 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
-		*why = "must be 4 to 32 characters of A-Z, a-z, 0-9, _ and -";
-		return -1;
-	}
-	return 0;
-}
-
 static const ch_field_t csr_fields[] = {
 	{ .name = "csr", .type = CH_F_STRING,
 	  .flags = CH_F_REQUIRED | CH_F_LINES,
 	  .min = 1, .max = CH_CSR_MAX_BYTES,
 	  .offset = offsetof(struct csr_input, csr) },
 	{ .name = "usb_key_serial", .type = CH_F_STRING, .flags = CH_F_NULLABLE,
-	  .min = 4, .max = 32, .check = check_usb_key_serial,
+	  .min = CH_USBKEY_SERIAL_MIN, .max = CH_USBKEY_SERIAL_MAX,
+	  .check = ch_usbkey_check_serial,
 	  .offset = offsetof(struct csr_input, usb_key_serial) },
 };
 

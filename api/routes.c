@@ -157,6 +157,22 @@ const ch_route_t ch_routes[] = {
 	  NULL, 0, NULL },
 	{ CH_GET, "/api/v1/ca/{name}/p7c", api_ca_file, CH_ROLE_PUBLIC,
 	  NULL, 0, NULL },
+	/* USB keys at the personalisation station (issue 12): certhall-station
+	 * binds a blank key, gets its SO PIN sealed by the signer, hands over
+	 * the user PIN (sent by SMS), and marks it personalised. */
+	{ CH_POST, "/api/v1/usb-keys", api_usb_key_create, CH_ROLE_OPERATOR,
+	  &api_usb_key_bind_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/usb-keys", api_usb_key_list,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/usb-keys/{serial}", api_usb_key_get,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/so-pin", api_usb_key_so_pin,
+	  CH_ROLE_OPERATOR, &api_usb_key_so_pin_schema, 2 * KiB, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/user-pin", api_usb_key_user_pin,
+	  CH_ROLE_OPERATOR, &api_usb_key_user_pin_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/personalised",
+	  api_usb_key_personalised, CH_ROLE_OPERATOR,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -115,7 +115,7 @@ static const ch_stmt_t stmt_csr_job = {
 	       " j.payload->>'holder_id_number',"
 	       " (SELECT c.usb_key_serial FROM certificate c"
 	       "   WHERE c.id = (j.payload->>'certificate_id')::bigint"
-	       "     AND c.usb_key_serial ~ '^[A-Za-z0-9_-]{4,32}$'),"
+	       "     AND c.usb_key_serial ~ '^[A-Za-z0-9_-]{4,16}$'),"
 	       " (SELECT u.status FROM usb_key u WHERE u.serial = $2"
 	       "   AND u.application_id = j.application_id)"
 	       " FROM signing_job j WHERE j.application_id = $1"

@@ -79,6 +79,8 @@ static const struct {
 	    "Service temporarily unavailable"},
 	[CH_P_GATEWAY_UNAVAILABLE] = {503, "gateway-unavailable",
 	    "The payment gateway is unavailable"},
+	[CH_P_SIGNER_UNAVAILABLE] = {503, "signer-unavailable",
+	    "The signing service is unavailable"},
 };
 
 int

@@ -65,6 +65,8 @@ typedef enum {
 	CH_P_SERVICE_UNAVAILABLE,
 	CH_P_GATEWAY_UNAVAILABLE,	/* 503: the payment gateway cannot be
 					 * reached (issue 5) */
+	CH_P_SIGNER_UNAVAILABLE,	/* 503: no signing process answered a
+					 * request for the CA token (issue 12) */
 	CH_P__MAX
 } ch_problem_t;
 
