@@ -16,11 +16,14 @@ The test CA (python3-cryptography): an RSA root and an RSA issuing CA with the e
 `openssl verify` wants, stored in ca_certificate (inactive unless asked, so they never
 stand in the way of the signer's own, which are active per role and algorithm), and
 certificates it issues stored in `certificate` as the signer stores them (der, job,
-application, applicant, issuer, key algorithm, subject, USB key). They stand in for the
-signer's certificates in the tests of the reads, which do not depend on who signed.
+application, applicant, issuer, key algorithm, subject, USB key): the certificates that
+existed before, which renew, change and proofs of possession are about. What an
+application of this system gets is issued by the stack's certhall-signer (ServiceCA reads
+its CA certificates as a relying party does).
 """
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import re
@@ -329,30 +332,30 @@ def store_certificate(cert, ca, applicant_id, cert_type="org", credit_code=None,
     return serial
 
 
-def stand_in_for_the_signer(app_id, ca):
-    """Issues the certificate of application app_id's ready job as the signer will (a
-    certificate from ca for the request's key, the job done, the application issued),
-    for tests that need an issued certificate before the signer runs in this tree."""
-    job_id, csr, payload, usb = sql(
-        "SELECT id, csr, payload, usb_key_serial FROM signing_job WHERE application_id = %s",
-        (app_id,))[0]
-    assert csr is not None, f"application {app_id}: its job has no key request"
-    key = x509.load_der_x509_csr(bytes(csr)).public_key()
-    cert_type = payload["certificate_type"]
-    cert = ca.issue(key, cert_type, payload["credit_code"], payload.get("holder_id_number"),
-                    unit=payload["unit_name"], holder=payload.get("holder_name") or HOLDER)
-    owner = sql("SELECT applicant_id FROM application WHERE id = %s", (app_id,))[0][0]
-    serial = store_certificate(cert, ca, owner, cert_type, payload["credit_code"],
-                               payload.get("holder_id_number"), app_id, job_id, usb,
-                               holder=payload.get("holder_name"), unit=payload["unit_name"])
-    sql("UPDATE signing_job SET status = 'done', done_at = now(), attempts = 1 WHERE id = %s",
-        (job_id,))
-    sql("UPDATE application SET status = 'issued', version = version + 1 WHERE id = %s",
-        (app_id,))
-    sql("INSERT INTO application_history (application_id, from_status, to_status, actor_kind,"
-        " request_id) VALUES (%s, 'issuing', 'issued', 'system', 'test-stand-in-signer')",
-        (app_id,))
-    return serial, cert
+class ServiceCA:
+    """The stack's own root and issuing CA (RSA), as a relying party gets them: GET
+    /api/v1/ca/{name}/pem, no credentials. Same interface as ThrowawayCA's reads."""
+
+    def __init__(self, anonymous):
+        def load(name):
+            resp = anonymous.get(f"/api/v1/ca/{name}/pem")
+            assert resp.status_code == 200, (name, resp.content[:300])
+            return x509.load_pem_x509_certificate(resp.content)
+        self.root, self.issuing = load("root-rsa"), load("issuing-rsa")
+
+    pem_files = ThrowawayCA.pem_files
+
+
+@contextlib.contextmanager
+def signer_paused(stackctl):
+    """No certhall-signer runs inside the block, so a job with its key request stays
+    `ready` for as long as the test looks at it; the signer is started again on the way
+    out (and then takes the job, as after any outage)."""
+    stackctl.run("signer-stop")
+    try:
+        yield
+    finally:
+        stackctl.run("signer-start")
 
 
 # ---------------------------------------------------------------------------------

@@ -10,9 +10,12 @@ openssl command.
   the serial of the USB key initialised for the application (its usb_key row, as the
   station's POST /usb-keys leaves it) and the key moves to `requested`;
 - renew and change: the handler sends it, made with the key the current certificate is
-  for (possession was proven with the same key in settlement); issued (by the signer, or
-  until it runs in this tree by issuance_tools.stand_in_for_the_signer), downloaded, and
-  confirmed installed: the application ends `activated`.
+  for (possession was proven with the same key in settlement); issued by the signer,
+  downloaded, and confirmed installed: the application ends `activated`.
+
+Certificates are issued by the stack's own certhall-signer and verified with openssl against
+its CA as GET /api/v1/ca serves it. A test that looks at a job between the key request and
+the signer stops the signer for that while (issuance_tools.signer_paused).
 
 Every refusal is checked to change nothing on the job.
 """
@@ -55,7 +58,14 @@ def token():
 
 
 @pytest.fixture(scope="module")
+def service_ca(principals):  # noqa: F811
+    """The stack's CA, which certhall-signer issues with."""
+    return I.ServiceCA(principals.anonymous())
+
+
+@pytest.fixture(scope="module")
 def ca():
+    """A throwaway CA for the certificates renew and change start from."""
     ca = I.ThrowawayCA("certhall csr test")
     ca.store(active=False)
     return ca
@@ -95,41 +105,50 @@ def notified(conn, timeout=5):
 # new and reissue: the personalisation station
 # ---------------------------------------------------------------------------------
 
-def test_station_sends_the_key_request_of_a_new_certificate(clerk, reviewer, operator, token):
+def test_station_sends_the_key_request_of_a_new_certificate(clerk, reviewer, operator, token,
+                                                           stackctl, service_ca, tmp_path):
     app, usb = station_app(clerk, reviewer, operator)
     job = I.job_of(app["id"])
     assert job["status"] == "queued" and job["csr"] is None
     csr = token.csr(RSA_KEY, I.subject_name("org"))
 
-    conn = listener()
-    try:
-        resp = send(operator, app["id"], csr, usb)
-        assert resp.status_code == 202, resp.content[:400]
-        assert str(job["id"]) in notified(conn), "the signer was not woken (NOTIFY signing_job)"
-    finally:
-        conn.close()
-    got = resp.body
-    assert got["job_id"] == job["id"] and got["application_id"] == app["id"], got
-    assert got["stage"] == "ready" and got["kind"] == "new" and got["attempts"] == 0, got
-    assert got["usb_key_serial"] == usb and got["csr_submitted_at"], got
-    assert got["unit_name"] == I.UNIT and got["certificate_serial"] is None, got
+    # With no signer running, the job stays as the key request leaves it.
+    with I.signer_paused(stackctl):
+        conn = listener()
+        try:
+            resp = send(operator, app["id"], csr, usb)
+            assert resp.status_code == 202, resp.content[:400]
+            assert str(job["id"]) in notified(conn), "the signer was not woken (NOTIFY signing_job)"
+        finally:
+            conn.close()
+        got = resp.body
+        assert got["job_id"] == job["id"] and got["application_id"] == app["id"], got
+        assert got["stage"] == "ready" and got["kind"] == "new" and got["attempts"] == 0, got
+        assert got["usb_key_serial"] == usb and got["csr_submitted_at"], got
+        assert got["unit_name"] == I.UNIT and got["certificate_serial"] is None, got
 
-    job = I.job_of(app["id"])
-    assert job["csr"] == I.csr_der(csr), "the request is stored as its DER"
-    assert job["csr_actor_kind"] == "staff" and job["csr_actor_id"] == operator.info["staff_id"]
-    assert job["usb_key_serial"] == usb and job["status"] == "queued"
-    assert usb_key_status(usb) == "requested"
-    assert R.get(clerk, app["id"])["status"] == "issuing"
-    detail = sql("SELECT detail FROM audit_event WHERE action = 'application.csr_submitted'"
-                 " AND object_id = %s", (str(app["id"]),))[0][0]
-    assert detail["key_algorithm"] == "rsa" and detail["key_bits"] == 2048, detail
-    assert detail["usb_key_serial"] == usb and len(detail["csr_sha256"]) == 64, detail
+        job = I.job_of(app["id"])
+        assert job["csr"] == I.csr_der(csr), "the request is stored as its DER"
+        assert job["csr_actor_kind"] == "staff" and job["csr_actor_id"] == operator.info["staff_id"]
+        assert job["usb_key_serial"] == usb and job["status"] == "queued"
+        assert usb_key_status(usb) == "requested"
+        assert R.get(clerk, app["id"])["status"] == "issuing"
+        detail = sql("SELECT detail FROM audit_event WHERE action = 'application.csr_submitted'"
+                     " AND object_id = %s", (str(app["id"]),))[0][0]
+        assert detail["key_algorithm"] == "rsa" and detail["key_bits"] == 2048, detail
+        assert detail["usb_key_serial"] == usb and len(detail["csr_sha256"]) == 64, detail
 
-    # Taken once.
-    resp = send(operator, app["id"], token.csr(EC_KEY, I.subject_name("org")), usb)
-    body = assert_problem(resp, 409, "conflict")
-    assert body["status_now"] == "issuing" and "received already" in body["detail"], body
-    assert I.job_of(app["id"])["csr"] == I.csr_der(csr)
+        # Taken once.
+        resp = send(operator, app["id"], token.csr(EC_KEY, I.subject_name("org")), usb)
+        body = assert_problem(resp, 409, "conflict")
+        assert body["status_now"] == "issuing" and "received already" in body["detail"], body
+        assert I.job_of(app["id"])["csr"] == I.csr_der(csr)
+
+    # The signer, back, issues it for the key on the USB key, and the key knows it.
+    wait_status(clerk, app["id"], "issued")
+    serial = downloaded_and_verified(clerk, app["id"], service_ca, token, RSA_KEY, tmp_path)
+    assert sql("SELECT c.serial FROM usb_key u JOIN certificate c ON c.id = u.certificate_id"
+               " WHERE u.serial = %s", (usb,)) == [(serial,)]
 
 
 def test_reissue_is_the_stations_too(clerk, reviewer, operator, token):
@@ -337,13 +356,16 @@ def confirm_installed(principal, app_id, serial):
 
 
 def test_renew_through_the_api_with_the_existing_token_key(applicant, reviewer, token, ca,
-                                                           tmp_path):
+                                                           service_ca, tmp_path):
     app = approved(applicant, reviewer, "renew")
     current_certificate(app, ca, token, RSA_KEY)
     ch = challenge(applicant, app, "rsa-pkcs1-sha256")
     assert prove(applicant, app, ch, token.sign_rsa(RSA_KEY, ch["to_sign"])).status_code == 200
     pay(open_order(applicant, app["id"])["pay_url"])
     wait_status(applicant, app["id"], "issuing")
+    # Nothing to download before the key request.
+    body = assert_problem(applicant.get(f"{APPS}/{app['id']}/certificate"), 404, "not-found")
+    assert body["status_now"] == "issuing", body
 
     csr = token.csr(RSA_KEY, I.subject_name("org"))
     resp = send(applicant, app["id"], csr)
@@ -353,17 +375,14 @@ def test_renew_through_the_api_with_the_existing_token_key(applicant, reviewer, 
     job = I.job_of(app["id"])
     assert job["csr_actor_kind"] == "applicant"
     assert job["csr_actor_id"] == applicant.info["applicant_id"]
-    # Not before it is issued.
-    body = assert_problem(applicant.get(f"{APPS}/{app['id']}/certificate"), 404, "not-found")
-    assert body["status_now"] == "issuing", body
 
-    I.stand_in_for_the_signer(app["id"], ca)
-    serial = downloaded_and_verified(applicant, app["id"], ca, token, RSA_KEY, tmp_path)
+    wait_status(applicant, app["id"], "issued")
+    serial = downloaded_and_verified(applicant, app["id"], service_ca, token, RSA_KEY, tmp_path)
     confirm_installed(applicant, app["id"], serial)
 
 
 def test_change_through_the_api_with_the_existing_token_key(applicant, reviewer, token, ca,
-                                                            tmp_path):
+                                                            service_ca, tmp_path):
     app = approved(applicant, reviewer, "change")
     current_certificate(app, ca, token, EC_KEY)
     resp = applicant.post_json(f"{APPS}/{app['id']}/verification",
@@ -383,16 +402,20 @@ def test_change_through_the_api_with_the_existing_token_key(applicant, reviewer,
         "org", full=True, credit_code=credit)))
     assert resp.status_code == 202 and resp.body["kind"] == "change", resp.content[:400]
 
-    I.stand_in_for_the_signer(app["id"], ca)
-    serial = downloaded_and_verified(applicant, app["id"], ca, token, EC_KEY, tmp_path)
+    wait_status(applicant, app["id"], "issued")
+    serial = downloaded_and_verified(applicant, app["id"], service_ca, token, EC_KEY, tmp_path)
+    # The changed certificate supersedes the old one, which is revoked.
+    assert sql("SELECT status, revocation_reason FROM certificate WHERE id = %s",
+               (app["certificate_id"],)) == [("revoked", "superseded")]
     confirm_installed(applicant, app["id"], serial)
 
 
-def test_a_new_certificate_is_not_confirmed_online(clerk, reviewer, operator, token, ca):
+def test_a_new_certificate_is_not_confirmed_online(clerk, reviewer, operator, token):
     app, usb = station_app(clerk, reviewer, operator)
     assert send(operator, app["id"], token.csr(RSA_KEY, I.subject_name("org")),
                 usb).status_code == 202
-    serial, _ = I.stand_in_for_the_signer(app["id"], ca)
+    wait_status(clerk, app["id"], "issued")
+    serial = clerk.get(f"{APPS}/{app['id']}/certificate").body["serial"]
     body = assert_problem(clerk.post_json(f"/api/v1/certificates/{serial}/installed", {}), 409,
                           "conflict")
     assert body["status_now"] == "issued" and "personalised" in body["detail"], body

@@ -2,8 +2,9 @@
 
 Jobs are made the real way (counter applications paid at the counter: issuing with a job
 queued) and moved through the stages by the API where the web side moves them (the key
-request) and by SQL where the signer would (claimed, failed, done), so the stages the
-list shows are checked against the job's row.
+request), by SQL where only a signer would (claimed by a given name, failed), and by the
+stack's certhall-signer (done), so the stages the list shows are checked against the job's
+row. The signer is stopped while a job must stay `ready`.
 """
 
 import json
@@ -16,6 +17,7 @@ from issuance_tools import clerk, operator, reviewer  # noqa: F401  (fixtures)
 import test_review as R
 from conftest import assert_problem
 from principals import principals, sql  # noqa: F401  (the fixture)
+from test_payments import wait_status
 
 QUEUE = "/api/v1/issuance-queue"
 
@@ -37,7 +39,7 @@ def find(items, job_id):
     return found[0] if found else None
 
 
-def test_stages_follow_the_job(principals, operator, clerk, reviewer):  # noqa: F811
+def test_stages_follow_the_job(principals, operator, clerk, reviewer, stackctl):  # noqa: F811
     apps = [I.counter_issuing(clerk, reviewer) for _ in range(4)]
     jobs = [I.job_of(a["id"])["id"] for a in apps]
 
@@ -56,10 +58,11 @@ def test_stages_follow_the_job(principals, operator, clerk, reviewer):  # noqa: 
     usb = I.bind_usb_key(with_key["id"], operator.info["staff_id"])
     csr = I.software_csr(rsa.generate_private_key(public_exponent=65537, key_size=2048),
                          I.subject_name("org"))
-    resp = operator.post_json(f"/api/v1/applications/{with_key['id']}/csr",
-                              {"csr": csr, "usb_key_serial": usb})
-    assert resp.status_code == 202, resp.content[:300]
-    assert find(walk(operator, stage="ready"), jobs[0]) == resp.body
+    with I.signer_paused(stackctl):
+        resp = operator.post_json(f"/api/v1/applications/{with_key['id']}/csr",
+                                  {"csr": csr, "usb_key_serial": usb})
+        assert resp.status_code == 202, resp.content[:300]
+        assert find(walk(operator, stage="ready"), jobs[0]) == resp.body
 
     # claimed, failed: as the signer leaves them.
     sql("UPDATE signing_job SET status = 'claimed', claimed_by = 'signer-test:1',"
@@ -76,10 +79,9 @@ def test_stages_follow_the_job(principals, operator, clerk, reviewer):  # noqa: 
     assert [i["job_id"] for i in walk(operator, stage="failed")].count(jobs[2]) == 1
     assert find(walk(operator, stage="waiting_for_key"), jobs[1]) is None
 
-    # done: with the certificate; not among the open ones any more.
-    ca = I.ThrowawayCA("certhall queue test")
-    ca.store(active=False)
-    serial, _ = I.stand_in_for_the_signer(with_key["id"], ca)
+    # done (the signer, back, took it): with the certificate; not among the open ones.
+    wait_status(operator, with_key["id"], "issued")
+    serial = sql("SELECT serial FROM certificate WHERE job_id = %s", (jobs[0],))[0][0]
     assert find(walk(operator, limit=100), jobs[0]) is None
     done = find(walk(operator, stage="done", limit=100), jobs[0])
     assert done["stage"] == "done" and done["certificate_serial"] == serial, done
