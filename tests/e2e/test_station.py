@@ -8,6 +8,7 @@ the station made is then judged with tools it does not use: pkcs11-tool (OpenSC)
 token, openssl for the certificates, the fake gateway for the SMS.
 """
 
+import os
 import re
 import secrets
 import subprocess
@@ -131,6 +132,28 @@ def openssl_verify(root_dir, leaf_der, chain_ders):
 # The whole personalisation
 # ---------------------------------------------------------------------------------
 
+def so_pin_derived_independently(serial):
+    """The SO PIN of USB key serial as certhall/token/station.h defines it, computed
+    without certhall's code: OpenSC's pkcs11-tool asks the CA token for HMAC-SHA256 with
+    its master secret (usbkey-master, CKA_ID 05, which never leaves the token) over
+    "certhall/usbkey-so-pin/v1" 0x00 serial; the SO PIN is the hex of the first 8 bytes.
+    As root it runs as the signer's user, whose files the token's are."""
+    pin = Path(require_env("CERTHALL_HSM_PIN_FILE")).read_text().strip()
+    cmd = ["pkcs11-tool", "--module", require_env("CERTHALL_HSM_MODULE"), "--token-label",
+           require_env("CERTHALL_HSM_TOKEN"), "--login", "--pin", pin, "--sign",
+           "--mechanism", "SHA256-HMAC", "--id", "05"]
+    signer_user = os.environ.get("CERTHALL_SIGNER_USER")
+    if os.geteuid() == 0 and signer_user:
+        cmd = ["runuser", "-u", signer_user, "--", *cmd]
+    proc = subprocess.run(cmd, input=b"certhall/usbkey-so-pin/v1\0" + serial.encode(),
+                          capture_output=True, timeout=60, cwd="/",
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                               "SOFTHSM2_CONF": require_env("SOFTHSM2_CONF")})
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert len(proc.stdout) == 32, proc.stdout
+    return proc.stdout[:8].hex()
+
+
 @pytest.mark.parametrize("cert_type,key_type", [("org", "rsa2048"), ("personal", "p256")])
 def test_station_personalises_a_usb_key(operator, clerk, reviewer, blank_key, cert_type,
                                         key_type):
@@ -143,6 +166,7 @@ def test_station_personalises_a_usb_key(operator, clerk, reviewer, blank_key, ce
     resp = operator.post_json(f"{KEYS}/{serial}/so-pin", {"requester_key": spki(one_time)})
     assert resp.status_code == 200, resp.content[:300]
     derived_so_pin = open_box(one_time, resp.body["sealed"])
+    assert derived_so_pin == so_pin_derived_independently(serial)
 
     proc = personalise(blank_key, operator.token, app["id"], "--key-type", key_type)
     assert proc.returncode == 0, f"station: {proc.stdout}\n{proc.stderr[-3000:]}"
