@@ -15,7 +15,7 @@
 # the commands exist (they may come from another source than Debian).
 STACK_PACKAGES=(
     build-essential cmake pkg-config libfcgi-dev libjansson-dev libpq-dev libssl-dev
-    libp11-dev libp11-kit-dev libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
+    libp11-dev libp11-kit-dev libengine-pkcs11-openssl libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
     python3-jsonschema python3-yaml python3-psycopg2 python3-cryptography python3-pyasn1 nodejs npm curl jq procps
     clang libclang-rt-14-dev systemd
     libcairo2-dev libpango1.0-dev fonts-noto-cjk poppler-utils
