@@ -44,7 +44,7 @@ const char *const ch_job_stage_codes[] = {
 /* The Certificate object of "certificate c" (docs/CONTRACT.md), holder ID
  * number as the expression holder_id. */
 #define SQL_CERT_JSON_(holder_id) \
-	"json_build_object('serial', c.serial," \
+	"json_build_object('id', c.id, 'serial', c.serial," \
 	" 'status', " SQL_CERT_STATUS("c") "," \
 	" 'certificate_type', c.certificate_type," \
 	" 'subject', c.subject," \

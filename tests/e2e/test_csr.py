@@ -321,6 +321,8 @@ def downloaded_and_verified(principal, app_id, ca, token, key_id, tmp_path):
     serial = meta["serial"]
     assert resp.headers["Content-Location"] == f"/api/v1/certificates/{serial}"
     assert meta["application_id"] == app_id and meta["downloadable"], meta
+    # Its id is what a later renew, change or revoke names as certificate_id.
+    assert sql("SELECT id FROM certificate WHERE serial = %s", (serial,)) == [(meta["id"],)]
     der = principal.get(f"/api/v1/certificates/{serial}/der").content
     pem = principal.get(f"{APPS}/{app_id}/certificate",
                         headers={"Accept": "application/x-pem-file"}).content
