@@ -8,6 +8,7 @@
 
 #include "certhall/clients/paygw.h"
 #include "certhall/domain/application.h"
+#include "certhall/domain/certificate.h"
 #include "certhall/store/db.h"
 #include "certhall/web/http.h"
 #include "certhall/base/json.h"
@@ -61,6 +62,9 @@ void api_app_refuse_state(ch_req_t *req, ch_app_status_t now,
 /* Sets the 409 of a move that found application id in another status,
  * naming that status ("status_now"). */
 void api_app_conflict(ch_req_t *req, long long id, const char *action);
+/* A ch_qparam_t parse function for a list's "cursor": the long long id at
+ * slot (ch_app_cursor_decode()). */
+int api_cursor_parse(const char *value, void *slot);
 
 int api_health(ch_req_t *req);
 int api_catalog(ch_req_t *req);
@@ -173,5 +177,47 @@ struct ch_worker_state {
  */
 ch_worker_state_t *api_worker_init(const void *settings);
 void api_worker_fini(ch_worker_state_t *state);
+
+/* api/certificates.c: issued certificates as subscribers and staff read
+ * them, and the confirmation that one is installed (issue 12) */
+int api_certificate_list(ch_req_t *req);
+int api_certificate_get(ch_req_t *req);
+/* GET /certificates/{serial}/der, /pem, /p7c: the path's last segment. */
+int api_certificate_file(ch_req_t *req);
+int api_certificate_installed(ch_req_t *req);
+int api_application_certificate(ch_req_t *req);
+extern const ch_schema_t api_certificate_installed_schema;
+/* The format Accept asks for among a certificate's representations: 0
+ * with *format set (CH_CERT_FORMAT__MAX for JSON), or -1 with the 406
+ * answered.  Sets Vary: Accept. */
+int api_cert_negotiate(ch_req_t *req, ch_cert_format_t *format);
+/* The format a suffix route names by its last segment (der, pem, p7c). */
+ch_cert_format_t api_cert_path_format(const ch_req_t *req);
+/* Answers 200 with a certificate file (bytes of ctx.pool) of format, as
+ * attachment "<name>.cer|.pem|.p7c". */
+void api_cert_send(ch_req_t *req, ch_cert_format_t format,
+    const unsigned char *bytes, size_t len, const char *name);
+
+/* api/ca.c: the CA's certificates for relying parties (public) */
+int api_ca_list(ch_req_t *req);
+int api_ca_get(ch_req_t *req);
+/* GET /ca/{name}/der, /pem, /p7c */
+int api_ca_file(ch_req_t *req);
+
+/* api/issuance.c: the key request and the operators' queue (issue 12) */
+int api_csr_create(ch_req_t *req);
+int api_issuance_queue(ch_req_t *req);
+extern const ch_schema_t api_csr_schema;
+/* api/usb_keys.c: USB keys at the personalisation station (issue 12).
+ * personalised takes an empty object (api_verification_empty_schema). */
+int api_usb_key_create(ch_req_t *req);
+int api_usb_key_list(ch_req_t *req);
+int api_usb_key_get(ch_req_t *req);
+int api_usb_key_so_pin(ch_req_t *req);
+int api_usb_key_user_pin(ch_req_t *req);
+int api_usb_key_personalised(ch_req_t *req);
+extern const ch_schema_t api_usb_key_bind_schema;
+extern const ch_schema_t api_usb_key_so_pin_schema;
+extern const ch_schema_t api_usb_key_user_pin_schema;
 
 #endif

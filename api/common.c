@@ -160,3 +160,9 @@ api_app_conflict(ch_req_t *req, long long id, const char *action)
 	    "cannot %s an application that is %s", action, status),
 	    "status_now", json_string(status));
 }
+
+int
+api_cursor_parse(const char *value, void *slot)
+{
+	return ch_app_cursor_decode(value, slot);
+}

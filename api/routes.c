@@ -120,6 +120,59 @@ const ch_route_t ch_routes[] = {
 	  CH_ROLE_FINANCE, &api_refund_schema, 4 * KiB, NULL },
 	{ CH_POST, "/api/v1/applications/{id}/refund/retry", api_refund_retry,
 	  CH_ROLE_FINANCE, &api_refund_retry_schema, 1 * KiB, NULL },
+
+	/* Issue (SPEC §5 step 5, §8): the key request that makes a signing
+	 * job ready (the handler for renew and change, the personalisation
+	 * station for new and reissue), the operators' view of the jobs, and
+	 * the certificates that come out. */
+	{ CH_POST, "/api/v1/applications/{id}/csr", api_csr_create,
+	  APPLICANTS | CH_ROLE_COUNTER | CH_ROLE_OPERATOR, &api_csr_schema,
+	  32 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/certificate",
+	  api_application_certificate, APPLICANTS | CH_ROLE_STAFF_ALL,
+	  NULL, 0, NULL },
+	{ CH_GET, "/api/v1/issuance-queue", api_issuance_queue,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/certificates", api_certificate_list,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/certificates/{serial}", api_certificate_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/certificates/{serial}/der", api_certificate_file,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/certificates/{serial}/pem", api_certificate_file,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/certificates/{serial}/p7c", api_certificate_file,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/certificates/{serial}/installed",
+	  api_certificate_installed, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_certificate_installed_schema, 1 * KiB, NULL },
+
+	/* The CA's certificates, for relying parties: no credentials. */
+	{ CH_GET, "/api/v1/ca", api_ca_list, CH_ROLE_PUBLIC, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/ca/{name}", api_ca_get, CH_ROLE_PUBLIC,
+	  NULL, 0, NULL },
+	{ CH_GET, "/api/v1/ca/{name}/der", api_ca_file, CH_ROLE_PUBLIC,
+	  NULL, 0, NULL },
+	{ CH_GET, "/api/v1/ca/{name}/pem", api_ca_file, CH_ROLE_PUBLIC,
+	  NULL, 0, NULL },
+	{ CH_GET, "/api/v1/ca/{name}/p7c", api_ca_file, CH_ROLE_PUBLIC,
+	  NULL, 0, NULL },
+	/* USB keys at the personalisation station (issue 12): certhall-station
+	 * binds a blank key, gets its SO PIN sealed by the signer, hands over
+	 * the user PIN (sent by SMS), and marks it personalised. */
+	{ CH_POST, "/api/v1/usb-keys", api_usb_key_create, CH_ROLE_OPERATOR,
+	  &api_usb_key_bind_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/usb-keys", api_usb_key_list,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/usb-keys/{serial}", api_usb_key_get,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/so-pin", api_usb_key_so_pin,
+	  CH_ROLE_OPERATOR, &api_usb_key_so_pin_schema, 2 * KiB, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/user-pin", api_usb_key_user_pin,
+	  CH_ROLE_OPERATOR, &api_usb_key_user_pin_schema, 1 * KiB, NULL },
+	{ CH_POST, "/api/v1/usb-keys/{serial}/personalised",
+	  api_usb_key_personalised, CH_ROLE_OPERATOR,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -2,7 +2,8 @@
 # Shared functions for scripts/run, scripts/test and scripts/stackctl.
 #
 # A "stack" is one directory ($CERTHALL_STACK) holding a private PostgreSQL cluster, a
-# SoftHSM2 token, the certhall-api FastCGI server and an nginx in front of it, the SMS
+# SoftHSM2 token (the CA token) and the signing process that alone opens it
+# (certhall-signer), the certhall-api FastCGI server and an nginx in front of it, the SMS
 # outbox sender and the fake SMS gateway it delivers to, the payment daemon and the sandbox
 # payment gateway (tests/fakes/); the layout is fixed in docs/CONTRACT.md. Every setting lives in $CERTHALL_STACK/env (written by
 # stack_write_env), so stackctl can act on a stack that another script started.
@@ -14,9 +15,9 @@
 # the commands exist (they may come from another source than Debian).
 STACK_PACKAGES=(
     build-essential cmake pkg-config libfcgi-dev libjansson-dev libpq-dev libssl-dev
-    libp11-dev libp11-kit-dev libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
+    libp11-dev libp11-kit-dev libengine-pkcs11-openssl libcurl4-openssl-dev softhsm2 opensc postgresql nginx wrk python3-pytest python3-requests
     python3-jsonschema python3-yaml python3-psycopg2 python3-cryptography python3-pyasn1 nodejs npm curl jq procps
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev systemd
     libcairo2-dev libpango1.0-dev fonts-noto-cjk poppler-utils
 )
 
@@ -94,7 +95,7 @@ stack_build() {
     cmake -S "$CERTHALL_ROOT" -B "$CERTHALL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
     cmake --build "$CERTHALL_BUILD" -j2
     local bin
-    for bin in certhall-api certhall-admin certhall-sms-sender certhall-payd; do
+    for bin in certhall-api certhall-admin certhall-sms-sender certhall-payd certhall-signer; do
         [ -x "$CERTHALL_BUILD/$bin" ] || stack_die "build did not produce $CERTHALL_BUILD/$bin"
     done
 }
@@ -207,7 +208,34 @@ stack_configure() {
     export SOFTHSM2_CONF=$stack/softhsm/softhsm2.conf
     export CERTHALL_HSM_MODULE=$STACK_HSM_MODULE
     export CERTHALL_HSM_TOKEN=$STACK_HSM_LABEL
-    export CERTHALL_HSM_PIN_FILE=$stack/secrets/hsm-user-pin
+    # The signing process (issue 12; docs/CONTRACT.md "certhall-signer"). As root it runs
+    # as a system user of its own (made by stack_signer_user_ensure), never as nobody,
+    # which the web workers are; otherwise as the invoking user. What only it may read
+    # lives in signer/ (0700, its user's): the token PIN, the SM2 key and its passphrase;
+    # the token directory and the SoftHSM2 config are its user's too. signer/ is not under
+    # secrets/, which the web workers' group may pass through for the pepper.
+    if stack_is_root; then
+        export CERTHALL_SIGNER_USER=${CERTHALL_SIGNER_USER:-certhall-signer}
+    else
+        export CERTHALL_SIGNER_USER=
+    fi
+    export CERTHALL_SIGNER_DIR=$stack/signer
+    export CERTHALL_HSM_PIN_FILE=$stack/signer/hsm-user-pin
+    export CERTHALL_SIGNER_SM2_KEY_FILE=$stack/signer/seal-maker-sm2.p8
+    export CERTHALL_SIGNER_SM2_PASS_FILE=$stack/signer/seal-maker-sm2.pass
+    # What the CA's certificates say: the base of their CRL, OCSP and CA-certificate URLs,
+    # the certificate policy (2.999.1: the ITU-T example arc, development only), and the
+    # CA's name. Production sets its own.
+    export CERTHALL_CA_BASE_URL=${CERTHALL_CA_BASE_URL:-$CERTHALL_URL}
+    export CERTHALL_CA_POLICY_OID=${CERTHALL_CA_POLICY_OID:-2.999.1}
+    export CERTHALL_CA_ORG=${CERTHALL_CA_ORG:-certhall 开发测试认证中心}
+    export CERTHALL_CA_NAME=${CERTHALL_CA_NAME:-certhall Dev}
+    export CERTHALL_SIGNER_BATCH=${CERTHALL_SIGNER_BATCH:-32}
+    export CERTHALL_SIGNER_LEASE=${CERTHALL_SIGNER_LEASE:-60}
+    export CERTHALL_SIGNER_SESSIONS=${CERTHALL_SIGNER_SESSIONS:-2}
+    stack_check_number CERTHALL_SIGNER_BATCH 1 256
+    stack_check_number CERTHALL_SIGNER_LEASE 5 3600
+    stack_check_number CERTHALL_SIGNER_SESSIONS 1 16
     # The API's secret pepper (HMAC keys for tokens and codes; integrator secrets are
     # encrypted under a key derived from it) and the key the SMS sender presents to the
     # provider, here the fake gateway.
@@ -256,7 +284,10 @@ STACK_ENV_VARS=(
     CERTHALL_PAY_PROVIDER CERTHALL_PAY_PORT CERTHALL_PAY_GATEWAY_URL CERTHALL_PAY_MERCHANT_ID
     CERTHALL_PAY_MERCHANT_KEY_FILE CERTHALL_PAY_GATEWAY_PUBKEY_FILE CERTHALL_PAY_GATEWAY_KEY_FILE
     CERTHALL_PAY_NOTIFY_URL CERTHALL_PAY_ORDER_TTL CERTHALL_PAY_RETRY_DELAYS
-    CERTHALL_PAYD_QUERY_AFTER
+    CERTHALL_PAYD_QUERY_AFTER CERTHALL_SIGNER_USER CERTHALL_SIGNER_DIR
+    CERTHALL_SIGNER_SM2_KEY_FILE CERTHALL_SIGNER_SM2_PASS_FILE CERTHALL_CA_BASE_URL
+    CERTHALL_CA_POLICY_OID CERTHALL_CA_ORG CERTHALL_CA_NAME CERTHALL_SIGNER_BATCH
+    CERTHALL_SIGNER_LEASE CERTHALL_SIGNER_SESSIONS
 )
 
 # Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs, pepper and keys stay in
@@ -291,9 +322,12 @@ stack_load_env() {
 stack_prepare_dirs() {
     local s=$CERTHALL_STACK
     mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway" \
-        "$s/pay" "$s/pay-gateway"
+        "$s/pay" "$s/pay-gateway" "$s/signer"
     chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
-    chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway" "$s/pay" "$s/pay-gateway"
+    chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway" "$s/pay" "$s/pay-gateway" \
+        "$s/signer"
+    stack_signer_user_ensure
+    [ -z "$CERTHALL_SIGNER_USER" ] || chown "$CERTHALL_SIGNER_USER:" "$s/signer"
     if stack_is_root; then
         # The API's workers (nobody) read the pepper: they may pass through secrets/ (not
         # list it) and read that one file; every other secret stays root's alone.
@@ -304,7 +338,7 @@ stack_prepare_dirs() {
         chown root:postgres "$s/run"
         chmod 775 "$s/run"
         local who
-        for who in postgres "$CERTHALL_RUN_USER"; do
+        for who in postgres "$CERTHALL_RUN_USER" "$CERTHALL_SIGNER_USER"; do
             runuser -u "$who" -- test -x "$s/run" ||
                 stack_die "$s is not reachable for user $who: every parent directory needs o+x (or set CERTHALL_STACK to a directory elsewhere)"
         done
@@ -548,10 +582,17 @@ stack_hsm_has_token() {
 }
 
 # Writes the project-local SoftHSM2 config and creates the token once, with PINs made
-# here and kept only in secrets/ (mode 0600).
+# here: the SO PIN in secrets/ (root's, or the invoking user's; only this setup uses it),
+# the user PIN in signer/. The token directory, the config and the PIN file then belong
+# to the signer's user alone (mode 0700/0600): the web workers can read none of them.
 stack_hsm_init() {
     local s=$CERTHALL_STACK so_pin_file=$CERTHALL_STACK/secrets/hsm-so-pin
-    cat >"$SOFTHSM2_CONF" <<EOF
+    # Stacks made before the signer had a directory of its own kept the PIN in secrets/.
+    if [ -s "$s/secrets/hsm-user-pin" ] && [ ! -e "$CERTHALL_HSM_PIN_FILE" ]; then
+        mv "$s/secrets/hsm-user-pin" "$CERTHALL_HSM_PIN_FILE"
+    fi
+    rm -f "$SOFTHSM2_CONF"
+    (umask 077 && cat >"$SOFTHSM2_CONF") <<EOF
 # certhall SoftHSM2 configuration (written by scripts/lib/stack.sh)
 directories.tokendir = $s/softhsm/tokens
 objectstore.backend = file
@@ -560,7 +601,7 @@ slots.removable = false
 slots.mechanisms = ALL
 library.reset_on_fork = false
 EOF
-    chmod 644 "$SOFTHSM2_CONF"
+    chmod 600 "$SOFTHSM2_CONF"
     if ! stack_hsm_has_token; then
         stack_log "initialising SoftHSM2 token '$STACK_HSM_LABEL' in $s/softhsm/tokens"
         (
@@ -577,9 +618,98 @@ EOF
     fi
     [ -s "$CERTHALL_HSM_PIN_FILE" ] || stack_die "token exists but $CERTHALL_HSM_PIN_FILE is missing; remove $s/softhsm/tokens to start over"
     chmod 600 "$so_pin_file" "$CERTHALL_HSM_PIN_FILE"
-    # Only the signer (root or a dedicated user, later) reads the token; never the web
-    # workers, which run as nobody when started as root.
-    chmod -R go-rwx "$s/softhsm/tokens"
+    # The SM2 key's passphrase (the key itself is made by certhall-signer setup, encrypted
+    # under it): once per stack, like the PINs.
+    if [ ! -s "$CERTHALL_SIGNER_SM2_PASS_FILE" ]; then
+        (umask 077 && printf '%s' "$(openssl rand -hex 32)" >"$CERTHALL_SIGNER_SM2_PASS_FILE")
+    fi
+    # Only the signer reads the token; never the web workers, which run as nobody when
+    # started as root.
+    chmod -R go-rwx "$s/softhsm/tokens" "$s/signer"
+    if [ -n "$CERTHALL_SIGNER_USER" ]; then
+        chown -R "$CERTHALL_SIGNER_USER:" "$s/softhsm/tokens" "$s/signer"
+        chown "$CERTHALL_SIGNER_USER:" "$SOFTHSM2_CONF"
+        local f
+        for f in "$CERTHALL_HSM_PIN_FILE" "$SOFTHSM2_CONF" "$s/softhsm/tokens"; do
+            runuser -u "$CERTHALL_SIGNER_USER" -- test -r "$f" ||
+                stack_die "$f is not readable by $CERTHALL_SIGNER_USER"
+            ! runuser -u "$CERTHALL_RUN_USER" -- test -r "$f" ||
+                stack_die "$f is readable by $CERTHALL_RUN_USER"
+        done
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
+# certhall-signer: the CA's keys and the signing daemon (issue 12)
+
+# As root: the signer's own system user, made once (no home, no shell). Another stack may
+# make it at the same moment; whichever useradd wins, the user is there afterwards.
+stack_signer_user_ensure() {
+    local i
+    [ -n "$CERTHALL_SIGNER_USER" ] || return 0
+    for ((i = 0; i < 10; i++)); do
+        id -u "$CERTHALL_SIGNER_USER" >/dev/null 2>&1 && return 0
+        if [ "$i" -eq 0 ]; then
+            stack_log "creating system user $CERTHALL_SIGNER_USER (the signing process's own)"
+        fi
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$CERTHALL_SIGNER_USER" 2>/dev/null || sleep 0.5
+    done
+    id -u "$CERTHALL_SIGNER_USER" >/dev/null 2>&1 ||
+        stack_die "cannot create the system user $CERTHALL_SIGNER_USER (useradd)"
+}
+
+# The signer's whole environment: what it needs and nothing else (env -i), so the
+# pepper, the SMS and payment keys never reach it, as its PIN never reaches the others.
+stack_signer_env() {
+    local var
+    STACK_SIGNER_ENV=(PATH=/usr/sbin:/usr/bin:/sbin:/bin "CERTHALL_DB=$CERTHALL_APP_DB")
+    for var in SOFTHSM2_CONF CERTHALL_HSM_MODULE CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE \
+        CERTHALL_SIGNER_SM2_KEY_FILE CERTHALL_SIGNER_SM2_PASS_FILE CERTHALL_CA_BASE_URL \
+        CERTHALL_CA_POLICY_OID CERTHALL_CA_ORG CERTHALL_CA_NAME CERTHALL_SIGNER_BATCH \
+        CERTHALL_SIGNER_LEASE CERTHALL_SIGNER_SESSIONS ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+        if [ -n "${!var:-}" ]; then STACK_SIGNER_ENV+=("$var=${!var}"); fi
+    done
+}
+
+# Runs `certhall-signer setup` (as the signer's user): the CA's keys in the token, the SM2
+# key, and the CA certificates, each made only when missing. Safe to run again; prints
+# its JSON summary ({"keys_made":[…],"certificates_made":[…]}) on stdout.
+stack_signer_setup() {
+    local bin=$CERTHALL_BUILD/certhall-signer args=(setup --db "$CERTHALL_APP_DB")
+    [ -x "$bin" ] || stack_die "$bin not built"
+    [ -n "$CERTHALL_SIGNER_USER" ] && args+=(--user "$CERTHALL_SIGNER_USER")
+    stack_signer_env
+    touch "$CERTHALL_STACK/log/signer.log"
+    (cd / && env -i "${STACK_SIGNER_ENV[@]}" "$bin" "${args[@]}" \
+        2>>"$CERTHALL_STACK/log/signer.log") || {
+        tail -n 20 "$CERTHALL_STACK/log/signer.log" >&2
+        stack_die "certhall-signer setup failed (log: $CERTHALL_STACK/log/signer.log)"
+    }
+}
+
+# The signer's command line carries --db with this stack's socket directory: that tells
+# its process from another stack's.
+stack_signer_pid() {
+    stack_service_pid signer "$CERTHALL_STACK/run"
+}
+
+# Starts `certhall-signer run` (stack_daemon_start) with the environment above; returns
+# once it is connected to the database and listening (it waits for a missing token by
+# itself, in state token_unavailable).
+stack_signer_start() {
+    local bin=$CERTHALL_BUILD/certhall-signer args=(run --db "$CERTHALL_APP_DB")
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    [ -n "$CERTHALL_SIGNER_USER" ] && args+=(--user "$CERTHALL_SIGNER_USER")
+    stack_signer_env
+    stack_daemon_start signer "$CERTHALL_STACK/run" 'listening on \"signing_job\"' \
+        env -i "${STACK_SIGNER_ENV[@]}" "$bin" "${args[@]}"
+}
+
+# SIGTERM to the signer (it finishes the batch in hand), wait up to 20 s, print its exit
+# status on stdout (stack_daemon_stop).
+stack_signer_stop() {
+    stack_daemon_stop signer "$CERTHALL_STACK/run"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -624,6 +754,7 @@ stack_api_start() {
         echo "$?" >"$exitfile"
     ' certhall-api-wrapper "$s/run/api.exit" \
         env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
+        -u CERTHALL_SIGNER_DIR -u CERTHALL_SIGNER_SM2_KEY_FILE -u CERTHALL_SIGNER_SM2_PASS_FILE \
         -u CERTHALL_SMS_KEY_FILE -u CERTHALL_PAY_GATEWAY_KEY_FILE \
         CERTHALL_PEPPER_FILE="$CERTHALL_PEPPER_FILE" \
         CERTHALL_CORS_ORIGINS="$CERTHALL_CORS_ORIGINS" \
@@ -838,6 +969,7 @@ stack_daemon_stop() {
 # they talk to are on loopback here.
 STACK_DAEMON_ENV_UNSET=(
     -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN
+    -u CERTHALL_SIGNER_DIR -u CERTHALL_SIGNER_SM2_KEY_FILE -u CERTHALL_SIGNER_SM2_PASS_FILE
     -u CERTHALL_PEPPER_FILE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY
     -u ALL_PROXY -u all_proxy
 )
@@ -1114,9 +1246,9 @@ stack_nginx_old_workers_done() {
 # ---------------------------------------------------------------------------------------
 # The whole stack
 
-# Secrets, database, migrations, token, payment keys, SMS gateway and sender, payment
-# gateway and daemon, API and nginx, in that order. Returns non-zero on failure
-# (the caller's trap stops what was started).
+# Secrets, database, migrations, token, the CA set-up and the signer, payment keys, SMS
+# gateway and sender, payment gateway and daemon, API and nginx, in that order. Returns
+# non-zero on failure (the caller's trap stops what was started).
 stack_up() {
     stack_prepare_dirs
     stack_write_env
@@ -1126,6 +1258,8 @@ stack_up() {
     stack_pg_bootstrap
     stack_migrate
     stack_hsm_init
+    stack_signer_setup >/dev/null
+    stack_signer_start
     stack_pay_keys_init
     stack_sms_gateway_start
     stack_sms_sender_start
@@ -1162,8 +1296,10 @@ stack_down() {
     # The sender before the database: it records the outcome of the message in hand.
     stack_sms_sender_stop >/dev/null 2>&1 || true
     stack_sms_gateway_stop >/dev/null 2>&1 || true
-    # The payment daemon too: it records the outcome of the step in hand.
+    # The payment daemon too: it records the outcome of the step in hand; and the signer,
+    # the batch in hand.
     stack_payd_stop >/dev/null 2>&1 || true
+    stack_signer_stop >/dev/null 2>&1 || true
     stack_pay_gateway_stop >/dev/null 2>&1 || true
     stack_pg_stop || true
     return 0
@@ -1216,6 +1352,12 @@ stack_status() {
         printf 'pay-gateway: stopped\n'
         rc=1
     fi
+    if pid=$(stack_signer_pid); then
+        printf 'signer:     running (pid %s, user %s)\n' "$pid" "$(ps -o user= -p "$pid" 2>/dev/null || echo '?')"
+    else
+        printf 'signer:     stopped%s\n' "$([ -s "$CERTHALL_STACK/run/signer.exit" ] && printf ' (last exit %s)' "$(cat "$CERTHALL_STACK/run/signer.exit")")"
+        rc=1
+    fi
     return "$rc"
 }
 
@@ -1224,7 +1366,7 @@ stack_show_logs() {
     local dir=${1:-$CERTHALL_STACK/log} f
     printf '\n[stack] logs are in %s\n' "$dir" >&2
     for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log payd.log \
-        pay-gateway.log; do
+        pay-gateway.log signer.log; do
         [ -s "$dir/$f" ] || continue
         printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
         tail -n 40 "$dir/$f" >&2

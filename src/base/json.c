@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -163,11 +164,14 @@ pointer_for(char *out, size_t cap, const char *key)
 	out[n] = '\0';
 }
 
+/* Whether s has a control character; with lines, tab, LF and CR are
+ * taken (CH_F_LINES). */
 static int
-has_control(const char *s)
+has_control(const char *s, bool lines)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
+		if ((*p < 0x20 || *p == 0x7f) &&
+		    !(lines && (*p == '\t' || *p == '\n' || *p == '\r')))
 			return 1;
 	return 0;
 }
@@ -247,7 +251,7 @@ store_value(const ch_field_t *f, json_t *v, void *out, const char *ptr,
 			    f->name, f->min, f->max);
 			return -1;
 		}
-		if (has_control(s)) {
+		if (has_control(s, (f->flags & CH_F_LINES) != 0)) {
 			set_error(err, CH_JSON_E_INVALID_FIELD, ptr,
 			    "%s must not contain control characters", f->name);
 			return -1;

@@ -53,6 +53,8 @@ static const struct {
 	[CH_P_NOT_FOUND] = {404, "not-found", "Not found"},
 	[CH_P_METHOD_NOT_ALLOWED] = {405, "method-not-allowed",
 	    "Method not allowed"},
+	[CH_P_NOT_IMPLEMENTED] = {501, "not-implemented",
+	    "Not implemented"},
 	[CH_P_NOT_ACCEPTABLE] = {406, "not-acceptable", "Not acceptable"},
 	[CH_P_PAYLOAD_TOO_LARGE] = {413, "payload-too-large",
 	    "The request body is too large"},
@@ -79,6 +81,8 @@ static const struct {
 	    "Service temporarily unavailable"},
 	[CH_P_GATEWAY_UNAVAILABLE] = {503, "gateway-unavailable",
 	    "The payment gateway is unavailable"},
+	[CH_P_SIGNER_UNAVAILABLE] = {503, "signer-unavailable",
+	    "The signing service is unavailable"},
 };
 
 int
@@ -117,6 +121,7 @@ ch_http_reason(int status)
 	case 428: return "Precondition Required";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	default: return "Unknown";
 	}

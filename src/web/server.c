@@ -230,9 +230,12 @@ serve(const ch_server_config_t *cfg, FCGX_Request *fr, ch_pool_t *pool,
 	test_leak(req.path);
 #endif
 
+	/* A method no route of any path takes is not one the API knows:
+	 * 501, not 405, which promises an Allow list for the resource. */
 	if (req.method == CH_METHOD__MAX) {
-		ch_problem(&req, CH_P_METHOD_NOT_ALLOWED,
-		    "method \"%s\" is not supported", req.method_name);
+		ch_problem(&req, CH_P_NOT_IMPLEMENTED,
+		    "the method \"%s\" is not one this API knows; it takes GET, "
+		    "HEAD, POST, PUT, PATCH, DELETE and OPTIONS", req.method_name);
 	} else {
 		ch_dispatch(&req, cfg->routes, cfg->nroutes, fcgx_read, fr->in);
 	}

@@ -29,6 +29,7 @@ for another of its users, and a counter clerk (for changes to an online applicat
 same for an application an integrator made for its user.
 """
 
+import datetime
 import json
 import os
 import secrets
@@ -36,9 +37,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from conftest import ROOT, assert_problem
-from principals import STAFF_ROLES, principals, random_password, random_phone, random_username  # noqa: F401
+from principals import STAFF_ROLES, principals, random_password, random_phone, random_username, sql  # noqa: F401
 
 BUILD = Path(os.environ.get("CERTHALL_BUILD") or ROOT / "build")
 PLACEHOLDER_ID = "999999"
@@ -48,6 +53,8 @@ SIGN_OUT = ("DELETE", "/api/v1/auth/sessions/current")
 
 APPLICATIONS = "/api/v1/applications"
 APPLICATION_ROUTES = APPLICATIONS + "/{id}"     # every route under one application
+CERTIFICATE_ROUTES = "/api/v1/certificates/{serial}"   # every route under one certificate
+CA_ROUTES = "/api/v1/ca/{name}"                 # every route under one CA certificate
 MATERIAL_KIND = "application_form"              # the material the matrix's application has
 # A tiny but real PDF (what the server checks is the leading "%PDF-").
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -124,6 +131,26 @@ def make_application(owner, body=None):
     return app_id
 
 
+def make_certificate(owner):
+    """A certificate of owner's, stored as the signer stores one (issue 12); its serial."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "矩阵测试单位")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    serial = f"{cert.serial_number:x}"
+    serial = ("0" + serial) if len(serial) % 2 else serial
+    sql("INSERT INTO certificate (serial, certificate_type, unit_name, credit_code, not_before,"
+        " not_after, der, applicant_id, key_algorithm, subject)"
+        " VALUES (%s, 'org', '矩阵测试单位', '91510100MA61234567', %s, %s, %s, %s, 'ec-p256',"
+        " 'CN=矩阵测试单位')",
+        (serial, now, now + datetime.timedelta(days=30),
+         cert.public_bytes(serialization.Encoding.DER), owner.info["applicant_id"]))
+    return serial
+
+
 @pytest.fixture(scope="module")
 def objects(principals):
     """The objects the matrix acts on, {path template: {parameter: value}}: a throwaway
@@ -137,6 +164,8 @@ def objects(principals):
         "/api/v1/staff/{id}": {"id": str(staff.info["staff_id"])},
         "/api/v1/integrators/{id}": {"id": str(integrator.id)},
         APPLICATION_ROUTES: {"id": app_id, "kind": MATERIAL_KIND},
+        CERTIFICATE_ROUTES: {"serial": make_certificate(owner)},
+        CA_ROUTES: {"name": "issuing"},
         NOTIFY[1]: {"provider": "sandbox"},
         "snapshot": {app_id: application_state(owner, app_id)},
     }
@@ -179,8 +208,9 @@ def path_params(path, objects):
     application share it), else none."""
     if path in objects:
         return objects[path]
-    if path.startswith(APPLICATION_ROUTES + "/"):
-        return objects[APPLICATION_ROUTES]
+    for prefix in (APPLICATION_ROUTES, CERTIFICATE_ROUTES, CA_ROUTES):
+        if path.startswith(prefix + "/"):
+            return objects[prefix]
     return {}
 
 
@@ -441,9 +471,11 @@ FOREIGN_REQUESTS = [
     ("possession", "POST", "/possession", {"challenge_id": 1, "signature": "AAAA"}),
     ("payment get", "GET", "/payment", None),
     ("payment create", "POST", "/payment", {}),
+    ("key request", "POST", "/csr", {"csr": "-----BEGIN CERTIFICATE REQUEST-----\n"}),
+    ("certificate get", "GET", "/certificate", None),
 ]
 CHANGES = {"patch", "submit", "cancel", "material put", "verification code", "verification",
-           "possession challenge", "possession"}
+           "possession challenge", "possession", "key request"}
 
 
 def foreign_request(principal, app_id, etag, method, suffix, body):
@@ -575,3 +607,42 @@ def test_counter_clerk_cannot_take_money_for_an_online_application(principals, o
         {"method": "cash", "receipt_no": "R" + secrets.token_hex(6), "amount_fen": 40000})
     assert_hidden(resp, "counter clerk", "counter payment")
     assert application_state(owner, app_id) == before
+
+
+# ---------------------------------------------------------------------------------
+# Object level: certificates (issue 12)
+# ---------------------------------------------------------------------------------
+
+CERTIFICATE_REQUESTS = [
+    ("get", "GET", "", None),
+    ("der", "GET", "/der", None),
+    ("pem", "GET", "/pem", None),
+    ("p7c", "GET", "/p7c", None),
+    ("installed", "POST", "/installed", {}),
+]
+
+
+@pytest.mark.parametrize("label,method,suffix,body", CERTIFICATE_REQUESTS,
+                         ids=[r[0] for r in CERTIFICATE_REQUESTS])
+@pytest.mark.parametrize("who", A_STRANGERS + ["integrator X for nobody"])
+def test_strangers_get_404_on_applicant_as_certificate(principals, objects, who, label, method,
+                                                       suffix, body):
+    serial = objects[CERTIFICATE_ROUTES]["serial"]
+    path = f"/api/v1/certificates/{serial}{suffix}"
+    principal = stranger(principals, who)
+    resp = principal.request(method, path) if body is None else \
+        principal.send_json(method, path, body)
+    assert_hidden(resp, who, f"certificate {label}")
+    owner = get_principal(principals, "applicant A")
+    assert [i["serial"] for i in owner.get("/api/v1/certificates").body["items"]] == [serial]
+    assert serial not in {i["serial"] for i in principal.get("/api/v1/certificates",
+                                                            params={"limit": 100}).body["items"]}
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_every_staff_role_reads_the_certificate(principals, objects, role):
+    serial = objects[CERTIFICATE_ROUTES]["serial"]
+    staff = principals.staff(role)
+    assert staff.get(f"/api/v1/certificates/{serial}").body["serial"] == serial
+    resp = staff.get(f"/api/v1/certificates/{serial}/der")
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/pkix-cert"

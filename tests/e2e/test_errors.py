@@ -64,6 +64,16 @@ def test_wrong_method_is_405_with_allow(client, method, path):
     assert resp.headers.get("Allow"), "405 without Allow"   # value checked by the validator
 
 
+@pytest.mark.parametrize("method", ["FROB", "PROPFIND", "PATCHX", "CONNECTX"])
+def test_unknown_method_is_501(client, method):
+    """A method the API does not know at all: 501 (RFC 9110 §15.6.2), not a 405 that
+    could name no Allow list for it."""
+    resp = client.request(method, "/api/v1/catalog")
+    body = assert_problem(resp, 501, "not-implemented")
+    assert method in body["detail"], body
+    assert "Allow" not in resp.headers
+
+
 # -- 412 ----------------------------------------------------------------------------
 
 def test_stale_if_match_on_openapi_yaml_is_412_from_nginx(client):

@@ -8,7 +8,8 @@ def test_health_is_200_ok(client):
     resp = client.get("/api/v1/health")
     assert resp.status_code == 200, f"health: {resp.status_code} {resp.content[:300]!r}"
     assert resp.body["status"] == "ok"
-    assert resp.body["checks"] == {"database": "ok"}
+    # The stack runs certhall-signer; its outage is test_zz_signer_token's.
+    assert resp.body["checks"] == {"database": "ok", "signer": "ok"}
 
 
 def test_health_time_is_now_in_shanghai(client):

@@ -297,3 +297,43 @@ test_json_compact(void)
 	CHECK(ch_json_compact(out, " \n", 2) == 0 && out[0] == '\0');
 	return 0;
 }
+
+/* CH_F_LINES: a PEM block's line ends and tabs are taken; other control
+ * characters are not. */
+int
+test_json_lines(void)
+{
+	static const ch_field_t lines_fields[] = {
+		{ .name = "text", .type = CH_F_STRING,
+		  .flags = CH_F_REQUIRED | CH_F_LINES, .min = 1, .max = 100,
+		  .offset = 0 },
+	};
+	static const ch_schema_t lines_schema = { lines_fields, 1,
+		sizeof(const char *) };
+	static const char *const good[] = {
+		"{\"text\":\"-----BEGIN X-----\\nAAAA\\r\\n\\tBBBB\\n\"}",
+		"{\"text\":\"one line\"}",
+	};
+	static const char *const bad[] = {
+		"{\"text\":\"a\\u0001b\"}", "{\"text\":\"a\\u001bb\"}",
+		"{\"text\":\"a\\u007fb\"}", "{\"text\":\"a\\fb\"}",
+	};
+	ch_json_error_t err;
+	const char *out;
+	json_t *j;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		j = ch_json_parse(good[i], strlen(good[i]), 16, &err);
+		CHECK(j != NULL);
+		CHECK(ch_json_validate(&lines_schema, j, &out, &err) == 0);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		j = ch_json_parse(bad[i], strlen(bad[i]), 16, &err);
+		CHECK(j != NULL);
+		CHECK(ch_json_validate(&lines_schema, j, &out, &err) == -1);
+		CHECK(err.kind == CH_JSON_E_INVALID_FIELD);
+		json_decref(j);
+	}
+	return 0;
+}

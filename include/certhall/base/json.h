@@ -33,6 +33,9 @@ typedef enum {
 
 #define CH_F_REQUIRED	0x1u
 #define CH_F_NULLABLE	0x2u	/* JSON null is taken as absent */
+/* STRING: text of several lines (a PEM block): tab, LF and CR are taken;
+ * every other control character is still refused, as in any string. */
+#define CH_F_LINES	0x4u
 
 typedef struct {
 	bool set;

@@ -50,6 +50,7 @@ typedef enum {
 	CH_P_FORBIDDEN,
 	CH_P_NOT_FOUND,
 	CH_P_METHOD_NOT_ALLOWED,
+	CH_P_NOT_IMPLEMENTED,	/* a method the API does not know (RFC 9110 §15.6.2) */
 	CH_P_NOT_ACCEPTABLE,
 	CH_P_PAYLOAD_TOO_LARGE,
 	CH_P_UNSUPPORTED_MEDIA_TYPE,
@@ -65,6 +66,8 @@ typedef enum {
 	CH_P_SERVICE_UNAVAILABLE,
 	CH_P_GATEWAY_UNAVAILABLE,	/* 503: the payment gateway cannot be
 					 * reached (issue 5) */
+	CH_P_SIGNER_UNAVAILABLE,	/* 503: no signing process answered a
+					 * request for the CA token (issue 12) */
 	CH_P__MAX
 } ch_problem_t;
 

@@ -63,10 +63,19 @@ static const char sql_claim[] =
     "        attempts"
     "   FROM claimed ORDER BY id";
 
+/* A message that carries a secret (a USB key's user PIN; outbox
+ * scrub_after_send, sql/0014) keeps it only until it is sent or given up:
+ * then its text and parameters are replaced by these, in the statement
+ * that records the outcome.  A retry keeps them: it must send them again. */
+#define SCRUB_SET \
+    ", body = CASE WHEN scrub_after_send THEN '[scrubbed after delivery]'" \
+    "         ELSE body END," \
+    "  params = CASE WHEN scrub_after_send THEN '{}'::jsonb ELSE params END"
+
 /* Sent is the truth whoever holds the row now: no lease condition. */
 static const char sql_sent[] =
     "UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL,"
-    "       provider_ref = NULLIF($2, '')"
+    "       provider_ref = NULLIF($2, '')" SCRUB_SET
     " WHERE id = $1::bigint AND status IN ('pending', 'sending')";
 
 /* The others only while this sender still holds the claim (attempts is
@@ -79,6 +88,7 @@ static const char sql_retry[] =
 
 static const char sql_failed[] =
     "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = $3"
+    SCRUB_SET
     " WHERE id = $1::bigint AND status = 'sending' AND attempts = $2::int";
 
 /* Not attempted after all: as if never claimed. */
