@@ -557,10 +557,10 @@ ch_issuance_prepare(ch_issuance_job_t *job, const ch_issuance_ca_t *ca,
 	}
 	/* The API judged the request before storing it (ch_csr_check:
 	 * signature, key, subject); here it is only read for its key, whose
-	 * policy the lint checks again (key.policy).  Judging it twice would
-	 * double the most expensive step of an RSA request: OpenSSL's public
-	 * key check tests that the modulus is composite (tens of signatures'
-	 * worth of CPU). */
+	 * policy the lint checks again (key.policy: kind, size, exponent,
+	 * curve).  Neither repeats OpenSSL's public-key check: for an RSA
+	 * request that test of the modulus costs several signatures' worth
+	 * of CPU, more than all the rest of an issuance. */
 	if (job->csr == NULL) {
 		whyf(job->why, sizeof job->why, "csr: /csr is missing");
 		goto out;

@@ -266,7 +266,9 @@ typedef enum {
 	CH_LINT_SUBJECT_STRINGS,	/* subject.strings: UTF8String but
 					 * C, serialNumber PrintableString */
 	CH_LINT_KEY_MATCH,		/* key.match: the spec's key */
-	CH_LINT_KEY_POLICY,		/* key.policy: ch_x509_key_check() */
+	CH_LINT_KEY_POLICY,		/* key.policy: ch_x509_key_check()'s
+					 * policy, without OpenSSL's public-key
+					 * check (the CSR's, before storing) */
 	CH_LINT_EXT_SET,		/* ext.set: only the profile's
 					 * extensions, each once */
 	CH_LINT_BASIC_CONSTRAINTS,	/* ext.basic_constraints */
