@@ -81,6 +81,14 @@ const char *ch_x509_subject_field(int nid);
  */
 int ch_x509_spki_check(X509_PUBKEY *spki, const char **why);
 
+/*
+ * ch_x509_spki_check() without OpenSSL's public-key check: the kind, the
+ * size, the exponent and the named curve only (the key is still decoded
+ * afresh, which for EC and SM2 puts the point on the curve).  For the
+ * lint: see lint_key().  0, or -1 with *why.
+ */
+int ch_x509_spki_policy(X509_PUBKEY *spki, const char **why);
+
 /* The RFC 5280 §4.2.1.2 method 1 key identifier of spki into out.
  * 0, or -1. */
 int ch_x509_key_id(const X509_PUBKEY *spki,

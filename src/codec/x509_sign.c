@@ -1,6 +1,7 @@
 /*
  * Signing with a verified TBS (certhall/codec/x509.h): the precertificate
- * signed by a throwaway key, the real signature, and the checks after it.
+ * (the TBS with the signature algorithm the key will sign with), the real
+ * signature, and the checks after it.
  */
 #include "signed_int.h"
 
@@ -9,47 +10,6 @@
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-
-/* One throwaway key per kind and process: its signatures are never kept,
- * only the TBS it makes.  Made on first use, never freed. */
-static EVP_PKEY *lint_keys[CH_KEY__MAX];
-static CRYPTO_ONCE lint_once[CH_KEY__MAX] = {
-	CRYPTO_ONCE_STATIC_INIT, CRYPTO_ONCE_STATIC_INIT,
-	CRYPTO_ONCE_STATIC_INIT
-};
-
-static void
-lint_rsa(void)
-{
-	lint_keys[CH_KEY_RSA] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
-	    (size_t)2048);
-}
-
-static void
-lint_ec(void)
-{
-	lint_keys[CH_KEY_EC] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-}
-
-static void
-lint_sm2(void)
-{
-	lint_keys[CH_KEY_SM2] = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
-}
-
-static EVP_PKEY *
-lint_key(ch_key_kind_t kind)
-{
-	static void (*const make[CH_KEY__MAX])(void) = {
-		[CH_KEY_RSA] = lint_rsa, [CH_KEY_EC] = lint_ec,
-		[CH_KEY_SM2] = lint_sm2,
-	};
-
-	if ((unsigned)kind >= CH_KEY__MAX ||
-	    CRYPTO_THREAD_run_once(&lint_once[kind], make[kind]) != 1)
-		return NULL;
-	return lint_keys[kind];
-}
 
 /* Signs x with key by the algorithm for its kind (signed_int.h). */
 static int
@@ -82,13 +42,26 @@ tbs_der(X509 *x, unsigned char **out, size_t *len)
 	return rc;
 }
 
+/*
+ * The precertificate used to be signed by a throwaway key of key's kind,
+ * only for X509_sign() to fill in the two AlgorithmIdentifiers: a
+ * software RSA-2048 signature per certificate (as much CPU as the token's
+ * own) whose bytes were thrown away.  The identifiers are set here
+ * instead, to what the lint's cert.signature_alg demands (the algorithm
+ * for key's kind; NULL parameters for RSA, RFC 4055 §5; absent for ECDSA
+ * and SM2, RFC 5758 §3.2 and GM/T 0015), and the TBS is encoded from
+ * them.  Nothing is trusted on that account: ch_x509_sign() refuses a
+ * signature whose TBS is not byte-identical to this one, so a key that
+ * signs with other identifiers signs nothing that is kept.
+ */
 int
 ch_x509_precert(X509 *x, EVP_PKEY *key, unsigned char **tbs, size_t *tbslen,
     char *why, size_t whylen)
 {
 	ch_key_kind_t kind = ch_x509_key_kind(key);
-	EVP_PKEY *lk = lint_key(kind);
-	int rc = -1;
+	const X509_ALGOR *outer = NULL;
+	unsigned char *der = NULL;
+	int len, rc = -1;
 
 	*tbs = NULL;
 	*tbslen = 0;
@@ -96,14 +69,25 @@ ch_x509_precert(X509 *x, EVP_PKEY *key, unsigned char **tbs, size_t *tbslen,
 		ch_x509_whyf(why, whylen, "key: is neither RSA, EC nor SM2");
 		goto out;
 	}
-	if (lk == NULL || sign_as(x, lk) != 0 ||
-	    tbs_der(x, tbs, tbslen) != 0) {
-		ch_x509_whyf(why, whylen, "precertificate: cannot be signed "
-		    "with the lint key");
+	X509_get0_signature(NULL, &outer, x);
+	/* OpenSSL 3.0 has no setter for them but signing: both are x's own
+	 * (X509_get0_tbs_sigalg() and X509_get0_signature() hand them out
+	 * const only). */
+	if (outer == NULL || X509_ALGOR_set0((X509_ALGOR *)outer,
+	    OBJ_nid2obj(ch_x509_sig_nid(kind)), kind == CH_KEY_RSA ?
+	    V_ASN1_NULL : V_ASN1_UNDEF, NULL) != 1 ||
+	    X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(x), outer)
+	    != 1 || (len = i2d_re_X509_tbs(x, &der)) <= 0) {
+		ch_x509_whyf(why, whylen, "precertificate: its TBS cannot be "
+		    "encoded");
 		goto out;
 	}
+	*tbs = der;
+	*tbslen = (size_t)len;
+	der = NULL;
 	rc = 0;
 out:
+	OPENSSL_free(der);
 	ERR_clear_error();
 	return rc;
 }

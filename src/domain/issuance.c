@@ -557,10 +557,10 @@ ch_issuance_prepare(ch_issuance_job_t *job, const ch_issuance_ca_t *ca,
 	}
 	/* The API judged the request before storing it (ch_csr_check:
 	 * signature, key, subject); here it is only read for its key, whose
-	 * policy the lint checks again (key.policy).  Judging it twice would
-	 * double the most expensive step of an RSA request: OpenSSL's public
-	 * key check tests that the modulus is composite (tens of signatures'
-	 * worth of CPU). */
+	 * policy the lint checks again (key.policy: kind, size, exponent,
+	 * curve).  Neither repeats OpenSSL's public-key check: for an RSA
+	 * request that test of the modulus costs several signatures' worth
+	 * of CPU, more than all the rest of an issuance. */
 	if (job->csr == NULL) {
 		whyf(job->why, sizeof job->why, "csr: /csr is missing");
 		goto out;
@@ -841,30 +841,18 @@ job_rollback(ch_ctx_t *ctx)
 	return ch_db_command(ctx->db, "ROLLBACK TO SAVEPOINT issuance_job");
 }
 
-/* The certificate rows of one signed job.  1 stored, 0 the claim did not
- * hold (nothing written), -1 error; *revoked the certificates revoked. */
-static int
-store_certificate(ch_ctx_t *ctx, const char *signer,
-    const ch_issuance_ca_t *ca, ch_issuance_job_t *job, int *revoked)
+/* stmt_issue's params for job, in ctx->pool. */
+static const char *const *
+issue_params(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
+    const ch_issuance_job_t *job)
 {
-	char id[24], attempt[16], nb[24], na[24], app[24], applicant[24];
-	char issuer[24], old[24];
-	const char *params[20];
+	const char **params = ch_palloc(ctx->pool, 20 * sizeof *params);
 	bool supersedes = job->business == CH_BIZ_REISSUE ||
 	    job->business == CH_BIZ_CHANGE;
-	PGresult *res;
 
-	snprintf(id, sizeof id, "%lld", job->id);
-	snprintf(attempt, sizeof attempt, "%d", job->attempt);
-	snprintf(nb, sizeof nb, "%lld", (long long)job->not_before);
-	snprintf(na, sizeof na, "%lld", (long long)job->not_after);
-	snprintf(app, sizeof app, "%lld", job->application_id);
-	snprintf(applicant, sizeof applicant, "%lld", job->applicant_id);
-	snprintf(issuer, sizeof issuer, "%lld", ca->issuer_id);
-	snprintf(old, sizeof old, "%lld", job->old_id);
-	params[0] = id;
+	params[0] = ch_psprintf(ctx->pool, "%lld", job->id);
 	params[1] = signer;
-	params[2] = attempt;
+	params[2] = ch_psprintf(ctx->pool, "%d", job->attempt);
 	params[3] = job->serial_hex;
 	params[4] = job->profile == CH_PROFILE_PERSONAL ? "personal" : "org";
 	params[5] = job->unit_name;
@@ -873,18 +861,27 @@ store_certificate(ch_ctx_t *ctx, const char *signer,
 	    : NULL;
 	params[8] = job->profile == CH_PROFILE_PERSONAL ?
 	    job->holder_id_number : NULL;
-	params[9] = nb;
-	params[10] = na;
+	params[9] = ch_psprintf(ctx->pool, "%lld", (long long)job->not_before);
+	params[10] = ch_psprintf(ctx->pool, "%lld", (long long)job->not_after);
 	params[11] = job->usb_key_serial;
 	params[12] = phex(ctx->pool, job->der, job->der_len);
 	params[13] = job->handler_phone;
-	params[14] = app;
-	params[15] = applicant;
-	params[16] = issuer;
+	params[14] = ch_psprintf(ctx->pool, "%lld", job->application_id);
+	params[15] = ch_psprintf(ctx->pool, "%lld", job->applicant_id);
+	params[16] = ch_psprintf(ctx->pool, "%lld", ca->issuer_id);
 	params[17] = job->key_algorithm;
 	params[18] = job->subject;
-	params[19] = supersedes && job->old_id > 0 ? old : NULL;
-	res = ch_db_exec(ctx->db, ctx->pool, &stmt_issue, params);
+	params[19] = supersedes && job->old_id > 0 ?
+	    ch_psprintf(ctx->pool, "%lld", job->old_id) : NULL;
+	return params;
+}
+
+/* What stmt_issue did for job (res, its result): 1 stored
+ * (job->certificate_id set), 0 the claim did not hold (nothing written),
+ * -1 error; *revoked the certificates revoked. */
+static int
+issue_read(PGresult *res, ch_issuance_job_t *job, int *revoked)
+{
 	if (res == NULL)
 		return -1;
 	if (PQgetisnull(res, 0, 0))
@@ -899,47 +896,27 @@ store_certificate(ch_ctx_t *ctx, const char *signer,
 	return 1;
 }
 
+/* The audit detail of the application's move to issued. */
+static json_t *
+issued_detail(const ch_issuance_job_t *job)
+{
+	return json_pack("{s:I, s:s, s:I}", "job_id", (json_int_t)job->id,
+	    "serial", job->serial_hex, "certificate_id",
+	    (json_int_t)job->certificate_id);
+}
+
 /*
- * One signed job, inside its savepoint: the certificate, the application
- * issued (history, audit, SMS), the superseded certificate's audit event.
- * 0 done (outcome ISSUED or LOST), 1 the application is not issuing (job
- * to fail), -1 error (the caller rolls the job back).
+ * After the application's move to issued: the superseded certificate's
+ * audit event (revoked > 0) and the SMS (phone: the handler phone's read,
+ * ch_wf_notify_send()).  0 or -1.
  */
 static int
-issue_one(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
-    ch_issuance_job_t *job)
+issued_news(ch_ctx_t *ctx, const ch_issuance_job_t *job, int revoked,
+    PGresult *phone)
 {
 	char app[24], old[24];
 	const char *text;
-	ch_app_status_t now = CH_ST__MAX;
-	int revoked = 0, r;
 
-	r = store_certificate(ctx, signer, ca, job, &revoked);
-	if (r < 0)
-		return -1;
-	if (r == 0) {
-		job->outcome = CH_JOB_LOST;
-		ch_warn("job %lld: %s; serial \"%s\" abandoned", job->id,
-		    WHY_LOST, job->serial_hex);
-		return give_back(ctx, signer, job, WHY_LOST);
-	}
-	switch (ch_wf_transition(ctx, job->application_id,
-	    CH_ST_BIT(CH_ST_ISSUING), CH_ST_ISSUED, NULL,
-	    json_pack("{s:I, s:s, s:I}", "job_id", (json_int_t)job->id,
-	    "serial", job->serial_hex, "certificate_id",
-	    (json_int_t)job->certificate_id), NULL)) {
-	case CH_WF_OK:
-		break;
-	case CH_WF_ILLEGAL:
-		if (ch_wf_status_now(ctx, job->application_id, &now) != 0)
-			return -1;
-		whyf(job->why, sizeof job->why, "application: is %s, not "
-		    "issuing", ch_app_status_name(now));
-		return 1;
-	case CH_WF_ERROR:
-	default:
-		return -1;
-	}
 	if (revoked > 0) {
 		snprintf(old, sizeof old, "%lld", job->old_id);
 		if (ch_audit(ctx, "certificate.revoked", "certificate", old,
@@ -952,21 +929,164 @@ issue_one(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
 	text = ch_psprintf(ctx->pool, job->business == CH_BIZ_RENEW ||
 	    job->business == CH_BIZ_CHANGE ? TEXT_ISSUED_ONLINE
 	    : TEXT_ISSUED_SHIP, app);
-	if (ch_wf_notify(ctx, job->application_id, "issued",
-	    json_pack("{s:s}", "id", app), text) != 0)
+	return ch_wf_notify_sent(ctx, phone, "issued",
+	    json_pack("{s:s}", "id", app), text);
+}
+
+/*
+ * One signed job, inside its savepoint: the certificate, the application
+ * issued (history, audit, SMS), the superseded certificate's audit event.
+ * 0 done (outcome ISSUED or LOST), 1 the application is not issuing (job
+ * to fail), -1 error (the caller rolls the job back).
+ */
+static int
+issue_one(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
+    ch_issuance_job_t *job)
+{
+	ch_app_status_t now = CH_ST__MAX;
+	PGresult *phone = NULL;
+	int revoked = 0, r;
+
+	r = issue_read(ch_db_exec(ctx->db, ctx->pool, &stmt_issue,
+	    issue_params(ctx, signer, ca, job)), job, &revoked);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		job->outcome = CH_JOB_LOST;
+		ch_warn("job %lld: %s; serial \"%s\" abandoned", job->id,
+		    WHY_LOST, job->serial_hex);
+		return give_back(ctx, signer, job, WHY_LOST);
+	}
+	switch (ch_wf_transition(ctx, job->application_id,
+	    CH_ST_BIT(CH_ST_ISSUING), CH_ST_ISSUED, NULL, issued_detail(job),
+	    NULL)) {
+	case CH_WF_OK:
+		break;
+	case CH_WF_ILLEGAL:
+		if (ch_wf_status_now(ctx, job->application_id, &now) != 0)
+			return -1;
+		whyf(job->why, sizeof job->why, "application: is %s, not "
+		    "issuing", ch_app_status_name(now));
+		return 1;
+	case CH_WF_ERROR:
+	default:
+		return -1;
+	}
+	if (ch_wf_notify_send(ctx, job->application_id, &phone) != 0 ||
+	    ch_db_sync(ctx->db) != 0 || issued_news(ctx, job, revoked, phone)
+	    != 0)
 		return -1;
 	job->outcome = CH_JOB_ISSUED;
 	return 0;
+}
+
+/*
+ * The batch recorded in three round trips instead of three a job, when
+ * every job of it was signed (the usual batch): every job's stmt_issue
+ * sent at once; then, for those whose claim held, every application's
+ * move to issued and its handler phone; then the history rows, audit
+ * events, SMS and the COMMIT.  Each statement is the one issue_one() runs
+ * and each job ends as issue_one() would end it, except that nothing here
+ * is undone for one job alone: anything not as expected (a statement
+ * that failed, a serial not linted, an application that is no longer
+ * issuing) rolls the whole transaction back, and the caller records the
+ * batch job by job, a savepoint each.  So a job's writes are still all or
+ * nothing, and the batch still one transaction.
+ *
+ * 0 recorded and committed (*count issued); 1 nothing recorded, the
+ * transaction rolled back: record it job by job; -1 the database failed.
+ */
+static int
+finish_together(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
+    ch_issuance_job_t *jobs, int n, int *count)
+{
+	PGresult **issued = ch_palloc(ctx->pool, (size_t)n * sizeof *issued);
+	PGresult **move = ch_palloc(ctx->pool, (size_t)n * sizeof *move);
+	PGresult **phone = ch_palloc(ctx->pool, (size_t)n * sizeof *phone);
+	int *revoked = ch_palloc(ctx->pool, (size_t)n * sizeof *revoked);
+	int *held = ch_palloc(ctx->pool, (size_t)n * sizeof *held);
+	char state[8];
+
+	*count = 0;
+	if (ch_db_begin(ctx->db) != 0)
+		goto undo;
+	for (int i = 0; i < n; i++)
+		if (ch_db_send(ctx->db, ctx->pool, &stmt_issue,
+		    issue_params(ctx, signer, ca, &jobs[i]), &issued[i]) != 0)
+			goto undo;
+	if (ch_db_sync(ctx->db) != 0)
+		goto undo;
+	for (int i = 0; i < n; i++) {
+		revoked[i] = 0;
+		if ((held[i] = issue_read(issued[i], &jobs[i], &revoked[i])) < 0)
+			goto undo;
+		if (held[i] == 0) {
+			if (give_back(ctx, signer, &jobs[i], WHY_LOST) != 0)
+				goto undo;
+			continue;
+		}
+		if (ch_wf_transition_send(ctx, jobs[i].application_id,
+		    CH_ST_BIT(CH_ST_ISSUING), CH_ST_ISSUED, &move[i]) != 0 ||
+		    ch_wf_notify_send(ctx, jobs[i].application_id, &phone[i])
+		    != 0)
+			goto undo;
+	}
+	if (ch_db_sync(ctx->db) != 0)
+		goto undo;
+	for (int i = 0; i < n; i++)
+		if (held[i] > 0 && (ch_wf_transition_sent(ctx,
+		    jobs[i].application_id, CH_ST_ISSUED, NULL,
+		    issued_detail(&jobs[i]), move[i]) != CH_WF_OK ||
+		    issued_news(ctx, &jobs[i], revoked[i], phone[i]) != 0))
+			goto undo;
+	if (ch_db_commit(ctx->db) != 0)
+		goto undo;
+	for (int i = 0; i < n; i++) {
+		if (held[i] > 0) {
+			jobs[i].outcome = CH_JOB_ISSUED;
+			(*count)++;
+			continue;
+		}
+		jobs[i].outcome = CH_JOB_LOST;
+		ch_warn("job %lld: %s; serial \"%s\" abandoned", jobs[i].id,
+		    WHY_LOST, jobs[i].serial_hex);
+	}
+	return 0;
+undo:
+	for (int i = 0; i < n; i++)
+		jobs[i].certificate_id = 0;
+	/* A connection lost (a COMMIT's fate unknown): the batch is the
+	 * caller's to drop, as job by job. */
+	snprintf(state, sizeof state, "%s", ch_db_sqlstate(ctx->db));
+	(void)ch_db_sync(ctx->db);
+	if (strncmp(state, "08", 2) == 0 || ch_db_conn(ctx->db) == NULL ||
+	    ch_db_rollback(ctx->db) != 0) {
+		ch_db_finish(ctx->db);
+		return -1;
+	}
+	ch_info("issuance: the batch is recorded job by job");
+	return 1;
 }
 
 int
 ch_issuance_finish(ch_ctx_t *ctx, const char *signer,
     const ch_issuance_ca_t *ca, ch_issuance_job_t *jobs, int n, int *issued)
 {
-	int count = 0;
+	int count = 0, together = n > 0 ? 1 : 0;
 
 	if (issued != NULL)
 		*issued = 0;
+	for (int i = 0; i < n; i++)
+		if (jobs[i].outcome != CH_JOB_SIGNED)
+			together = 0;
+	if (together && (together = finish_together(ctx, signer, ca, jobs,
+	    n, &count)) <= 0) {
+		if (together < 0)
+			goto fail;
+		if (issued != NULL)
+			*issued = count;
+		return 0;
+	}
 	if (ch_db_begin(ctx->db) != 0)
 		goto fail;
 	for (int i = 0; i < n; i++) {

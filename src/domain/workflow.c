@@ -131,45 +131,40 @@ history(ch_ctx_t *ctx, const char *id, const char *from, const char *to,
 	return ch_db_queue(ctx->db, ctx->pool, &stmt_history, params);
 }
 
-/*
- * The move, its history row and its audit event; quote (may be NULL) as
- * ch_wf_transition_quoted() stores it, *answer then the result row.
- */
-static ch_wf_result_t
-transition(ch_ctx_t *ctx, long long id, ch_st_set_t from, ch_app_status_t to,
-    const char *reason, json_t *detail, int *version,
-    const ch_wf_quote_t *quote, PGresult **answer)
+/* The move's params (idbuf, from, to and, with quote, the quote's three)
+ * into params. */
+static void
+move_params(ch_ctx_t *ctx, char idbuf[24], long long id, ch_st_set_t from,
+    ch_app_status_t to, const ch_wf_quote_t *quote, const char *params[6])
 {
-	const char *to_code = ch_app_status_name(to);
-	char idbuf[24], *action;
-	const char *params[6];
-	char *old = NULL;
-	PGresult *res;
-
-	if (detail == NULL)
-		detail = json_object();
-	ch_pool_json(ctx->pool, detail);
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	/* Of two concurrent deciders the loser waits here for the winner's
-	 * commit, then finds the guard false: exactly one moves it. */
+	snprintf(idbuf, 24, "%lld", id);
 	params[0] = idbuf;
 	params[1] = pg_array(ctx->pool, from);
-	params[2] = to_code;
+	params[2] = ch_app_status_name(to);
 	if (quote != NULL) {
 		params[3] = quote->json;
 		params[4] = quote->total_fen;
 		params[5] = quote->lock ? "t" : "f";
 	}
-	res = ch_db_exec(ctx->db, ctx->pool,
-	    quote != NULL ? &stmt_move_quoted : &stmt_move, params);
+}
+
+/* What the move of application id to did (res, its result): the history
+ * row and the audit event; detail has joined ctx->pool. */
+static ch_wf_result_t
+moved(ch_ctx_t *ctx, long long id, ch_app_status_t to, const char *reason,
+    json_t *detail, PGresult *res, int *version)
+{
+	const char *to_code = ch_app_status_name(to);
+	char idbuf[24], *action;
+	char *old = NULL;
+
 	if (res == NULL)
 		return CH_WF_ERROR;
 	if (PQntuples(res) != 1)
 		return CH_WF_ILLEGAL;
+	snprintf(idbuf, sizeof idbuf, "%lld", id);
 	if (version != NULL)
 		*version = atoi(PQgetvalue(res, 0, 0));
-	if (answer != NULL)
-		*answer = res;
 	old = ch_pstrdup(ctx->pool, PQgetvalue(res, 0, 1));
 	if (history(ctx, idbuf, old, to_code, reason) != 0)
 		return CH_WF_ERROR;
@@ -180,6 +175,55 @@ transition(ch_ctx_t *ctx, long long id, ch_st_set_t from, ch_app_status_t to,
 	action = ch_psprintf(ctx->pool, "application.%s", to_code);
 	return ch_audit(ctx, action, "application", idbuf, json_incref(detail))
 	    == 0 ? CH_WF_OK : CH_WF_ERROR;
+}
+
+/*
+ * The move, its history row and its audit event; quote (may be NULL) as
+ * ch_wf_transition_quoted() stores it, *answer then the result row.
+ */
+static ch_wf_result_t
+transition(ch_ctx_t *ctx, long long id, ch_st_set_t from, ch_app_status_t to,
+    const char *reason, json_t *detail, int *version,
+    const ch_wf_quote_t *quote, PGresult **answer)
+{
+	char idbuf[24];
+	const char *params[6];
+	PGresult *res;
+	ch_wf_result_t r;
+
+	if (detail == NULL)
+		detail = json_object();
+	ch_pool_json(ctx->pool, detail);
+	/* Of two concurrent deciders the loser waits here for the winner's
+	 * commit, then finds the guard false: exactly one moves it. */
+	move_params(ctx, idbuf, id, from, to, quote, params);
+	res = ch_db_exec(ctx->db, ctx->pool,
+	    quote != NULL ? &stmt_move_quoted : &stmt_move, params);
+	r = moved(ctx, id, to, reason, detail, res, version);
+	if (r == CH_WF_OK && answer != NULL)
+		*answer = res;
+	return r;
+}
+
+int
+ch_wf_transition_send(ch_ctx_t *ctx, long long id, ch_st_set_t from,
+    ch_app_status_t to, PGresult **slot)
+{
+	char *idbuf = ch_palloc(ctx->pool, 24);
+	const char *params[6];
+
+	move_params(ctx, idbuf, id, from, to, NULL, params);
+	return ch_db_send(ctx->db, ctx->pool, &stmt_move, params, slot);
+}
+
+ch_wf_result_t
+ch_wf_transition_sent(ch_ctx_t *ctx, long long id, ch_app_status_t to,
+    const char *reason, json_t *detail, PGresult *res)
+{
+	if (detail == NULL)
+		detail = json_object();
+	ch_pool_json(ctx->pool, detail);
+	return moved(ctx, id, to, reason, detail, res, NULL);
 }
 
 ch_wf_result_t
@@ -220,10 +264,26 @@ int
 ch_wf_notify(ch_ctx_t *ctx, long long id, const char *template,
     json_t *params_json, const char *text)
 {
-	char idbuf[24];
-	const char *params[1];
+	PGresult *res = ch_db_exec_id(ctx->db, ctx->pool, &stmt_phone, id);
+
+	return ch_wf_notify_sent(ctx, res, template, params_json, text);
+}
+
+int
+ch_wf_notify_send(ch_ctx_t *ctx, long long id, PGresult **slot)
+{
+	char *idbuf = ch_palloc(ctx->pool, 24);
+	const char *params[1] = { idbuf };
+
+	snprintf(idbuf, 24, "%lld", id);
+	return ch_db_send(ctx->db, ctx->pool, &stmt_phone, params, slot);
+}
+
+int
+ch_wf_notify_sent(ch_ctx_t *ctx, PGresult *res, const char *template,
+    json_t *params_json, const char *text)
+{
 	char *p;
-	PGresult *res;
 	int rc;
 
 	if (params_json == NULL)
@@ -233,9 +293,6 @@ ch_wf_notify(ch_ctx_t *ctx, long long id, const char *template,
 		ch_error("sms template \"%s\" lacks the 【四川CA】 signature", template);
 		return -1;
 	}
-	snprintf(idbuf, sizeof idbuf, "%lld", id);
-	params[0] = idbuf;
-	res = ch_db_exec(ctx->db, ctx->pool, &stmt_phone, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	if (PQgetisnull(res, 0, 0))

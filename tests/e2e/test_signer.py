@@ -231,6 +231,39 @@ def test_jobs_that_cannot_succeed_fail_with_the_reason(keys):
     assert tbs is not None and len(bytes(tbs)) > 200
 
 
+def test_one_refusal_among_signed_jobs_spares_the_others(keys):
+    """A batch whose jobs were all signed is recorded together (three round trips for
+    all); a job the database refuses, or whose application is no longer issuing, rolls
+    that back and the batch is recorded job by job, a savepoint each: that job fails,
+    the others are issued, each exactly once."""
+    log_from = len(sj.signer_log(stack_path()))
+    csr = sj.csr_for(keys["p256"], sj.UNIT)
+    with sj.connect() as conn, conn.cursor() as cur:
+        jobs = [sj.make_job(cur, "new", "org", csr) for _ in range(2)]
+        refused = sj.make_job(cur, "new", "org", csr, phone="0000")
+        gone = sj.make_job(cur, "new", "org", csr)
+        cur.execute("UPDATE application SET status = 'cancelled' WHERE id = %s",
+                    (gone.application_id,))
+        jobs += [sj.make_job(cur, "new", "org", csr) for _ in range(2)]
+        sj.notify(cur)
+    sj.wait_jobs([refused.id, gone.id], statuses=("failed",), timeout=60, what="jobs failed")
+    sj.wait_jobs([j.id for j in jobs], timeout=60)
+    expect = {refused.id: r"^database: .*SQLSTATE 23514",
+              gone.id: r"^application: is cancelled, not issuing"}
+    for job_id, pattern in expect.items():
+        last_error, = sj.sql("SELECT last_error FROM signing_job WHERE id = %s", (job_id,))[0]
+        assert re.search(pattern, last_error), last_error
+        assert sj.sql("SELECT count(*) FROM certificate WHERE job_id = %s", (job_id,))[0][0] == 0
+    for job in jobs:
+        assert sj.sql("SELECT count(*) FROM certificate WHERE job_id = %s", (job.id,))[0][0] == 1
+        app, = sj.sql("SELECT status FROM application WHERE id = %s", (job.application_id,))[0]
+        assert app == "issued"
+        moves = sj.sql("SELECT count(*) FROM application_history WHERE application_id = %s"
+                       " AND to_status = 'issued'", (job.application_id,))[0][0]
+        assert moves == 1
+    assert "the batch is recorded job by job" in sj.signer_log(stack_path())[log_from:]
+
+
 # ---------------------------------------------------------------------------------
 # The CA as set up
 # ---------------------------------------------------------------------------------

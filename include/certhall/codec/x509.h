@@ -8,8 +8,9 @@
  *
  *	serial = ch_x509_serial_new()	  the caller reserves it in the DB
  *	x = ch_x509_build(&spec)	  the unsigned certificate
- *	ch_x509_precert(x, key, &tbs)	  x signed by a throwaway key of key's
- *					  kind: its TBS is what key will sign
+ *	ch_x509_precert(x, key, &tbs)	  x given the signature algorithm of
+ *					  key's kind: its TBS is what key will
+ *					  sign
  *	ch_x509_lint(x, &spec)		  our checks; the caller stores tbs
  *	ch_x509_sign(x, key, tbs, issuer) the real signature; refused unless
  *					  the TBS is byte-identical to tbs and
@@ -265,7 +266,9 @@ typedef enum {
 	CH_LINT_SUBJECT_STRINGS,	/* subject.strings: UTF8String but
 					 * C, serialNumber PrintableString */
 	CH_LINT_KEY_MATCH,		/* key.match: the spec's key */
-	CH_LINT_KEY_POLICY,		/* key.policy: ch_x509_key_check() */
+	CH_LINT_KEY_POLICY,		/* key.policy: ch_x509_key_check()'s
+					 * policy, without OpenSSL's public-key
+					 * check (the CSR's, before storing) */
 	CH_LINT_EXT_SET,		/* ext.set: only the profile's
 					 * extensions, each once */
 	CH_LINT_BASIC_CONSTRAINTS,	/* ext.basic_constraints */
@@ -305,12 +308,13 @@ int ch_x509_lint(X509 *cert, const ch_cert_spec_t *spec,
     ch_lint_report_t *report);
 
 /*
- * Makes x a precertificate: signs it with a throwaway key of the same kind
- * as key (RSA, EC or SM2; one per kind and process, made on first use) and
- * the algorithm key will sign with, so that x's TBS is byte for byte what
- * ch_x509_sign() will sign.  *tbs receives that TBS as DER (*tbslen bytes,
- * free with OPENSSL_free) for the caller to keep with the lint record.
- * 0, or -1 with why (x is then unusable).
+ * Makes x a precertificate: sets its two AlgorithmIdentifiers to the
+ * algorithm key will sign with (by key's kind: RSA, EC or SM2; no private
+ * key is used, key may be the public one), so that x's TBS is byte for
+ * byte what ch_x509_sign() will sign.  *tbs receives that TBS as DER
+ * (*tbslen bytes, free with OPENSSL_free) for the caller to keep with the
+ * lint record.  x's signature stays empty.  0, or -1 with why (x is then
+ * unusable).
  */
 int ch_x509_precert(X509 *x, EVP_PKEY *key, unsigned char **tbs,
     size_t *tbslen, char *why, size_t whylen);

@@ -188,9 +188,9 @@ int ch_issuance_claim(ch_ctx_t *ctx, const char *signer, int lease_s,
  * CH_JOB_LINTED with x, tbs, validity, subject and key algorithm set, or
  * CH_JOB_FAILED with why ("csr: /csr ..." when it cannot be read,
  * "validity: ...", "build: ...", "lint <rule>: ..."; a key the policy
- * refuses is "lint key.policy: ...").  now is the batch's clock.  Pure and thread-safe:
- * no database, no token (the precertificate is signed by the codec's
- * throwaway key of the issuer's kind).
+ * refuses is "lint key.policy: ...").  now is the batch's clock.  Pure
+ * and thread-safe: no database, no token, no signature (the
+ * precertificate only carries the issuer's signature algorithm).
  */
 void ch_issuance_prepare(ch_issuance_job_t *job, const ch_issuance_ca_t *ca,
     time_t now);

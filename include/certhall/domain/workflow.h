@@ -13,6 +13,7 @@
 #define CERTHALL_WORKFLOW_H
 
 #include "certhall/store/ctx.h"
+#include "certhall/store/db.h"
 
 #include <stdbool.h>
 
@@ -80,6 +81,23 @@ ch_wf_result_t ch_wf_transition(ch_ctx_t *ctx, long long id, ch_st_set_t from,
     ch_app_status_t to, const char *reason, struct json_t *detail,
     int *version);
 
+/*
+ * ch_wf_transition() in two halves, for a caller that moves many
+ * applications in one transaction and wants one round trip for all the
+ * moves (certhall-signer's batch): _send() sends the guarded move without
+ * waiting (*slot receives its result at the caller's next ch_db_sync(),
+ * ch_db_exec() or ch_db_commit(); certhall/store/db.h), and _sent() then
+ * records what that result says, as ch_wf_transition() does (history row,
+ * audit event with detail, which joins ctx->pool on entry): CH_WF_OK,
+ * CH_WF_ILLEGAL (nothing moved, nothing recorded), or CH_WF_ERROR (res
+ * NULL, or the records failed).  _send(): 0 or -1.
+ */
+int ch_wf_transition_send(ch_ctx_t *ctx, long long id, ch_st_set_t from,
+    ch_app_status_t to, PGresult **slot);
+ch_wf_result_t ch_wf_transition_sent(ch_ctx_t *ctx, long long id,
+    ch_app_status_t to, const char *reason, struct json_t *detail,
+    PGresult *res);
+
 /* A quote the move itself stores (ch_wf_transition_quoted()). */
 typedef struct {
 	const char *json;	/* the Quote object, compact JSON text */
@@ -111,6 +129,15 @@ int ch_wf_created(ch_ctx_t *ctx, long long id);
  * nothing (returns 0) when the application has no handler phone.
  */
 int ch_wf_notify(ch_ctx_t *ctx, long long id, const char *template,
+    struct json_t *params, const char *text);
+/*
+ * ch_wf_notify() in two halves, like ch_wf_transition_send() and _sent():
+ * _send() sends the read of application id's handler phone (*slot, at the
+ * caller's next sync), _sent() queues the SMS from that result (res NULL:
+ * -1).  0 or -1.
+ */
+int ch_wf_notify_send(ch_ctx_t *ctx, long long id, PGresult **slot);
+int ch_wf_notify_sent(ch_ctx_t *ctx, PGresult *res, const char *template,
     struct json_t *params, const char *text);
 
 /*
