@@ -174,3 +174,145 @@ def test_superseded_with_snake_case_reason_and_unspecified(chain, key):
     assert resp.revocation_reason is None
     out = check_respin(chain, b["der"], bytes(rb["sha1"]["der"]), "sha1")
     assert "leaf.pem: revoked" in out and "Reason" not in out, out
+
+
+# ---------------------------------------------------------------------------------------
+# The web: POST and GET through nginx
+# ---------------------------------------------------------------------------------------
+
+def url():
+    return require_env("CERTHALL_URL") + "/ocsp"
+
+
+def via_url(chain, cert_der, digest="sha1"):
+    """`openssl ocsp -url` (POST) through nginx; (rc, output)."""
+    return openssl_ocsp(chain, cert_der, ["-url", url()], digest)
+
+
+def request_der(chain, cert_der, digest="sha1"):
+    with tempfile.NamedTemporaryFile(suffix=".der") as f:
+        rc, out = openssl_ocsp(chain, cert_der, ["-reqout", f.name], digest)
+        assert rc == 0, out
+        return Path(f.name).read_bytes()
+
+
+def get_path(der, style="plain"):
+    b64 = base64.b64encode(der).decode()
+    if style == "escaped":
+        b64 = urllib.parse.quote(b64, safe="")
+    elif style == "urlsafe":
+        b64 = base64.urlsafe_b64encode(der).decode().rstrip("=")
+    return "/ocsp/" + b64
+
+
+def check_der_response(chain, cert_der, der, digest="sha1"):
+    return check_respin(chain, cert_der, der, digest)
+
+
+def ocsp_status(resp):
+    assert resp.status_code == 200, (resp.status_code, resp.content[:200])
+    assert resp.headers["Content-Type"] == OCSP_TYPE
+    return ocsp.load_der_ocsp_response(resp.content).response_status
+
+
+def test_post_good_revoked_unknown_through_nginx(chain, key):
+    c, = issue(key)
+    for digest in ("sha1", "sha256"):
+        rc, out = via_url(chain, c["der"], digest)
+        assert rc == 0 and "Response verify OK" in out and "leaf.pem: good" in out, out
+    at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
+    revoke_sql(c["id"], "affiliationChanged", at)
+
+    def revoked():
+        rc, out = via_url(chain, c["der"], "sha256")
+        return "leaf.pem: revoked" in out and out
+    out = wait_until(revoked, 15, interval=0.3, what="revoked through nginx")
+    assert "Response verify OK" in out and "Reason: affiliationChanged" in out, out
+    assert "Revocation Time: " + at.strftime("%b %e %H:%M:%S %Y GMT").replace("  ", " ") in \
+        out.replace("  ", " "), out
+    # A serial never issued: a signed "unknown", made on demand and stored.
+    serial = "71" + "".join(f"{b:02x}" for b in __import__("os").urandom(15))
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run(
+            ["openssl", "ocsp", "-issuer", str(chain.issuing_pem), "-serial", "0x" + serial,
+             "-CAfile", str(chain.both), "-no_nonce", "-url", url()],
+            capture_output=True, text=True, timeout=30, cwd=d)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0 and "Response verify OK" in text, text
+    assert f"0x{serial}: unknown" in text, text
+    assert sj.sql("SELECT cert_status, due_at = 'infinity' FROM ocsp_response"
+                  " WHERE serial = %s AND hash = 'sha1'", (serial,)) == [("unknown", True)]
+
+
+def test_get_in_every_encoding_and_cache_headers(chain, key, client):
+    c, = issue(key)
+    wait_stored(c["serial"], "good")
+    for digest in ("sha1", "sha256"):
+        der = request_der(chain, c["der"], digest)
+        for style in ("plain", "escaped", "urlsafe"):
+            resp = client.get(get_path(der, style))
+            assert ocsp_status(resp) == ocsp.OCSPResponseStatus.SUCCESSFUL
+            out = check_der_response(chain, c["der"], resp.content, digest)
+            assert "leaf.pem: good" in out, out
+            r = ocsp.load_der_ocsp_response(resp.content)
+            nu = r.next_update.replace(tzinfo=timezone.utc)
+            age = int(re.fullmatch(r"max-age=(\d+), public, no-transform, must-revalidate",
+                                   resp.headers["Cache-Control"]).group(1))
+            left = (nu - datetime.now(timezone.utc)).total_seconds()
+            assert abs(age - left) <= 3, (age, left)
+            etag = resp.headers["ETag"]
+            assert etag == '"' + __import__("hashlib").sha1(resp.content).hexdigest() + '"'
+            assert resp.headers["Expires"] == nu.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            tu = r.this_update.replace(tzinfo=timezone.utc)
+            assert resp.headers["Last-Modified"] == tu.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            again = client.get(get_path(der, style), headers={"If-None-Match": etag})
+            assert again.status_code == 304 and again.content == b""
+            assert again.headers["ETag"] == etag
+
+
+def test_faults_get_a_well_formed_ocsp_error(chain, client):
+    def post(body, ctype="application/ocsp-request"):
+        resp = client.post("/ocsp", data=body, headers={"Content-Type": ctype})
+        assert resp.headers["Cache-Control"] == "no-store"
+        return ocsp_status(resp)
+
+    malformed = ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert post(b"garbage, not DER") == malformed
+    assert post(b"") == malformed
+    assert post(b"\x30" + b"\x00" * 65535) == malformed            # 64 KiB
+    assert post(__import__("os").urandom(65536)) == malformed
+    assert post(b"\x30" * 70000) == malformed                      # over 64 KiB
+    assert post(b"garbage", "text/plain") == malformed
+    for path in ("/ocsp/@@@not-base64", "/ocsp/", "/ocsp/MEow?x=1", "/ocsp/" + "A" * 3,
+                 "/ocsp//", "/ocsp/" + base64.b64encode(b"\x30\x00").decode()):
+        resp = client.get(path)
+        assert ocsp_status(resp) == malformed, path
+    # Another issuer (the root names no certificate here): unauthorized.
+    with tempfile.TemporaryDirectory() as d:
+        req = Path(d) / "req.der"
+        subprocess.run(["openssl", "ocsp", "-issuer", str(chain.root_pem), "-serial", "0x1234",
+                        "-no_nonce", "-reqout", str(req)], check=True, capture_output=True)
+        assert post(req.read_bytes()) == ocsp.OCSPResponseStatus.UNAUTHORIZED
+        resp = client.get(get_path(req.read_bytes(), "escaped"))
+        assert ocsp_status(resp) == ocsp.OCSPResponseStatus.UNAUTHORIZED
+
+
+def test_certificate_issued_seconds_ago_is_answered(chain, key):
+    """Asked for the moment its row exists, and again with its responses gone (as if the
+    signer had not come to them yet): good both times, never unknown."""
+    with sj.connect() as conn, conn.cursor() as cur:
+        job = sj.make_job(cur, "new", "org", sj.csr_for(key, sj.UNIT), years=1)
+        sj.notify(cur)
+
+    def issued():
+        rows = sj.sql("SELECT id, serial, der FROM certificate WHERE job_id = %s", (job.id,))
+        return rows and rows[0]
+    cid, serial, der = wait_until(issued, 60, interval=0.02, what="the certificate")
+    rc, out = via_url(chain, bytes(der), "sha256")
+    assert rc == 0 and "leaf.pem: good" in out, out
+    sj.sql("DELETE FROM ocsp_response WHERE serial = %s", (serial,))
+    for digest in ("sha1", "sha256"):
+        rc, out = via_url(chain, bytes(der), digest)
+        assert rc == 0 and "Response verify OK" in out and "leaf.pem: good" in out, out
+    assert {r[0] for r in sj.sql("SELECT cert_status FROM ocsp_response WHERE serial = %s",
+                                 (serial,))} == {"good"}
