@@ -47,11 +47,15 @@ CREATE INDEX ocsp_response_pending ON ocsp_response (requested_at) WHERE der IS 
 -- transaction itself, so the web knows the serial (and asks for it) from
 -- the moment the certificate exists.  An "unknown" stored for the serial
 -- before becomes the certificate's.  A certificate without an issuer
--- (rows made before issue 12) is not one the responder answers for.
+-- (rows made before issue 12), or whose serial is not in the lookup form
+-- (ch_ocsp_serial_hex: whole bytes, no leading zero byte; the signer never
+-- stores another), is not one the responder answers for: its INSERT is
+-- never refused for it.
 CREATE FUNCTION ocsp_certificate_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.issuer_id IS NULL THEN
+    IF NEW.issuer_id IS NULL OR NEW.serial !~ '^([0-9a-f]{2}){1,20}$'
+       OR NEW.serial ~ '^00' THEN
         RETURN NULL;
     END IF;
     INSERT INTO ocsp_response (hash, serial, certificate_id, issuer_id)

@@ -68,6 +68,7 @@ static const ch_stmt_t stmt_sweep = {
 	       "  SELECT h.hash, c.serial, c.id, c.issuer_id"
 	       "  FROM certificate c CROSS JOIN (VALUES ('sha1'), ('sha256')) AS h(hash)"
 	       "  WHERE c.issuer_id = $1"
+	       "   AND c.serial ~ '^([0-9a-f]{2}){1,20}$' AND c.serial !~ '^00'"
 	       "   AND NOT EXISTS (SELECT 1 FROM ocsp_response o"
 	       "    WHERE o.hash = h.hash AND o.serial = c.serial)"
 	       "  ON CONFLICT (hash, serial) DO NOTHING RETURNING 1),"
