@@ -241,18 +241,13 @@ answer(ch_req_t *req, ch_ocsp_verdict_t v, const ch_ocsp_request_t *parsed)
 		answer_slot(req, s);
 		return 0;
 	}
-	switch (lookup(req, id, &a)) {
-	case 1:
-		slot_put(s, id->key, &a);
-		answer_slot(req, s);
-		break;
-	case 0:
+	/* Nothing in time, or the database: tryLater, never a 5xx. */
+	if (lookup(req, id, &a) != 1) {
 		answer_error(req, CH_OCSP_TRY_LATER);
-		break;
-	default:
-		answer_error(req, CH_OCSP_TRY_LATER);
-		break;
+		return 0;
 	}
+	slot_put(s, id->key, &a);
+	answer_slot(req, s);
 	return 0;
 }
 

@@ -170,6 +170,7 @@ responder_open(ch_db_t *db, ch_token_t *token, X509 *issuer,
 	unsigned char fp[32];
 	ch_keyref_t ref;
 	ch_ca_cert_t row;
+	struct tm tm;
 	int r;
 
 	responder_drop();
@@ -205,13 +206,8 @@ responder_open(ch_db_t *db, ch_token_t *token, X509 *issuer,
 	o.responder = row.x;
 	o.responder_id = row.id;
 	o.issuer_id = issuer_id;
-	{
-		struct tm tm;
-		const ASN1_TIME *na = X509_get0_notAfter(row.x);
-
-		o.responder_not_after = ASN1_TIME_to_tm(na, &tm) == 1 ?
-		    timegm(&tm) : 0;
-	}
+	o.responder_not_after = ASN1_TIME_to_tm(X509_get0_notAfter(row.x),
+	    &tm) == 1 ? timegm(&tm) : 0;
 	ch_info("ocsp: responder certificate %lld, key \"%s\"", row.id,
 	    row.key_ref);
 	return 0;
