@@ -65,6 +65,9 @@ void api_app_conflict(ch_req_t *req, long long id, const char *action);
 /* A ch_qparam_t parse function for a list's "cursor": the long long id at
  * slot (ch_app_cursor_decode()). */
 int api_cursor_parse(const char *value, void *slot);
+/* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
+ * §13.1.2: W/ prefixes are ignored; "*" matches anything).  Pure. */
+int api_etag_listed(const char *header, const char *etag);
 
 int api_health(ch_req_t *req);
 int api_catalog(ch_req_t *req);
@@ -219,5 +222,9 @@ int api_usb_key_personalised(ch_req_t *req);
 extern const ch_schema_t api_usb_key_bind_schema;
 extern const ch_schema_t api_usb_key_so_pin_schema;
 extern const ch_schema_t api_usb_key_user_pin_schema;
+
+/* api/ocsp.c: the OCSP responder (issue 13) */
+int api_ocsp_post(ch_req_t *req);
+int api_ocsp_get(ch_req_t *req);
 
 #endif

@@ -134,35 +134,6 @@ static struct {
 	long long expires_ms;	/* monotonic; LLONG_MAX: no schedule ahead */
 } cache;
 
-/* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
- * §13.1.2: W/ prefixes are ignored; "*" matches anything). */
-static int
-etag_listed(const char *header, const char *etag)
-{
-	size_t elen = strlen(etag);
-
-	while (header != NULL && *header != '\0') {
-		const char *end;
-
-		while (*header == ' ' || *header == '\t' || *header == ',')
-			header++;
-		if (*header == '*')
-			return 1;
-		if (strncmp(header, "W/", 2) == 0)
-			header += 2;
-		end = strchr(header, ',');
-		if (end == NULL)
-			end = header + strlen(header);
-		while (end > header && (end[-1] == ' ' || end[-1] == '\t'))
-			end--;
-		if ((size_t)(end - header) == elen &&
-		    strncmp(header, etag, elen) == 0)
-			return 1;
-		header = *end ? end + 1 : end;
-	}
-	return 0;
-}
-
 /* Whether the copy can be served as it is (see the top of this file).
  * Reads what the connection has received: call it once per request. */
 static bool
@@ -215,7 +186,7 @@ api_catalog(ch_req_t *req)
 		return -1;
 	ch_resp_header(req, "ETag", cache.etag);
 	ch_resp_header(req, "Cache-Control", "public, no-cache");
-	if (etag_listed(ch_req_env(req, "HTTP_IF_NONE_MATCH"), cache.etag)) {
+	if (api_etag_listed(ch_req_env(req, "HTTP_IF_NONE_MATCH"), cache.etag)) {
 		ch_resp_raw(req, 304, NULL, NULL, 0);
 		return 0;
 	}

@@ -166,3 +166,32 @@ api_cursor_parse(const char *value, void *slot)
 {
 	return ch_app_cursor_decode(value, slot);
 }
+
+/* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
+ * §13.1.2: W/ prefixes are ignored; "*" matches anything). */
+int
+api_etag_listed(const char *header, const char *etag)
+{
+	size_t elen = strlen(etag);
+
+	while (header != NULL && *header != '\0') {
+		const char *end;
+
+		while (*header == ' ' || *header == '\t' || *header == ',')
+			header++;
+		if (*header == '*')
+			return 1;
+		if (strncmp(header, "W/", 2) == 0)
+			header += 2;
+		end = strchr(header, ',');
+		if (end == NULL)
+			end = header + strlen(header);
+		while (end > header && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - header) == elen &&
+		    strncmp(header, etag, elen) == 0)
+			return 1;
+		header = *end ? end + 1 : end;
+	}
+	return 0;
+}

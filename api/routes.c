@@ -173,6 +173,14 @@ const ch_route_t ch_routes[] = {
 	{ CH_POST, "/api/v1/usb-keys/{serial}/personalised",
 	  api_usb_key_personalised, CH_ROLE_OPERATOR,
 	  &api_verification_empty_schema, 1 * KiB, NULL },
+
+	/* OCSP (issue 13, api/ocsp.c): the AIA URL, for relying parties; every
+	 * answer is an OCSPResponse, whatever the body (ch_media_any), up to
+	 * nginx's outer 1 MiB (requests over 64 KiB are malformed). */
+	{ CH_POST, "/ocsp", api_ocsp_post, CH_ROLE_PUBLIC, NULL, 1 * MiB,
+	  ch_media_any },
+	{ CH_GET, "/ocsp/{request*}", api_ocsp_get, CH_ROLE_PUBLIC, NULL, 0,
+	  NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

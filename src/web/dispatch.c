@@ -89,6 +89,8 @@ check_media_type(ch_req_t *req, const ch_route_t *route)
 	const char *ct = ch_req_env(req, "CONTENT_TYPE");
 	char list[128];
 
+	if (route->media_types == ch_media_any)
+		return 0;
 	if (route->media_types == NULL) {
 		if (ch_body_is_json(ct))
 			return 0;

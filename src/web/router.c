@@ -102,10 +102,13 @@ typedef struct {
 	size_t n;
 } params_t;
 
+const char *const ch_media_any[] = { "*/*", NULL };
+
 /*
  * Compares one pattern with the path: the same number of segments, none
- * empty, each literal equal byte for byte, each {param} one that decodes.
- * Returns 1 on a match (params filled), 0 otherwise.
+ * empty, each literal equal byte for byte, each {param} one that decodes;
+ * a last {param*} takes the rest of the path as it is, empty or with
+ * slashes, undecoded.  Returns 1 on a match (params filled), 0 otherwise.
  */
 static int
 match_one(const char *pattern, path_t *pt, params_t *pm)
@@ -119,12 +122,22 @@ match_one(const char *pattern, path_t *pt, params_t *pm)
 		const char *pend;
 		size_t plen;
 
-		if (*p != '/' || (seg = path_segment(pt, i)) == NULL ||
-		    seg->len == 0)
+		if (*p != '/' || (seg = path_segment(pt, i)) == NULL)
 			return 0;
 		p++;
 		pend = strchrnul(p, '/');
 		plen = (size_t)(pend - p);
+		if (*p == '{' && plen > 3 && p[plen - 2] == '*') {
+			if (pm->n == CH_MAX_PARAMS)
+				return 0;
+			pm->name[pm->n] = p + 1;
+			pm->name_len[pm->n] = plen - 3;
+			pm->value[pm->n] = ch_pstrdup(pt->pool, seg->raw);
+			pm->n++;
+			return 1;
+		}
+		if (seg->len == 0)
+			return 0;
 		if (*p == '{') {
 			if (pm->n == CH_MAX_PARAMS ||
 			    segment_value(seg, pt->pool) == NULL)
@@ -212,6 +225,9 @@ pattern_ok(const char *p)
 			if (s[-1] != '/' || end == NULL || end == s + 1 ||
 			    (end[1] != '/' && end[1] != '\0'))
 				return 0;
+			/* {name*}: a name, and only as the last segment */
+			if (end[-1] == '*' && (end == s + 2 || end[1] != '\0'))
+				return 0;
 			s = end;
 		}
 	}
@@ -262,4 +278,15 @@ ch_router_check(const ch_route_t *routes, size_t nroutes)
 		}
 	}
 	return faults;
+}
+
+void
+ch_router_path(const char *pattern, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (const char *p = pattern; *p != '\0' && n + 1 < cap; p++)
+		if (!(p[0] == '*' && p[1] == '}'))
+			out[n++] = *p;
+	out[n] = '\0';
 }

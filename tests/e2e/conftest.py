@@ -120,7 +120,12 @@ class OpenAPI:
         self.lock = threading.Lock()  # RefResolver keeps a scope stack: not thread-safe
         self.templates = []
         for template, item in self.doc["paths"].items():
-            regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+            # A parameter marked x-rest (OCSP's GET) takes the rest of the path, slashes too.
+            rest = {"{%s}" % self.deref(p)["name"] for p in item.get("parameters", [])
+                    if self.deref(p).get("x-rest")}
+            regex = "^" + "".join(
+                ".*" if part in rest else "[^/]+" if part.startswith("{") else re.escape(part)
+                for part in re.split(r"(\{[^}]+\})", template)) + "$"
             self.templates.append((re.compile(regex), template, item))
 
     # -- document access ----------------------------------------------------------

@@ -165,3 +165,43 @@ test_router_app_table(void)
 	CHECK(ch_router_check(ch_routes, ch_nroutes) == 0);
 	return 0;
 }
+
+/* A last {name*} takes the rest of the path as it is: slashes, empty
+ * segments and escapes included (OCSP's GET, issue 13); elsewhere, or
+ * without a name, the pattern is refused; the printed path drops the '*'. */
+int
+test_router_rest_param(void)
+{
+	static const ch_route_t t[] = {
+		{ CH_POST, "/ocsp", h, CH_ROLE_PUBLIC, NULL, 1024, ch_media_any },
+		{ CH_GET, "/ocsp/{request*}", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+	};
+	static const ch_route_t bad[] = {
+		{ CH_GET, "/a/{x*}/b", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+		{ CH_GET, "/b/{*}", h, CH_ROLE_PUBLIC, NULL, 0, NULL },
+	};
+	ch_pool_t *pool = ch_pool_new();
+	ch_match_t m;
+	char path[64];
+
+	CHECK(ch_router_match(t, 2, CH_GET, "/ocsp/MEow//a+b%2Fc=", pool, &m) ==
+	    CH_MATCH_OK);
+	CHECK(m.route == &t[1]);
+	CHECK(m.nparams == 1);
+	CHECK_STR(m.names[0], "request");
+	CHECK_STR(m.values[0], "MEow//a+b%2Fc=");
+	CHECK(ch_router_match(t, 2, CH_GET, "/ocsp/", pool, &m) == CH_MATCH_OK);
+	CHECK_STR(m.values[0], "");
+	CHECK(ch_router_match(t, 2, CH_POST, "/ocsp", pool, &m) == CH_MATCH_OK);
+	CHECK(m.route == &t[0]);
+	CHECK(ch_router_match(t, 2, CH_GET, "/ocsp", pool, &m) ==
+	    CH_MATCH_METHOD);
+	CHECK(ch_router_match(t, 2, CH_POST, "/ocsp/x", pool, &m) ==
+	    CH_MATCH_METHOD);
+	CHECK(ch_router_check(t, 2) == 0);
+	CHECK(ch_router_check(bad, 2) == 2);
+	ch_router_path(t[1].pattern, path, sizeof path);
+	CHECK_STR(path, "/ocsp/{request}");
+	ch_pool_free(pool);
+	return 0;
+}

@@ -25,9 +25,14 @@ typedef struct ch_route {
 	const ch_schema_t *schema;	/* JSON body schema, or NULL: no body */
 	size_t max_body;		/* cap in bytes for a body of either kind */
 	/* A raw (non-JSON) body: the media types it may have, NULL-terminated.
-	 * The bytes land in req->body; the handler checks the content. */
+	 * The bytes land in req->body; the handler checks the content.
+	 * ch_media_any: any media type or none, and an empty body too (a
+	 * protocol that answers every fault of its own, such as OCSP). */
 	const char *const *media_types;
 } ch_route_t;
+
+/* media_types for a route that judges its body whatever it is. */
+extern const char *const ch_media_any[];
 
 typedef enum {
 	CH_MATCH_OK,
@@ -48,12 +53,18 @@ typedef struct {
  * non-empty segment; its value is percent-decoded into the pool (a segment
  * with bad escapes, or one decoding to NUL or '/', matches nothing).  HEAD
  * is served by the GET route.  Paths with empty segments ("//", a trailing
- * "/") match nothing.  The path is split once and each segment decoded at
- * most once for all the routes tried, so a long path costs its length once,
- * not once per route.
+ * "/") match nothing, except in what a last {name*} takes: the rest of the
+ * path, as it is (not decoded), empty or not.  The path is split once and
+ * each segment decoded at most once for all the routes tried, so a long
+ * path costs its length once, not once per route.
  */
 ch_match_result_t ch_router_match(const ch_route_t *routes, size_t nroutes,
     ch_method_t method, const char *path, ch_pool_t *pool, ch_match_t *out);
+
+/* The pattern as openapi.yaml writes the path: a rest parameter {name*}
+ * (which takes the rest of the path, slashes included, raw: OCSP's GET)
+ * without its '*'.  Into out (cap bytes). */
+void ch_router_path(const char *pattern, char *out, size_t cap);
 
 /* Formats an Allow header value ("GET, HEAD, POST") from an allow mask. */
 void ch_router_allow(unsigned allow, char *buf, size_t cap);

@@ -83,9 +83,11 @@ routes_print_json(void)
 
 	for (size_t i = 0; i < ch_nroutes; i++) {
 		const ch_route_t *r = &ch_routes[i];
+		char path[256];
 
+		ch_router_path(r->pattern, path, sizeof path);
 		json_array_append_new(all, json_pack("{s:s, s:s, s:o}",
-		    "method", ch_method_name(r->method), "path", r->pattern,
+		    "method", ch_method_name(r->method), "path", path,
 		    "roles", route_roles(r)));
 	}
 	s = json_dumps(all, JSON_INDENT(2));
@@ -116,9 +118,10 @@ routes_print_table(void)
 		json_t *roles = route_roles(r);
 		size_t k;
 		json_t *name;
+		char path[256];
 
-		printf("%-7s %-*s ", ch_method_name(r->method), width,
-		    r->pattern);
+		ch_router_path(r->pattern, path, sizeof path);
+		printf("%-7s %-*s ", ch_method_name(r->method), width, path);
 		json_array_foreach(roles, k, name)
 			printf("%s%s", k > 0 ? "," : "", json_string_value(name));
 		putchar('\n');

@@ -166,7 +166,8 @@ ensure_db(struct signer *s)
 	if (PQbackendPID(conn) == s->listen_pid)
 		return 0;
 	ch_daemon_log_notices(conn);
-	if (ch_db_command(s->db, "LISTEN signing_job; LISTEN token_request")
+	if (ch_db_command(s->db, "LISTEN signing_job; LISTEN token_request; "
+	    "LISTEN ocsp; LISTEN revocation")
 	    != 0) {
 		s->listen_pid = 0;
 		return -1;
@@ -841,7 +842,9 @@ signer_run(const signer_config_t *cfg)
 			continue;
 		}
 		drain_notifies(&s);
-		if (s.state == CH_SIGNER_OK && round_of_batches(&s) != 0) {
+		if (s.state == CH_SIGNER_OK && (round_of_batches(&s) != 0 ||
+		    signer_ocsp_pass(s.db, s.token, s.issuer, s.ca.issuer_id)
+		    != 0)) {
 			wait_retry(&s);
 			continue;
 		}
@@ -859,6 +862,7 @@ signer_run(const signer_config_t *cfg)
 	set_state(&s, CH_SIGNER_STOPPING, NULL);
 	if (ch_db_conn(s.db) != NULL)
 		(void)heartbeat(&s, true);
+	signer_ocsp_close();
 	ch_key_close(s.master);
 	ch_key_close(s.issuing);
 	ch_token_close(s.token);

@@ -29,6 +29,8 @@
 #include <stdbool.h>
 
 #include "certhall/domain/issuance.h"
+#include "certhall/store/db.h"
+#include "certhall/token/token.h"
 
 /* The CA token's key labels and ids, and the SM2 key's name. */
 #define SIGNER_KEY_ROOT "root-ca"
@@ -86,5 +88,17 @@ int signer_setup(const signer_config_t *cfg);
  * the batch in hand, then exits 0).  Any other return is a sysexits code.
  */
 int signer_run(const signer_config_t *cfg);
+
+/*
+ * The OCSP pass (src/bin/signer/ocsp.c, issue 13): signs the OCSP
+ * responses that are due, with the responder key in token, for the
+ * issuing CA issuer (ca_certificate issuer_id).  Called once a round
+ * while the token is usable; its settings come from the environment
+ * (CERTHALL_OCSP_*, see ocsp.c).  0, or -1 when the database went away.
+ */
+int signer_ocsp_pass(ch_db_t *db, ch_token_t *token, X509 *issuer,
+    long long issuer_id);
+/* Releases what the pass holds (at exit). */
+void signer_ocsp_close(void);
 
 #endif
