@@ -220,4 +220,9 @@ extern const ch_schema_t api_usb_key_bind_schema;
 extern const ch_schema_t api_usb_key_so_pin_schema;
 extern const ch_schema_t api_usb_key_user_pin_schema;
 
+/* api/seals.c: e-seals (issue 13) */
+int api_seal_list(ch_req_t *req);
+int api_seal_get(ch_req_t *req);
+int api_seal_der(ch_req_t *req);
+
 #endif

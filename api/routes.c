@@ -173,6 +173,13 @@ const ch_route_t ch_routes[] = {
 	{ CH_POST, "/api/v1/usb-keys/{serial}/personalised",
 	  api_usb_key_personalised, CH_ROLE_OPERATOR,
 	  &api_verification_empty_schema, 1 * KiB, NULL },
+	/* E-seals (issue 13): made by certhall-signer, read here. */
+	{ CH_GET, "/api/v1/seals", api_seal_list,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/seals/{id}", api_seal_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/seals/{id}/der", api_seal_der,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];
