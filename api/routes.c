@@ -180,6 +180,15 @@ const ch_route_t ch_routes[] = {
 	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
 	{ CH_GET, "/api/v1/seals/{id}/der", api_seal_der,
 	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	/* Unlock (issue 13): the key's serial and challenge, the signer's
+	 * one-time response, the handler's confirmation. */
+	{ CH_POST, "/api/v1/applications/{id}/unlock", api_unlock_create,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_unlock_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/unlock", api_unlock_get,
+	  APPLICANTS | CH_ROLE_COUNTER, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/unlock/confirm",
+	  api_unlock_confirm, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -23,9 +23,11 @@
 #include "certhall/base/pool.h"
 #include "certhall/codec/seal.h"
 #include "certhall/domain/eseal.h"
+#include "certhall/domain/unlock.h"
 #include "certhall/store/ctx.h"
 #include "certhall/store/db.h"
 #include "certhall/token/key.h"
+#include "certhall/token/station.h"
 #include "certhall/token/token.h"
 
 #include <stdio.h>
@@ -35,8 +37,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-/* Jobs (certificates) per pass. */
+/* Jobs (certificates) and unlock requests per pass. */
 #define SEAL_JOBS_MAX 16
+#define UNLOCKS_MAX 16
 
 struct sealer {
 	const signer_config_t *cfg;
@@ -126,6 +129,27 @@ make_seal(void *arg, const ch_eseal_work_t *w, ch_eseal_made_t *out)
 	return NULL;
 }
 
+/* The unlock response (ch_unlock_answer_fn): in the token, with master. */
+static int
+answer_unlock(void *arg, const char *serial, const char *challenge,
+    char *out, const char **why)
+{
+	ch_key_t *master = arg;
+
+	if (master == NULL) {
+		ch_warn("unlock requests wait: the master secret \"%s\" is not "
+		    "available", SIGNER_KEY_MASTER);
+		return 1;
+	}
+	if (ch_station_unlock_response(master, serial, challenge, out) == 0)
+		return 0;
+	if (ch_token_last_error() != CH_TOKEN_ERR_FAILED)
+		return 1;
+	*why = "the serial is not one a USB key can have (1 to 16 printable "
+	    "characters)";
+	return -1;
+}
+
 int
 signer_seal_round(const signer_config_t *cfg, ch_db_t *db, ch_token_t *token,
     ch_key_t *master)
@@ -144,7 +168,13 @@ signer_seal_round(const signer_config_t *cfg, ch_db_t *db, ch_token_t *token,
 	rc = ch_eseal_make_due(&ctx, SEAL_JOBS_MAX, make_seal, &m, &made);
 	ch_db_finish(db);
 	ch_key_close(m.key);
-	(void)master;
+	if (rc == 0) {
+		int answered = 0;
+
+		rc = ch_unlock_answer_due(&ctx, UNLOCKS_MAX, answer_unlock,
+		    master, &answered);
+		ch_db_finish(db);
+	}
 	ch_log_set_request_id(NULL);
 	ch_pool_free(pool);
 	return rc;
