@@ -263,3 +263,42 @@ ch_station_write_certs(ch_token_t *t, const char *label,
 	}
 	return 0;
 }
+
+/* CKA_APPLICATION of a seal on a USB key. */
+static const char seal_application[] = "GB/T 38540-2020 SESeal";
+
+int
+ch_station_write_seal(ch_token_t *t, const char *label,
+    const unsigned char *der, size_t len)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE tmpl[6];
+	CK_ULONG nt = 0, n = 0;
+	CK_OBJECT_HANDLE h;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+
+	ch_token_set_error_(CH_TOKEN_ERR_FAILED);
+	if (label == NULL || *label == '\0' || strlen(label) > 128 ||
+	    der == NULL || len == 0)
+		return -1;
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof cls };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof yes };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &no, sizeof no };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_APPLICATION, (void *)seal_application,
+	    sizeof seal_application - 1 };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)der, (CK_ULONG)len };
+	if (ch_token_begin_(t, &s) != 0)
+		return -1;
+	rv = ch_token_find_(t, s, CKO_DATA, label, NULL, 0, &h, 1, &n);
+	if (rv == CKR_OK && n > 0) {
+		ch_error("usb key already holds a seal \"%s\"", label);
+		rv = CKR_FUNCTION_FAILED;
+	}
+	if (rv == CKR_OK)
+		rv = ch_token_fl_(t)->C_CreateObject(s, tmpl, nt, &h);
+	ch_token_end_(t, s, rv, "store seal");
+	return rv == CKR_OK ? 0 : -1;
+}

@@ -104,4 +104,13 @@ int ch_station_write_certs(ch_token_t *t, const char *label,
     const unsigned char *id, size_t id_len, X509 *leaf,
     STACK_OF(X509) *chain);
 
+/*
+ * Writes an e-seal (DER of a GB/T 38540 SESeal, issue 13) to t (logged in)
+ * as a public CKO_DATA object: CKA_LABEL label (the seal's esID),
+ * CKA_APPLICATION "GB/T 38540-2020 SESeal", CKA_VALUE the DER; a second
+ * object of that label is refused.  0 or -1.
+ */
+int ch_station_write_seal(ch_token_t *t, const char *label,
+    const unsigned char *der, size_t len);
+
 #endif
