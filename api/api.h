@@ -226,5 +226,15 @@ extern const ch_schema_t api_usb_key_user_pin_schema;
 /* api/ocsp.c: the OCSP responder (issue 13) */
 int api_ocsp_post(ch_req_t *req);
 int api_ocsp_get(ch_req_t *req);
+/* api/seals.c: e-seals (issue 13) */
+int api_seal_list(ch_req_t *req);
+int api_seal_get(ch_req_t *req);
+int api_seal_der(ch_req_t *req);
+
+/* api/unlock.c: the one-time unlock (issue 13) */
+int api_unlock_create(ch_req_t *req);
+int api_unlock_get(ch_req_t *req);
+int api_unlock_confirm(ch_req_t *req);
+extern const ch_schema_t api_unlock_schema;
 
 #endif

@@ -181,6 +181,22 @@ const ch_route_t ch_routes[] = {
 	  ch_media_any },
 	{ CH_GET, "/ocsp/{request*}", api_ocsp_get, CH_ROLE_PUBLIC, NULL, 0,
 	  NULL },
+	/* E-seals (issue 13): made by certhall-signer, read here. */
+	{ CH_GET, "/api/v1/seals", api_seal_list,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/seals/{id}", api_seal_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/seals/{id}/der", api_seal_der,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	/* Unlock (issue 13): the key's serial and challenge, the signer's
+	 * one-time response, the handler's confirmation. */
+	{ CH_POST, "/api/v1/applications/{id}/unlock", api_unlock_create,
+	  APPLICANTS | CH_ROLE_COUNTER, &api_unlock_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/unlock", api_unlock_get,
+	  APPLICANTS | CH_ROLE_COUNTER, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/unlock/confirm",
+	  api_unlock_confirm, APPLICANTS | CH_ROLE_COUNTER,
+	  &api_verification_empty_schema, 1 * KiB, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

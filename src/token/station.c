@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 /* With its terminating NUL: the 0x00 separator of the derivation. */
 static const char so_pin_label[] = "certhall/usbkey-so-pin/v1";
@@ -56,6 +57,57 @@ ch_station_so_pin(ch_key_t *master, const char *serial,
 	out[CH_STATION_SO_PIN_LEN] = '\0';
 	OPENSSL_cleanse(mac, sizeof mac);
 	return 0;
+}
+
+/* With its terminating NUL, as above. */
+static const char unlock_label[] = "certhall/usbkey-unlock/v1";
+
+int
+ch_station_unlock_response(ch_key_t *master, const char *serial,
+    const char *challenge, char out[CH_STATION_UNLOCK_LEN + 1])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char msg[sizeof unlock_label + 16 + 1 +
+	    CH_STATION_CHALLENGE_MAX], mac[EVP_MAX_MD_SIZE];
+	char pin[CH_STATION_SO_PIN_LEN + 1];
+	size_t sn, cn = challenge != NULL ? strlen(challenge) : 0, n;
+	unsigned int maclen = 0;
+	int rc = -1;
+
+	out[0] = '\0';
+	if (cn < CH_STATION_CHALLENGE_MIN || cn > CH_STATION_CHALLENGE_MAX ||
+	    strspn(challenge, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz") != cn) {
+		ch_error("unlock challenge must be 8-64 letters and digits");
+		ch_token_set_error_(CH_TOKEN_ERR_FAILED);
+		return -1;
+	}
+	if (ch_station_so_pin(master, serial, pin) != 0)
+		return -1;
+	sn = strlen(serial);
+	memcpy(msg, unlock_label, sizeof unlock_label);
+	n = sizeof unlock_label;
+	memcpy(msg + n, serial, sn);
+	n += sn;
+	msg[n++] = 0;
+	memcpy(msg + n, challenge, cn);
+	n += cn;
+	if (HMAC(EVP_sha256(), pin, CH_STATION_SO_PIN_LEN, msg, n, mac,
+	    &maclen) == NULL || maclen < CH_STATION_UNLOCK_LEN / 2) {
+		ch_error("unlock response: HMAC failed");
+		ch_token_set_error_(CH_TOKEN_ERR_FAILED);
+		goto out;
+	}
+	for (int i = 0; i < CH_STATION_UNLOCK_LEN / 2; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 0x0f];
+	}
+	out[CH_STATION_UNLOCK_LEN] = '\0';
+	rc = 0;
+out:
+	OPENSSL_cleanse(pin, sizeof pin);
+	OPENSSL_cleanse(mac, sizeof mac);
+	return rc;
 }
 
 /* Sets the error for rv, logs what failed, and returns -1. */
@@ -210,4 +262,43 @@ ch_station_write_certs(ch_token_t *t, const char *label,
 			return -1;
 	}
 	return 0;
+}
+
+/* CKA_APPLICATION of a seal on a USB key. */
+static const char seal_application[] = "GB/T 38540-2020 SESeal";
+
+int
+ch_station_write_seal(ch_token_t *t, const char *label,
+    const unsigned char *der, size_t len)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE tmpl[6];
+	CK_ULONG nt = 0, n = 0;
+	CK_OBJECT_HANDLE h;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+
+	ch_token_set_error_(CH_TOKEN_ERR_FAILED);
+	if (label == NULL || *label == '\0' || strlen(label) > 128 ||
+	    der == NULL || len == 0)
+		return -1;
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof cls };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_TOKEN, &yes, sizeof yes };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_PRIVATE, &no, sizeof no };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_APPLICATION, (void *)seal_application,
+	    sizeof seal_application - 1 };
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)der, (CK_ULONG)len };
+	if (ch_token_begin_(t, &s) != 0)
+		return -1;
+	rv = ch_token_find_(t, s, CKO_DATA, label, NULL, 0, &h, 1, &n);
+	if (rv == CKR_OK && n > 0) {
+		ch_error("usb key already holds a seal \"%s\"", label);
+		rv = CKR_FUNCTION_FAILED;
+	}
+	if (rv == CKR_OK)
+		rv = ch_token_fl_(t)->C_CreateObject(s, tmpl, nt, &h);
+	ch_token_end_(t, s, rv, "store seal");
+	return rv == CKR_OK ? 0 : -1;
 }

@@ -53,6 +53,15 @@ class BlankKey(UsbKey):
         assert len(tokens) == 1, out
         return tokens[0]
 
+    def data_object(self, label):
+        """The value of the public data object labelled label (what pkcs11-tool reads)."""
+        proc = subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label",
+                               self.info()["label"], "--read-object", "--type", "data",
+                               "--label", label], env=self.env, capture_output=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        return proc.stdout
+
     def now(self, *args):
         """pkcs11-tool ARGS on the token as it is labelled now; the CompletedProcess."""
         return subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label",
@@ -178,6 +187,15 @@ def test_station_personalises_a_usb_key(operator, clerk, reviewer, blank_key, ce
     assert cert["usb_key_serial"] == serial and cert["status"] == "valid", cert
     assert operator.get(f"/api/v1/applications/{app['id']}").body["status"] == "issued"
     leaf_der = operator.get(f"/api/v1/certificates/{cert['serial']}/der").content
+
+    # The e-seals the application asked for (issue 13), on the key with the certificate:
+    # one data object per seal, labelled with its esID, holding its DER as the API serves it.
+    seals = operator.get(f"/api/v1/seals?certificate_serial={cert['serial']}").body["items"]
+    assert len(seals) == app["seals"] >= 1, seals
+    for seal in seals:
+        der = operator.get(f"/api/v1/seals/{seal['id']}/der").content
+        assert blank_key.data_object(seal["es_id"]) == der, seal["es_id"]
+    assert "e-seal(s) written to the key" in proc.stdout
 
     # The user PIN: from the SMS, never on the operator's screen or in a log, and it logs in.
     pin = the_pin(app["handler_phone"])

@@ -155,6 +155,14 @@ test_token_so_pin_derivation(void)
 	/* The example of station.h, computed with Python's hmac module. */
 	CHECK(ch_station_so_pin(m, "8efeba98b57bb366", got) == 0);
 	CHECK_STR(got, "b53b916fd39e4c5a");
+	/* The unlock response of the same example (Python's hmac too). */
+	CHECK(ch_station_unlock_response(m, "8efeba98b57bb366",
+	    "20261207A1B2C3D4", got) == 0);
+	CHECK_STR(got, "C105C18D5EC61977");
+	CHECK(ch_station_unlock_response(m, "8efeba98b57bb366", "short",
+	    got) == -1 && got[0] == '\0');
+	CHECK(ch_station_unlock_response(m, "8efeba98b57bb366",
+	    "has space 123", got) == -1);
 	/* Random serials of every length against OpenSSL's HMAC. */
 	for (size_t len = 1; len <= 16; len++) {
 		CHECK(RAND_bytes(rnd, sizeof rnd) == 1);

@@ -28,6 +28,25 @@
  * unit test checks it): master = bytes 0x00..0x1f, serial
  * "8efeba98b57bb366" gives so_pin "b53b916fd39e4c5a".  64 bits suffice
  * because a token locks its SO PIN after a few wrong tries.
+ *
+ * Unlock response (version 1; issue 13), the one-time answer to the
+ * challenge a USB key's client shows when its user PIN is locked or
+ * forgotten (解锁).  The per-key secret is the key's SO PIN above, which
+ * the key itself holds, so its client (or firmware) can check a response
+ * without the master:
+ *
+ *   so_pin   = the SO PIN of serial (above: HMAC-SHA256 in the CA token)
+ *   msg      = "certhall/usbkey-unlock/v1" || 0x00 || serial || 0x00
+ *              || challenge
+ *   mac      = HMAC-SHA256(key = the 16 ASCII characters of so_pin, msg)
+ *   response = UPPERCASE hex of mac[0..7]            (16 characters)
+ *
+ * challenge is what the client shows, 8 to 64 characters of [0-9A-Za-z],
+ * as ASCII, case kept.  Example: master = bytes 0x00..0x1f, serial
+ * "8efeba98b57bb366" (so_pin "b53b916fd39e4c5a"), challenge
+ * "20261207A1B2C3D4" gives "C105C18D5EC61977".  The response is good once:
+ * the CA never answers the same serial and challenge twice
+ * (certhall/domain/unlock.h).
  */
 #ifndef CERTHALL_TOKEN_STATION_H
 #define CERTHALL_TOKEN_STATION_H
@@ -40,12 +59,21 @@
 #include "certhall/token/token.h"
 
 #define CH_STATION_SO_PIN_LEN 16
+#define CH_STATION_UNLOCK_LEN 16
+#define CH_STATION_CHALLENGE_MIN 8
+#define CH_STATION_CHALLENGE_MAX 64
 
 /* The SO PIN of the USB key with serial, derived with master (a token
  * secret key) as above, into out (NUL-terminated).  0, or -1 (a bad serial,
  * or see ch_token_last_error); out is then cleared. */
 int ch_station_so_pin(ch_key_t *master, const char *serial,
     char out[CH_STATION_SO_PIN_LEN + 1]);
+
+/* The unlock response for serial and challenge (above), into out
+ * (NUL-terminated).  0, or -1 (a bad serial or challenge: error
+ * CH_TOKEN_ERR_FAILED; or see ch_token_last_error); out is then cleared. */
+int ch_station_unlock_response(ch_key_t *master, const char *serial,
+    const char *challenge, char out[CH_STATION_UNLOCK_LEN + 1]);
 
 /*
  * Initialises the USB key t (C_InitToken, which erases every object on it)
@@ -75,5 +103,14 @@ int ch_station_init_user_pin(ch_token_t *t, const char *so_pin,
 int ch_station_write_certs(ch_token_t *t, const char *label,
     const unsigned char *id, size_t id_len, X509 *leaf,
     STACK_OF(X509) *chain);
+
+/*
+ * Writes an e-seal (DER of a GB/T 38540 SESeal, issue 13) to t (logged in)
+ * as a public CKO_DATA object: CKA_LABEL label (the seal's esID),
+ * CKA_APPLICATION "GB/T 38540-2020 SESeal", CKA_VALUE the DER; a second
+ * object of that label is refused.  0 or -1.
+ */
+int ch_station_write_seal(ch_token_t *t, const char *label,
+    const unsigned char *der, size_t len);
 
 #endif

@@ -43,6 +43,11 @@
  *                      claimed again; keep it well above a batch's time
  *   --sessions         CERTHALL_SIGNER_SESSIONS: token sessions, which is
  *                      also the number of threads that prepare and sign (2)
+ *   (no flag)          CERTHALL_SIGNER_SEAL_ALG: the seal maker that signs
+ *                      e-seals, "sm2" (SM2/SM3, the standard's; default) or
+ *                      "ec-p256" (ECDSA P-256 in the token); CERTHALL_SEAL_VID:
+ *                      SES_Header.vid, the seal software's vendor ID
+ *                      ("certhall" by default)
  *   --user             when started as root, the user to become before
  *                      anything is opened (the token, its PIN file and the
  *                      SM2 key must be readable by that user only)
@@ -214,6 +219,8 @@ main(int argc, char **argv)
 	const char *lease = getenv("CERTHALL_SIGNER_LEASE");
 	const char *sessions = getenv("CERTHALL_SIGNER_SESSIONS");
 	const char *user = NULL, *cmd = "run";
+	const char *seal_alg = getenv("CERTHALL_SIGNER_SEAL_ALG");
+	const char *seal_vid = getenv("CERTHALL_SEAL_VID");
 	char host[64];
 	bool setup;
 	int c, rc;
@@ -289,6 +296,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "certhall-signer: batch must be 1 to %d, lease "
 		    "5 to 3600 seconds, sessions 1 to 16\n",
 		    CH_ISSUANCE_BATCH_MAX);
+		return 64;
+	}
+	cfg.seal_alg = seal_alg != NULL && *seal_alg != '\0' ? seal_alg : "sm2";
+	cfg.seal_vid = seal_vid != NULL && *seal_vid != '\0' ? seal_vid :
+	    "certhall";
+	if (strcmp(cfg.seal_alg, "sm2") != 0 &&
+	    strcmp(cfg.seal_alg, "ec-p256") != 0) {
+		fprintf(stderr, "certhall-signer: CERTHALL_SIGNER_SEAL_ALG must "
+		    "be sm2 or ec-p256\n");
 		return 64;
 	}
 	if (name != NULL && *name != '\0') {

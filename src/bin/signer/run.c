@@ -848,6 +848,11 @@ signer_run(const signer_config_t *cfg)
 			wait_retry(&s);
 			continue;
 		}
+		if (s.state == CH_SIGNER_OK && signer_seal_round(cfg, s.db,
+		    s.token, s.master) != 0) {
+			wait_retry(&s);
+			continue;
+		}
 		s.retry_ms = RETRY_MIN_MS;
 		/* A NOTIFY read while the round ran is in libpq's queue, not
 		 * on the socket: go round again at once. */

@@ -30,6 +30,7 @@
 
 #include "certhall/domain/issuance.h"
 #include "certhall/store/db.h"
+#include "certhall/token/key.h"
 #include "certhall/token/token.h"
 
 /* The CA token's key labels and ids, and the SM2 key's name. */
@@ -63,6 +64,9 @@ typedef struct {
 	char crl_url[SIGNER_URL_MAX], ocsp_url[SIGNER_URL_MAX];
 	char cai_url[SIGNER_URL_MAX];
 	char root_crl_url[SIGNER_URL_MAX], root_cai_url[SIGNER_URL_MAX];
+	/* e-seals (issue 13) */
+	const char *seal_alg;		/* "sm2" (default) or "ec-p256" */
+	const char *seal_vid;		/* SES_Header.vid */
 } signer_config_t;
 
 /* A database handle (not connected yet) for cfg's conninfo, as
@@ -100,5 +104,14 @@ int signer_ocsp_pass(ch_db_t *db, ch_token_t *token, X509 *issuer,
     long long issuer_id);
 /* Releases what the pass holds (at exit). */
 void signer_ocsp_close(void);
+
+/*
+ * The e-seal and unlock pass (src/bin/signer/seal.c), once a round while
+ * the token is usable: makes the seals due with the seal maker of
+ * cfg->seal_alg and answers the unlock requests with master (the token's
+ * secret; NULL: answered with an error).  0, or -1 (database).
+ */
+int signer_seal_round(const signer_config_t *cfg, struct ch_db *db,
+    ch_token_t *token, ch_key_t *master);
 
 #endif

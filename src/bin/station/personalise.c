@@ -15,7 +15,12 @@
  *      sensitive and never extractable) and a PKCS#10 request signed by it
  *      on the key (POST /applications/{id}/csr with the key's serial);
  *   7. the certificate awaited (GET /applications/{id}/certificate) and
- *      written to the key with the chain of GET /ca;
+ *      written to the key with the chain of GET /ca; then the e-seals the
+ *      application asked for (issue 13), awaited as well (GET
+ *      /seals?certificate_serial=..., made by the signer just after the
+ *      certificate), each parsed to check that it names this very
+ *      certificate, and written as a data object labelled with its esID
+ *      (ch_station_write_seal());
  *   8. the key read back through libp11 (label, certificate, chain);
  *   9. the user PIN handed over (POST /usb-keys/{serial}/user-pin: to the
  *      handler by SMS) and forgotten;
@@ -38,6 +43,7 @@
 #include "certhall/base/log.h"
 #include "certhall/base/util.h"
 #include "certhall/codec/box.h"
+#include "certhall/codec/seal.h"
 #include "certhall/token/key.h"
 #include "certhall/token/station.h"
 #include "certhall/token/token.h"
@@ -50,6 +56,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -322,6 +329,101 @@ await_certificate(st_api_t *api, long long app_id, int wait_s)
 	return NULL;
 }
 
+/* 7: one seal's DER (GET /seals/{id}/der), checked to name leaf, written
+ * to t.  0, or 1 after printing why. */
+static int
+write_seal(st_api_t *api, ch_token_t *t, X509 *leaf, long long id,
+    const char *es_id)
+{
+	char path[80], *der = NULL;
+	ch_seal_result_t res;
+	ch_seal_t *seal = NULL;
+	size_t len = 0;
+	long status;
+	int rc = 1;
+
+	if (es_id == NULL)
+		return fail("/api/v1/seals: seal %lld has no es_id", id);
+	snprintf(path, sizeof path, "/api/v1/seals/%lld/der", id);
+	if (st_api_raw(api, "GET", path, NULL, "application/octet-stream",
+	    &status, &der, &len) != 0)
+		return 1;
+	if (status != 200) {
+		fail("%s: HTTP %ld", path, status);
+		goto out;
+	}
+	if ((seal = ch_seal_parse(der, len, &res)) == NULL ||
+	    ch_seal_view(seal)->owner == NULL ||
+	    X509_cmp(ch_seal_view(seal)->owner, leaf) != 0 ||
+	    strcmp(ch_seal_view(seal)->es_id, es_id) != 0) {
+		fail("%s: not a seal of the certificate on this key", path);
+		goto out;
+	}
+	if (ch_station_write_seal(t, es_id, (const unsigned char *)der, len)
+	    != 0) {
+		fail("the usb key does not take seal %s (see the log)", es_id);
+		goto out;
+	}
+	rc = 0;
+out:
+	ch_seal_free(seal);
+	free(der);
+	return rc;
+}
+
+/* 7: waits up to wait_s seconds for the seals application app asked for
+ * ("seals"), then writes each to t.  0, or 1 after printing why. */
+static int
+write_seals(st_api_t *api, ch_token_t *t, const json_t *app, X509 *leaf,
+    int wait_s)
+{
+	static const long ok[] = { 200, 0 };
+	json_int_t want = json_integer_value(json_object_get(app, "seals"));
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL);
+	char path[160], *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	json_t *list = NULL, *items = NULL, *item;
+	size_t i;
+	int rc = 1;
+
+	BN_free(bn);
+	if (want <= 0) {
+		OPENSSL_free(hex);
+		return 0;
+	}
+	if (hex == NULL)
+		return fail("%s", "the certificate's serial cannot be read");
+	snprintf(path, sizeof path, "/api/v1/seals?certificate_serial=%s&"
+	    "limit=100", hex);
+	OPENSSL_free(hex);
+	for (long long end = ch_monotonic_ms() + wait_s * 1000LL;;
+	    usleep(250 * 1000)) {
+		json_decref(list);
+		list = NULL;
+		if (call(api, "GET", path, NULL, ok, &list) != 0)
+			return 1;
+		items = json_object_get(list, "items");
+		if ((json_int_t)json_array_size(items) >= want)
+			break;
+		if (ch_monotonic_ms() > end) {
+			json_decref(list);
+			return fail("%lld seal(s) asked for, %zu made within %d s "
+			    "(--wait)", (long long)want, json_array_size(items),
+			    wait_s);
+		}
+	}
+	json_array_foreach(items, i, item) {
+		if (write_seal(api, t, leaf, (long long)json_integer_value(
+		    json_object_get(item, "id")), json_string_value(
+		    json_object_get(item, "es_id"))) != 0)
+			goto out;
+	}
+	printf("%zu e-seal(s) written to the key\n", json_array_size(items));
+	rc = 0;
+out:
+	json_decref(list);
+	return rc;
+}
+
 /* 7: the chain above the leaf. */
 static STACK_OF(X509) *
 load_chain(st_api_t *api, X509 *leaf)
@@ -451,6 +553,8 @@ st_personalise(st_api_t *api, long long app_id, const st_personalise_t *o)
 		    key.serial);
 		goto out;
 	}
+	if (write_seals(api, t, app, leaf, o->wait_s) != 0)
+		goto out;
 	ch_token_logout(t);
 	ch_token_close(t);	/* the module unloads: libp11 may load it */
 	t = NULL;
