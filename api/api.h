@@ -220,4 +220,14 @@ extern const ch_schema_t api_usb_key_bind_schema;
 extern const ch_schema_t api_usb_key_so_pin_schema;
 extern const ch_schema_t api_usb_key_user_pin_schema;
 
+/* api/revocation.c: revocation by staff, the CRLs (issue 13) */
+int api_certificate_revoke(ch_req_t *req);
+int api_crl_get(ch_req_t *req);
+extern const ch_schema_t api_revocation_schema;
+/* The 404 of a serial that names no certificate (api/certificates.c). */
+void api_certificate_not_found(ch_req_t *req);
+/* Whether an If-None-Match value lists etag (api/catalog.c; weak
+ * comparison, RFC 9110 §13.1.2). */
+int api_etag_listed(const char *header, const char *etag);
+
 #endif

@@ -136,8 +136,8 @@ static struct {
 
 /* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
  * §13.1.2: W/ prefixes are ignored; "*" matches anything). */
-static int
-etag_listed(const char *header, const char *etag)
+int
+api_etag_listed(const char *header, const char *etag)
 {
 	size_t elen = strlen(etag);
 
@@ -215,7 +215,7 @@ api_catalog(ch_req_t *req)
 		return -1;
 	ch_resp_header(req, "ETag", cache.etag);
 	ch_resp_header(req, "Cache-Control", "public, no-cache");
-	if (etag_listed(ch_req_env(req, "HTTP_IF_NONE_MATCH"), cache.etag)) {
+	if (api_etag_listed(ch_req_env(req, "HTTP_IF_NONE_MATCH"), cache.etag)) {
 		ch_resp_raw(req, 304, NULL, NULL, 0);
 		return 0;
 	}

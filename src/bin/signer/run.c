@@ -166,7 +166,8 @@ ensure_db(struct signer *s)
 	if (PQbackendPID(conn) == s->listen_pid)
 		return 0;
 	ch_daemon_log_notices(conn);
-	if (ch_db_command(s->db, "LISTEN signing_job; LISTEN token_request")
+	if (ch_db_command(s->db, "LISTEN signing_job; LISTEN token_request; "
+	    "LISTEN revocation")
 	    != 0) {
 		s->listen_pid = 0;
 		return -1;
@@ -842,6 +843,14 @@ signer_run(const signer_config_t *cfg)
 		}
 		drain_notifies(&s);
 		if (s.state == CH_SIGNER_OK && round_of_batches(&s) != 0) {
+			wait_retry(&s);
+			continue;
+		}
+		if (s.issuer != NULL && signer_revocation_pass(&(signer_pass_t){
+		    .cfg = cfg, .db = s.db, .pool = s.pool, .issuer = s.issuer,
+		    .issuer_id = s.ca.issuer_id,
+		    .token = s.state == CH_SIGNER_OK ? s.token : NULL,
+		    .issuing = s.state == CH_SIGNER_OK ? s.issuing : NULL }) != 0) {
 			wait_retry(&s);
 			continue;
 		}

@@ -29,6 +29,8 @@
 #include <stdbool.h>
 
 #include "certhall/domain/issuance.h"
+#include "certhall/token/key.h"
+#include "certhall/token/token.h"
 
 /* The CA token's key labels and ids, and the SM2 key's name. */
 #define SIGNER_KEY_ROOT "root-ca"
@@ -86,5 +88,25 @@ int signer_setup(const signer_config_t *cfg);
  * the batch in hand, then exits 0).  Any other return is a sysexits code.
  */
 int signer_run(const signer_config_t *cfg);
+
+/* What the daemon lends the revocation pass (all borrowed). */
+typedef struct {
+	const signer_config_t *cfg;
+	struct ch_db *db;
+	ch_pool_t *pool;		/* reset by the pass */
+	ch_token_t *token;		/* NULL while the token is not usable */
+	ch_key_t *issuing;		/* NULL likewise */
+	X509 *issuer;			/* the active issuing CA certificate */
+	long long issuer_id;
+} signer_pass_t;
+
+/*
+ * The revocation pass (src/bin/signer/crl.c, issue 13), at the end of
+ * every round of the daemon: records the revocations of settled revoke
+ * applications, and makes the CRLs that are due (a revocation waiting,
+ * the schedule) while the token is usable.  0, or -1 when the database
+ * failed (the daemon waits and reconnects).
+ */
+int signer_revocation_pass(const signer_pass_t *in);
 
 #endif
