@@ -159,11 +159,13 @@ static const ch_stmt_t stmt_lock = {
 	.nparams = 1,
 };
 
+/* Everything as text but the DER (a binary result).  ORDER BY names the
+ * table's column: a bare "number" would be the text output column. */
 #define SQL_NEWEST \
-	"SELECT der, number::text," \
-	" extract(epoch FROM this_update)::bigint::text," \
-	" extract(epoch FROM next_update)::bigint::text, sha256" \
-	" FROM crl WHERE scope = $1 ORDER BY number DESC LIMIT 1"
+	"SELECT c.der, c.number::text AS number_text," \
+	" extract(epoch FROM c.this_update)::bigint::text," \
+	" extract(epoch FROM c.next_update)::bigint::text, c.sha256" \
+	" FROM crl c WHERE c.scope = $1 ORDER BY c.number DESC LIMIT 1"
 
 /* ---- reasons ---------------------------------------------------------- */
 

@@ -316,13 +316,6 @@ def test_burst_of_revocations_coalesces(key, anonymous):
         assert entries[serial_of(cert)][1] == "Cessation Of Operation"
 
 
-def test_crl_number_grows(anonymous):
-    numbers = [r[0] for r in sj.sql("SELECT number FROM crl WHERE scope = 'issuing'"
-                                    " ORDER BY created_at, id")]
-    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
-    assert crl_number(fetch_crl(anonymous)) == numbers[-1]
-
-
 def test_revoked_just_before_expiry_is_listed_once_after(key, admin, chain):
     """A certificate revoked moments before its notAfter is in the first CRL made after
     notAfter, and the next one leaves it out."""
@@ -355,3 +348,59 @@ def test_revoked_just_before_expiry_is_listed_once_after(key, admin, chain):
     assert serial.lstrip("0") in listed(der), "not in the first CRL after its notAfter"
     number, der, this_update = next_crl_after(number)
     assert serial.lstrip("0") not in listed(der), "still listed by the CRL after that"
+
+
+# ---------------------------------------------------------------------------------
+# Reissue and change: the superseded certificate is published the same way
+# ---------------------------------------------------------------------------------
+
+def superseding_application(cert, key, business):
+    """A reissue or change of cert as settlement and the key request leave it (issuing,
+    its job ready with a CSR); returns the job id."""
+    with sj.connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO application (applicant_id, channel, business_type, certificate_type,"
+            " certificate_id, status, unit_name, credit_code, handler_name, handler_phone,"
+            " handler_id_number, paid_at, verified_at, settled_at, submitted_at)"
+            " SELECT c.applicant_id, 'online', %s, 'org', c.id, 'issuing', c.unit_name,"
+            "  c.credit_code, '王五', %s, %s, now(), now(), now(), now()"
+            " FROM certificate c WHERE c.id = %s RETURNING id",
+            (business, cert["phone"], sj.id_number("19800101"), cert["id"]))
+        app = cur.fetchone()[0]
+        csr = sj.csr_for(key, sj.UNIT)
+        cur.execute(sj.PAYLOAD_SQL, (csr, csr, None, app))
+        job = cur.fetchone()[0]
+        sj.notify(cur)
+    return job
+
+
+@pytest.mark.parametrize("business", ["reissue", "change"])
+def test_superseded_certificate_is_published(chain, key, anonymous, tmp_path, business):
+    old = issue(key)[0]
+    ok, out = verify(chain, old["der"], fetch_crl(anonymous), tmp_path)
+    assert ok, out
+    job = superseding_application(old, key, business)
+    sj.wait_jobs([job], timeout=120)
+    new = sj.sql("SELECT id, der FROM certificate WHERE job_id = %s", (job,))[0]
+    row = sj.sql("SELECT status, revocation_reason FROM certificate WHERE id = %s",
+                 (old["id"],))[0]
+    assert row == ("revoked", "superseded"), row
+    number = wait_for(lambda: published([old["id"]]), what="the superseded one published")
+    der = fetch_crl(anonymous)
+    assert crl_number(der) >= number[old["id"]]
+    assert listed(der)[serial_of(old)][1] == "Superseded"
+    ok, out = verify(chain, old["der"], der, tmp_path)
+    assert not ok and "certificate revoked" in out, out
+    # The new certificate is good under the same CRL.
+    ok, out = verify(chain, bytes(new[1]), der, tmp_path)
+    assert ok, out
+
+
+# Last: by now the numbers have passed 9.
+def test_crl_number_grows(anonymous):
+    numbers = [r[0] for r in sj.sql("SELECT number FROM crl WHERE scope = 'issuing'"
+                                    " ORDER BY created_at, id")]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
+    # Past 9 as well (the newest is the highest number, not the last in text order).
+    assert numbers[-1] >= 10, numbers
+    assert crl_number(fetch_crl(anonymous)) == numbers[-1]
