@@ -51,7 +51,10 @@ CREATE INDEX certificate_unpublished ON certificate (revoked_at)
 -- scope of its own (README "CRL shards").  number: cRLNumber, from one
 -- sequence for all scopes (RFC 5280 §5.2.3 wants it to grow per scope;
 -- gaps are allowed).  The newest CRL of a scope is the one with the
--- highest number; the web serves it.
+-- highest number; the web serves it.  Every CRL's row stays (number,
+-- times, entries, SHA-256, who signed it); its DER only for the newest
+-- CRL_DER_KEPT (10) of its scope, as one CRL of 100,000 entries is 4.5 MB
+-- and one is made after every burst of revocations (der NULL: dropped).
 CREATE SEQUENCE crl_number_seq AS bigint MINVALUE 1;
 CREATE TABLE crl (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -61,7 +64,7 @@ CREATE TABLE crl (
     this_update      timestamptz NOT NULL,
     next_update      timestamptz NOT NULL CHECK (next_update > this_update),
     entries          integer NOT NULL CHECK (entries >= 0),
-    der              bytea NOT NULL,
+    der              bytea,
     sha256           text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     signer           text NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now()

@@ -136,6 +136,16 @@ static const ch_stmt_t stmt_store = {
 	.nparams = 8,
 };
 
+/* The DER of all but the newest CRL_DER_KEPT of a scope is dropped. */
+#define CRL_DER_KEPT "10"
+static const ch_stmt_t stmt_prune = {
+	.name = "crl_prune",
+	.sql = "UPDATE crl SET der = NULL WHERE id IN (SELECT id FROM crl"
+	       "  WHERE scope = $1 AND der IS NOT NULL ORDER BY number DESC"
+	       "  OFFSET " CRL_DER_KEPT ")",
+	.nparams = 1,
+};
+
 static const ch_stmt_t stmt_published = {
 	.name = "crl_published",
 	.sql = "UPDATE certificate SET crl_number = $1::bigint"
@@ -437,7 +447,8 @@ ch_crl_store(ch_ctx_t *ctx, const char *scope, long long issuer_id,
 	params[6] = hex;
 	params[7] = signer;
 	if (ch_db_begin(ctx->db) != 0 ||
-	    ch_db_queue(ctx->db, ctx->pool, &stmt_store, params) != 0)
+	    ch_db_queue(ctx->db, ctx->pool, &stmt_store, params) != 0 ||
+	    ch_db_queue(ctx->db, ctx->pool, &stmt_prune, params) != 0)
 		goto fail;
 	if (b->npending > 0) {
 		ids = id_array(ctx->pool, b->pending, b->npending);

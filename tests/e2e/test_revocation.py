@@ -397,10 +397,66 @@ def test_superseded_certificate_is_published(chain, key, anonymous, tmp_path, bu
 
 
 # Last: by now the numbers have passed 9.
+def revoked_row():
+    """A revoked certificate of the issuing CA as a row only (a CRL needs no DER), its
+    NOTIFY sent; returns its id."""
+    issuer_id = sj.sql("SELECT id FROM ca_certificate WHERE role = 'issuing' AND active")[0][0]
+    return sj.sql(
+        "WITH c AS (INSERT INTO certificate (serial, certificate_type, unit_name, credit_code,"
+        " not_before, not_after, status, revoked_at, revocation_reason, issuer_id)"
+        " VALUES (%s, 'org', %s, %s, now() - interval '1 year', now() + interval '1 year',"
+        " 'revoked', now(), 'keyCompromise', %s) RETURNING id)"
+        " SELECT id, pg_notify('revocation', id::text) FROM c",
+        (secrets.token_hex(16), sj.UNIT, sj.credit_code(), issuer_id))[0][0]
+
+
+def test_crl_refreshed_well_before_next_update(stackctl, monkeypatch, anonymous):
+    """With short periods (a refresh every 2 s, valid 10 s) the signer makes new CRLs without
+    any revocation, each before the previous one's nextUpdate; the cache headers follow the
+    validity."""
+    monkeypatch.setenv("CERTHALL_CRL_REFRESH_S", "2")
+    monkeypatch.setenv("CERTHALL_CRL_VALIDITY_S", "10")
+    stackctl.run("signer-stop")
+    try:
+        stackctl.run("signer-start")
+        start = sj.sql("SELECT max(number) FROM crl WHERE scope = 'issuing'")[0][0]
+
+        def made():
+            rows = sj.sql("SELECT number, this_update, next_update FROM crl"
+                          " WHERE scope = 'issuing' AND number > %s ORDER BY number", (start,))
+            return rows if len(rows) >= 3 else None
+        rows = wait_for(made, timeout=30, what="three CRLs on the short schedule")
+        for number, this_update, next_update in rows:
+            assert next_update - this_update == timedelta(seconds=10), (number, this_update)
+        for (_, t0, n0), (_, t1, _) in zip(rows, rows[1:]):
+            assert t1 < n0 - timedelta(seconds=5), (t0, n0, t1)
+        resp = anonymous.get(CRL_PATH)
+        age = int(re.search(r"max-age=(\d+)", resp.headers["Cache-Control"]).group(1))
+        assert 0 <= age <= 10, resp.headers["Cache-Control"]
+    finally:
+        monkeypatch.undo()
+        stackctl.run("signer-stop")
+        stackctl.run("signer-start")
+    # Back to the defaults: the next CRL is valid 7 days again.
+    cert_id = revoked_row()
+    number = wait_for(lambda: published([cert_id]), what="a CRL after the restart")[cert_id]
+    row = sj.sql("SELECT next_update - this_update FROM crl WHERE number = %s", (number,))[0]
+    assert row[0] == timedelta(days=7), row
+
+
 def test_crl_number_grows(anonymous):
+    # More than ten CRLs, whatever ran before.
+    while sj.sql("SELECT count(*) FROM crl WHERE scope = 'issuing'")[0][0] < 12:
+        cert_id = revoked_row()
+        wait_for(lambda: published([cert_id]), what="one more CRL")
     numbers = [r[0] for r in sj.sql("SELECT number FROM crl WHERE scope = 'issuing'"
                                     " ORDER BY created_at, id")]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
     # Past 9 as well (the newest is the highest number, not the last in text order).
     assert numbers[-1] >= 10, numbers
     assert crl_number(fetch_crl(anonymous)) == numbers[-1]
+    # Every CRL stays on record; the DER of the newest ten of a scope only.
+    kept = sj.sql("SELECT count(*) FILTER (WHERE der IS NOT NULL), count(*),"
+                  " bool_and(der IS NOT NULL) FILTER (WHERE number >= %s)"
+                  " FROM crl WHERE scope = 'issuing'", (numbers[-10],))[0]
+    assert kept == (10, len(numbers), True), kept

@@ -107,8 +107,9 @@ int ch_crl_entries(ch_ctx_t *ctx, const char *scope, long long issuer_id,
  * next_update as signed; b as ch_crl_entries() gave it) and, in the same
  * transaction, committed here: crl_number on the certificates of
  * b->pending, their revoke applications issued -> completed (history,
- * audit application.completed with the CRL number).  0 or -1 (nothing
- * stored).
+ * audit application.completed with the CRL number), and the DER of the
+ * scope's CRLs older than the newest 10 dropped (their rows stay).  0 or
+ * -1 (nothing stored).
  */
 int ch_crl_store(ch_ctx_t *ctx, const char *scope, long long issuer_id,
     const char *signer, const ch_crl_batch_t *b, time_t this_update,
