@@ -460,3 +460,30 @@ def test_crl_number_grows(anonymous):
                   " bool_and(der IS NOT NULL) FILTER (WHERE number >= %s)"
                   " FROM crl WHERE scope = 'issuing'", (numbers[-10],))[0]
     assert kept == (10, len(numbers), True), kept
+
+
+def test_revoke_application_takes_its_reason(principals):  # noqa: F811
+    """The reason a revoke gives is a field of the application (what the signer revokes
+    with, test_revoke_application_is_published_in_the_crl); other business refuse it."""
+    import test_review as R
+    alice = principals.applicant("revoker")
+    subject = {"credit_code": R.credit_code(), "holder_id_number": R.id_number()}
+    cert_id = R.insert_certificate("org", subject)
+    body = R.application_body(business="revoke", cert="org", subject=subject,
+                              certificate_id=cert_id)
+    resp = alice.post_json("/api/v1/applications", {**body, "revocation_reason": "certificateHold"})
+    assert_problem(resp, 422, "invalid-field", field="/revocation_reason")
+    resp = alice.post_json("/api/v1/applications", {**body, "revocation_reason": "keyCompromise"})
+    assert resp.status_code == 201, resp.body
+    assert resp.body["revocation_reason"] == "keyCompromise"
+    app = resp.body
+    resp = alice.send_json("PATCH", f"/api/v1/applications/{app['id']}",
+                           {"revocation_reason": "cessationOfOperation"},
+                           headers={"If-Match": f'"v{app["version"]}"'})
+    assert resp.status_code == 200, resp.body
+    assert resp.body["revocation_reason"] == "cessationOfOperation"
+    assert sj.sql("SELECT revocation_reason FROM application WHERE id = %s",
+                  (app["id"],)) == [("cessationOfOperation",)]
+    other = R.application_body(business="new", cert="org")
+    resp = alice.post_json("/api/v1/applications", {**other, "revocation_reason": "keyCompromise"})
+    assert_problem(resp, 422, "invalid-field", field="/revocation_reason")
