@@ -237,4 +237,11 @@ int api_unlock_get(ch_req_t *req);
 int api_unlock_confirm(ch_req_t *req);
 extern const ch_schema_t api_unlock_schema;
 
+/* api/revocation.c: revocation by staff, the CRLs (issue 13) */
+int api_certificate_revoke(ch_req_t *req);
+int api_crl_get(ch_req_t *req);
+extern const ch_schema_t api_revocation_schema;
+/* The 404 of a serial that names no certificate (api/certificates.c). */
+void api_certificate_not_found(ch_req_t *req);
+
 #endif

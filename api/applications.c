@@ -60,6 +60,15 @@ struct app_input {
 	const char *delivery_postcode;
 	const char *invoice_title;
 	const char *invoice_tax_id;
+	int revocation_reason;
+};
+
+/* The reasons a subscriber may give for a revoke (sql/0015_revocation.sql;
+ * CA/Browser Forum BR §7.2.2): a lost USB key is keyCompromise, a
+ * certificate no longer used cessationOfOperation; none is unspecified. */
+static const char *const revocation_reasons[] = {
+	"unspecified", "keyCompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", NULL,
 };
 
 #define STR(field, lo, hi, fn) \
@@ -104,7 +113,10 @@ struct app_input {
 	STR(delivery_address, 1, 200, ch_check_name), \
 	STR(delivery_postcode, 1, 16, ch_check_postcode), \
 	STR(invoice_title, 1, 100, ch_check_name), \
-	STR(invoice_tax_id, 1, 64, ch_check_credit_code)
+	STR(invoice_tax_id, 1, 64, ch_check_credit_code), \
+	{ .name = "revocation_reason", .type = CH_F_ENUM, \
+	  .flags = CH_F_NULLABLE, .values = revocation_reasons, \
+	  .offset = offsetof(struct app_input, revocation_reason) }
 
 static const ch_field_t create_fields[CH_APP_F__MAX] = {
 	APP_FIELDS(CH_F_REQUIRED)

@@ -119,8 +119,8 @@ api_cert_send(ch_req_t *req, ch_cert_format_t format,
 	    "attachment; filename=\"%s.%s\"", name, files[format].ext));
 }
 
-static void
-certificate_not_found(ch_req_t *req)
+void
+api_certificate_not_found(ch_req_t *req)
 {
 	json_object_set_new(ch_problem(req, CH_P_NOT_FOUND,
 	    "no certificate with this serial"), "parameter",
@@ -160,7 +160,7 @@ certificate_get(ch_req_t *req, int format)
 	ch_cert_t c;
 
 	if (ch_cert_serial_parse(ch_req_param(req, "serial"), serial) != 0) {
-		certificate_not_found(req);
+		api_certificate_not_found(req);
 		return 0;
 	}
 	if (format < 0 && api_cert_negotiate(req, &f) != 0)
@@ -169,7 +169,7 @@ certificate_get(ch_req_t *req, int format)
 	case CH_CERT_FOUND:
 		return respond(req, &c, f);
 	case CH_CERT_NOT_FOUND:
-		certificate_not_found(req);
+		api_certificate_not_found(req);
 		return 0;
 	default:
 		return -1;
@@ -285,7 +285,7 @@ api_certificate_installed(ch_req_t *req)
 	char serial[41];
 
 	if (ch_cert_serial_parse(ch_req_param(req, "serial"), serial) != 0) {
-		certificate_not_found(req);
+		api_certificate_not_found(req);
 		return 0;
 	}
 	if (ch_db_begin(req->ctx.db) != 0)
@@ -297,7 +297,7 @@ api_certificate_installed(ch_req_t *req)
 	case CH_INSTALL_NOT_FOUND:
 		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		certificate_not_found(req);
+		api_certificate_not_found(req);
 		return 0;
 	case CH_INSTALL_CONFLICT:
 		if (ch_db_rollback(req->ctx.db) != 0)

@@ -197,6 +197,13 @@ const ch_route_t ch_routes[] = {
 	{ CH_POST, "/api/v1/applications/{id}/unlock/confirm",
 	  api_unlock_confirm, APPLICANTS | CH_ROLE_COUNTER,
 	  &api_verification_empty_schema, 1 * KiB, NULL },
+	/* Revocation (issue 13): staff with the admin role revoke at once
+	 * (key compromise, say); relying parties read the CRLs certhall-signer
+	 * makes, at the URLs in the certificates' CRL distribution points. */
+	{ CH_POST, "/api/v1/certificates/{serial}/revocation",
+	  api_certificate_revoke, CH_ROLE_ADMIN, &api_revocation_schema,
+	  2 * KiB, NULL },
+	{ CH_GET, "/crl/{name}", api_crl_get, CH_ROLE_PUBLIC, NULL, 0, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -41,6 +41,7 @@ const char *const ch_app_field_names[CH_APP_F__MAX + 1] = {
 	[CH_APP_F_DELIVERY_POSTCODE] = "delivery_postcode",
 	[CH_APP_F_INVOICE_TITLE] = "invoice_title",
 	[CH_APP_F_INVOICE_TAX_ID] = "invoice_tax_id",
+	[CH_APP_F_REVOCATION_REASON] = "revocation_reason",
 	[CH_APP_F__MAX] = NULL,
 };
 
@@ -62,15 +63,16 @@ static const ch_stmt_t stmt_insert = {
 	       "  certificate_id, unit_name, credit_code, holder_name,"
 	       "  holder_id_number, handler_name, handler_phone,"
 	       "  handler_id_number, years, seals, delivery, invoice_title,"
-	       "  invoice_tax_id, applicant_id, channel, created_by_staff_id)"
+	       "  invoice_tax_id, revocation_reason, applicant_id, channel,"
+	       "  created_by_staff_id)"
 	       " SELECT $1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, $10,"
 	       "  $11::int, COALESCE($12::int, 0),"
 	       "  " DELIVERY_JSON("$13", "$14", "$15", "$16", "$17", "$18",
-	           "$19") ", $20, $21, $22::bigint, $23, $24::bigint"
+	           "$19") ", $20, $21, $22, $23::bigint, $24, $25::bigint"
 	       " WHERE $3::bigint IS NULL"
 	       "  OR EXISTS (SELECT 1 FROM certificate WHERE id = $3::bigint)"
 	       " RETURNING a.id, a.version, " CH_SQL_APP_JSON "::text",
-	.nparams = 24,
+	.nparams = 25,
 };
 
 /* The fields of an application as text ($1 the id).  Seals 0 reads as
@@ -83,7 +85,8 @@ static const ch_stmt_t stmt_state = {
 	       " NULLIF(seals, 0)::text, delivery->>'recipient',"
 	       " delivery->>'phone', delivery->>'province', delivery->>'city',"
 	       " delivery->>'district', delivery->>'address',"
-	       " delivery->>'postcode', invoice_title, invoice_tax_id"
+	       " delivery->>'postcode', invoice_title, invoice_tax_id,"
+	       " revocation_reason"
 	       " FROM application WHERE id = $1",
 	.nparams = 1,
 };
@@ -99,9 +102,10 @@ static const ch_stmt_t stmt_update = {
 	       " delivery = " DELIVERY_JSON("$14", "$15", "$16", "$17", "$18",
 	           "$19", "$20") ","
 	       " invoice_title = $21, invoice_tax_id = $22,"
+	       " revocation_reason = $23,"
 	       " version = version + 1, updated_at = now()"
 	       " WHERE id = $1",
-	.nparams = 22,
+	.nparams = 23,
 };
 
 /* Existence only: a certificate of someone else tells nothing more. */
@@ -166,6 +170,10 @@ ch_app_fields_check(ch_pool_t *pool, const ch_app_fields_t *st,
 				    ch_psprintf(pool, "%s is only for personal"
 				    " certificates", ch_app_field_names[f]));
 	}
+	if (biz != CH_BIZ_REVOKE && st->v[CH_APP_F_REVOCATION_REASON] != NULL)
+		return refused(r, CH_APP_F_REVOCATION_REASON, false,
+		    ch_psprintf(pool, "%s does not take revocation_reason: it"
+		    " is the reason a revoke gives", b));
 	if (!term) {
 		for (int f = CH_APP_F_YEARS; f <= CH_APP_F_SEALS; f++)
 			if (st->v[f] != NULL)

@@ -132,7 +132,8 @@ static const ch_stmt_t stmt_give_back = {
 /*
  * One issuance, if this claim still holds ($1 id, $2 signer, $3
  * attempt): the job done, the certificate row, the serial issued, the
- * superseded certificate ($20) revoked, the USB key ($12) linked.
+ * superseded certificate ($20) revoked (NOTIFY revocation with its id, at
+ * commit: issue 13's CRL and OCSP passes), the USB key ($12) linked.
  * Columns: 0 the certificate's id (NULL: the claim did not hold), 1 the
  * serials marked issued, 2 the certificates revoked.
  */
@@ -159,7 +160,8 @@ static const ch_stmt_t stmt_issue = {
 	       " r AS (UPDATE certificate SET status = 'revoked',"
 	       "   revoked_at = now(), revocation_reason = 'superseded'"
 	       "  WHERE id = $20::bigint AND status = 'valid'"
-	       "   AND EXISTS (SELECT 1 FROM c) RETURNING id),"
+	       "   AND EXISTS (SELECT 1 FROM c)"
+	       "  RETURNING id, pg_notify('revocation', id::text)),"
 	       " u AS (UPDATE usb_key SET certificate_id = (SELECT id FROM c)"
 	       "  WHERE serial = $12 AND application_id = $15::bigint"
 	       "   AND EXISTS (SELECT 1 FROM c) RETURNING serial)"

@@ -173,9 +173,12 @@ def test_code_to_the_registered_phone_verifies_and_queues_the_signing_job(
     assert got["status"] == "issuing" and got["verified_at"] and got["settled_at"], got
     assert got["possession_proven_at"] is None and got["paid_at"] is None
     assert resp.headers["ETag"] == f'"v{got["version"]}"'
-    assert signing_jobs(app["id"]) == [(business, "queued", business)]
+    # certhall-signer takes a revoke job at once (issue 13): done once it has recorded the
+    # revocation, and the application moved on to issued.
+    states = ("queued", "done") if business == "revoke" else ("queued",)
+    assert signing_jobs(app["id"]) in [[(business, s, business)] for s in states]
     history = R.history(app["id"])
-    assert history[-1][:2] == ("awaiting_verification", "issuing"), history
+    assert ("awaiting_verification", "issuing") in [h[:2] for h in history], history
     actions = audit_actions(app["id"])
     for action in ("verification.code_sent", "application.verification_failed",
                    "application.verified", "application.issuing"):

@@ -130,6 +130,7 @@ typedef struct {
 	" 'delivery_postcode', a.delivery->>'postcode'," \
 	" 'invoice_title', a.invoice_title," \
 	" 'invoice_tax_id', a.invoice_tax_id," \
+	" 'revocation_reason', a.revocation_reason," \
 	" 'quote', a.quote, 'quote_locked', a.quote_locked_at IS NOT NULL," \
 	" 'review_reason', a.review_reason," \
 	" 'return_materials', to_json(a.return_materials)," \
@@ -348,6 +349,7 @@ typedef enum {
 	CH_APP_F_DELIVERY_POSTCODE,
 	CH_APP_F_INVOICE_TITLE,
 	CH_APP_F_INVOICE_TAX_ID,
+	CH_APP_F_REVOCATION_REASON,	/* revoke only (issue 13) */
 	CH_APP_F__MAX
 } ch_app_field_t;
 

@@ -853,6 +853,14 @@ signer_run(const signer_config_t *cfg)
 			wait_retry(&s);
 			continue;
 		}
+		if (s.issuer != NULL && signer_revocation_pass(&(signer_pass_t){
+		    .cfg = cfg, .db = s.db, .pool = s.pool, .issuer = s.issuer,
+		    .issuer_id = s.ca.issuer_id,
+		    .token = s.state == CH_SIGNER_OK ? s.token : NULL,
+		    .issuing = s.state == CH_SIGNER_OK ? s.issuing : NULL }) != 0) {
+			wait_retry(&s);
+			continue;
+		}
 		s.retry_ms = RETRY_MIN_MS;
 		/* A NOTIFY read while the round ran is in libpq's queue, not
 		 * on the socket: go round again at once. */

@@ -114,4 +114,24 @@ void signer_ocsp_close(void);
 int signer_seal_round(const signer_config_t *cfg, struct ch_db *db,
     ch_token_t *token, ch_key_t *master);
 
+/* What the daemon lends the revocation pass (all borrowed). */
+typedef struct {
+	const signer_config_t *cfg;
+	struct ch_db *db;
+	ch_pool_t *pool;		/* reset by the pass */
+	ch_token_t *token;		/* NULL while the token is not usable */
+	ch_key_t *issuing;		/* NULL likewise */
+	X509 *issuer;			/* the active issuing CA certificate */
+	long long issuer_id;
+} signer_pass_t;
+
+/*
+ * The revocation pass (src/bin/signer/crl.c, issue 13), at the end of
+ * every round of the daemon: records the revocations of settled revoke
+ * applications, and makes the CRLs that are due (a revocation waiting,
+ * the schedule) while the token is usable.  0, or -1 when the database
+ * failed (the daemon waits and reconnects).
+ */
+int signer_revocation_pass(const signer_pass_t *in);
+
 #endif
