@@ -157,12 +157,14 @@ def test_revocation_written_with_sql_is_signed_at_once(chain, key):
     del stored_rows
 
 
-def test_superseded_with_snake_case_reason_and_unspecified(chain, key):
+def test_cessation_of_operation_and_unspecified(chain, key):
+    """Reasons as certificate.revocation_reason spells them (RFC 5280's names,
+    sql/0015_revocation.sql); unspecified is left out of the response."""
     a, b = issue(key, 2)
     wait_stored(a["serial"], "good")
     wait_stored(b["serial"], "good")
     at = datetime.now(timezone.utc).replace(microsecond=0)
-    revoke_sql(a["id"], "cessation_of_operation", at)
+    revoke_sql(a["id"], "cessationOfOperation", at)
     revoke_sql(b["id"], "unspecified", at)
     ra = wait_stored(a["serial"], "revoked")
     rb = wait_stored(b["serial"], "revoked")
