@@ -95,6 +95,15 @@ ch_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+char *
+ch_hex_pool(ch_pool_t *pool, const unsigned char *in, size_t n)
+{
+	char *out = ch_palloc(pool, 2 * n + 1);
+
+	ch_hex(in, n, out);
+	return out;
+}
+
 int
 ch_unhex(const char *in, unsigned char *out, size_t n)
 {

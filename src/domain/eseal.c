@@ -166,15 +166,6 @@ unhex_pool(ch_pool_t *pool, const char *hex, size_t *len)
 	return out;
 }
 
-static const char *
-hex_pool(ch_pool_t *pool, const unsigned char *in, size_t n)
-{
-	char *out = ch_palloc(pool, 2 * n + 1);
-
-	ch_hex(in, n, out);
-	return out;
-}
-
 /* The visibility parameter: NULL for staff, else the applicant the caller
  * acts for ("0", nobody's, for an integrator acting for nobody). */
 static const char *
@@ -319,10 +310,10 @@ make_job(ch_ctx_t *ctx, PGresult *res, int i, ch_eseal_make_fn make,
 		params[9] = ch_pstrdup(ctx->pool, tmp[0]);
 		params[10] = ch_pstrdup(ctx->pool, tmp[1]);
 		params[11] = ch_pstrdup(ctx->pool, tmp[2]);
-		params[12] = hex_pool(ctx->pool, digest, sizeof digest);
+		params[12] = ch_hex_pool(ctx->pool, digest, sizeof digest);
 		params[13] = ch_psprintf(ctx->pool, "%d", out[k].width_mm);
 		params[14] = ch_psprintf(ctx->pool, "%d", out[k].height_mm);
-		params[15] = hex_pool(ctx->pool, out[k].der, out[k].len);
+		params[15] = ch_hex_pool(ctx->pool, out[k].der, out[k].len);
 		if ((rc = ch_db_queue(ctx->db, ctx->pool, &stmt_insert, params))
 		    != 0)
 			goto out;

@@ -620,16 +620,6 @@ out:
 
 /* ---- the claim --------------------------------------------------------- */
 
-/* Hex of n bytes into pool. */
-static char *
-phex(ch_pool_t *pool, const unsigned char *in, size_t n)
-{
-	char *out = ch_palloc(pool, 2 * n + 1);
-
-	ch_hex(in, n, out);
-	return out;
-}
-
 /* One claimed row into job. */
 static void
 claim_row(ch_pool_t *pool, PGresult *res, int row, ch_issuance_job_t *job)
@@ -756,7 +746,7 @@ fail_job(ch_ctx_t *ctx, const char *signer, ch_issuance_job_t *job)
 	params[2] = attempt;
 	params[3] = job->why[0] ? job->why : "failed";
 	params[4] = job->serial_hex;
-	params[5] = job->tbs != NULL ? phex(ctx->pool, job->tbs,
+	params[5] = job->tbs != NULL ? ch_hex_pool(ctx->pool, job->tbs,
 	    job->tbs_len) : NULL;
 	res = ch_db_exec(ctx->db, ctx->pool, &stmt_fail, params);
 	if (res == NULL)
@@ -805,7 +795,8 @@ ch_issuance_store_linted(ch_ctx_t *ctx, const char *signer,
 		if (jobs[i].outcome != CH_JOB_LINTED)
 			continue;
 		serials[linted] = jobs[i].serial_hex;
-		tbs[linted] = phex(ctx->pool, jobs[i].tbs, jobs[i].tbs_len);
+		tbs[linted] = ch_hex_pool(ctx->pool, jobs[i].tbs,
+		    jobs[i].tbs_len);
 		linted++;
 	}
 	if (ch_db_begin(ctx->db) != 0)
@@ -866,7 +857,7 @@ issue_params(ch_ctx_t *ctx, const char *signer, const ch_issuance_ca_t *ca,
 	params[9] = ch_psprintf(ctx->pool, "%lld", (long long)job->not_before);
 	params[10] = ch_psprintf(ctx->pool, "%lld", (long long)job->not_after);
 	params[11] = job->usb_key_serial;
-	params[12] = phex(ctx->pool, job->der, job->der_len);
+	params[12] = ch_hex_pool(ctx->pool, job->der, job->der_len);
 	params[13] = job->handler_phone;
 	params[14] = ch_psprintf(ctx->pool, "%lld", job->application_id);
 	params[15] = ch_psprintf(ctx->pool, "%lld", job->applicant_id);
@@ -1234,7 +1225,8 @@ ch_issuance_answer_requests(ch_ctx_t *ctx, int max,
 			error = answer(arg, PQgetvalue(res, i, 2), key, klen,
 			    box, sizeof box, &blen);
 		params[0] = PQgetvalue(res, i, 0);
-		params[1] = error == NULL ? phex(ctx->pool, box, blen) : NULL;
+		params[1] = error == NULL ?
+		    ch_hex_pool(ctx->pool, box, blen) : NULL;
 		params[2] = error;
 		OPENSSL_cleanse(box, sizeof box);
 		if (ch_db_queue(ctx->db, ctx->pool, &stmt_answer, params) != 0)
@@ -1344,8 +1336,8 @@ ch_issuance_ca_add(ch_ctx_t *ctx, const char *role, const char *alg,
 	params[4] = serial;
 	params[5] = nb;
 	params[6] = na;
-	params[7] = phex(ctx->pool, der, len);
-	params[8] = phex(ctx->pool, fp, sizeof fp);
+	params[7] = ch_hex_pool(ctx->pool, der, len);
+	params[8] = ch_hex_pool(ctx->pool, fp, sizeof fp);
 	params[9] = issuer_id > 0 ? issuer : NULL;
 	if (ch_db_begin(ctx->db) != 0 ||
 	    ch_db_queue(ctx->db, ctx->pool, &stmt_ca_retire, params) != 0 ||

@@ -428,7 +428,6 @@ ch_crl_store(ch_ctx_t *ctx, const char *scope, long long issuer_id,
 {
 	char number[24], issuer[24], tu[24], nu[24], entries[24];
 	const char *params[8], *ids;
-	char *hex = ch_palloc(ctx->pool, 2 * len + 1);
 	PGresult *res;
 	int rows;
 
@@ -437,14 +436,13 @@ ch_crl_store(ch_ctx_t *ctx, const char *scope, long long issuer_id,
 	snprintf(tu, sizeof tu, "%lld", (long long)this_update);
 	snprintf(nu, sizeof nu, "%lld", (long long)next_update);
 	snprintf(entries, sizeof entries, "%zu", b->n);
-	ch_hex(der, len, hex);
 	params[0] = scope;
 	params[1] = number;
 	params[2] = issuer;
 	params[3] = tu;
 	params[4] = nu;
 	params[5] = entries;
-	params[6] = hex;
+	params[6] = ch_hex_pool(ctx->pool, der, len);
 	params[7] = signer;
 	if (ch_db_begin(ctx->db) != 0 ||
 	    ch_db_queue(ctx->db, ctx->pool, &stmt_store, params) != 0 ||

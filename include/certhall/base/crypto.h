@@ -12,6 +12,8 @@
 #ifndef CERTHALL_CRYPTO_H
 #define CERTHALL_CRYPTO_H
 
+#include "certhall/base/pool.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +41,8 @@ unsigned ch_random_below(unsigned bound);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void ch_hex(const unsigned char *in, size_t n, char *out);
+/* The same, into pool (a bytea statement parameter, say). */
+char *ch_hex_pool(ch_pool_t *pool, const unsigned char *in, size_t n);
 /* Decodes exactly 2n hex characters; 0 or -1. */
 int ch_unhex(const char *in, unsigned char *out, size_t n);
 /* Base64 (RFC 4648 §4, with padding) and base64url (§5, no padding).
