@@ -232,6 +232,11 @@ api_delivery_create(ch_req_t *req)
 	if ((rc = api_app_begin_load(req, id, CH_APP_READ_LOCKED, &a)) <= 0)
 		return rc;
 	r = ch_ship_deliver(&req->ctx, id, NULL, NULL, &d, &json, &why);
+	if (r == CH_SHIP_NOT_FOUND) {
+		/* The application is there: it has not shipped. */
+		r = CH_SHIP_CONFLICT;
+		why = "the application is not shipped";
+	}
 	if (r != CH_SHIP_OK)
 		return refused(req, r, a.status, why);
 	if (ch_db_commit(req->ctx.db) != 0)
