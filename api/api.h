@@ -6,6 +6,7 @@
 #ifndef CERTHALL_API_H
 #define CERTHALL_API_H
 
+#include "certhall/clients/courier.h"
 #include "certhall/clients/paygw.h"
 #include "certhall/domain/application.h"
 #include "certhall/domain/certificate.h"
@@ -163,12 +164,14 @@ void api_payment_close_at_gateway(ch_req_t *req, const char *const *trade_nos);
  * started it (src/bin/api/main.c); each worker has its copy after fork. */
 typedef struct api_settings {
 	const ch_paygw_config_t *paygw;	/* NULL: online payment is off */
+	const ch_courier_config_t *courier; /* NULL: no courier integrated */
 } api_settings_t;
 
 /* A worker's state (declared by the web layer, ch_worker_state_t; reached
  * as req->worker): the clients made once per worker after fork. */
 struct ch_worker_state {
 	ch_paygw_t *paygw;		/* NULL: online payment is off */
+	ch_courier_t *courier;		/* NULL: no courier integrated */
 };
 
 /*
@@ -243,5 +246,17 @@ int api_crl_get(ch_req_t *req);
 extern const ch_schema_t api_revocation_schema;
 /* The 404 of a serial that names no certificate (api/certificates.c). */
 void api_certificate_not_found(ch_req_t *req);
+
+/* api/shipments.c: shipping the USB key, delivery, the courier's
+ * callback (issue 14) */
+int api_shipment_create(ch_req_t *req);
+int api_shipment_get(ch_req_t *req);
+int api_delivery_create(ch_req_t *req);
+int api_courier_notify(ch_req_t *req);
+extern const ch_schema_t api_shipment_schema;
+extern const ch_schema_t api_delivery_schema;
+/* This worker's courier client (req->worker), NULL when none is
+ * integrated.  Borrowed. */
+ch_courier_t *api_courier(const ch_req_t *req);
 
 #endif

@@ -204,6 +204,17 @@ const ch_route_t ch_routes[] = {
 	  api_certificate_revoke, CH_ROLE_ADMIN, &api_revocation_schema,
 	  2 * KiB, NULL },
 	{ CH_GET, "/crl/{name}", api_crl_get, CH_ROLE_PUBLIC, NULL, 0, NULL },
+	/* Shipping and delivery (issue 14, api/shipments.c): the operator
+	 * ships the personalised USB key and records who signed for it (本人
+	 * 签收); the courier reports delivery by a signed callback. */
+	{ CH_POST, "/api/v1/applications/{id}/shipment", api_shipment_create,
+	  CH_ROLE_OPERATOR, &api_shipment_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/shipment", api_shipment_get,
+	  APPLICANTS | CH_ROLE_STAFF_ALL, NULL, 0, NULL },
+	{ CH_POST, "/api/v1/applications/{id}/delivery", api_delivery_create,
+	  CH_ROLE_OPERATOR, &api_delivery_schema, 2 * KiB, NULL },
+	{ CH_POST, "/api/v1/couriers/notify/{courier}", api_courier_notify,
+	  CH_ROLE_PUBLIC, NULL, 16 * KiB, json_types },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

@@ -22,6 +22,11 @@ api_worker_init(const void *settings)
 		free(state);
 		return NULL;
 	}
+	if (s->courier != NULL &&
+	    (state->courier = ch_courier_new(s->courier)) == NULL) {
+		api_worker_fini(state);
+		return NULL;
+	}
 	return state;
 }
 
@@ -31,5 +36,12 @@ api_worker_fini(ch_worker_state_t *state)
 	if (state == NULL)
 		return;
 	ch_paygw_free(state->paygw);
+	ch_courier_free(state->courier);
 	free(state);
+}
+
+ch_courier_t *
+api_courier(const ch_req_t *req)
+{
+	return req->worker != NULL ? req->worker->courier : NULL;
 }

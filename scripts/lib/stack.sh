@@ -262,6 +262,16 @@ stack_configure() {
     export CERTHALL_PAY_RETRY_DELAYS=${CERTHALL_PAY_RETRY_DELAYS:-0.5,1,2,4,8,16,32,64,128}
     export CERTHALL_PAYD_QUERY_AFTER=${CERTHALL_PAYD_QUERY_AFTER:-60}
     stack_check_number CERTHALL_PAYD_QUERY_AFTER 1 86400
+    # The courier (issue 14; docs/CONTRACT.md "Courier protocol"): the sandbox courier
+    # (tests/fakes/courier.py) and the key it shares with certhall in courier/courier.key
+    # (stack_courier_key_init): our bearer token to it, and its callbacks' HMAC key.
+    export CERTHALL_COURIER_NAME=sandbox
+    export CERTHALL_COURIER_PORT=${CERTHALL_COURIER_PORT:-$(stack_free_port)}
+    stack_check_number CERTHALL_COURIER_PORT 1 65535
+    export CERTHALL_COURIER_URL="http://127.0.0.1:$CERTHALL_COURIER_PORT"
+    export CERTHALL_COURIER_KEY_FILE=$stack/courier/courier.key
+    export CERTHALL_COURIER_NOTIFY_URL="$CERTHALL_URL/api/v1/couriers/notify/sandbox"
+    export CERTHALL_COURIER_RETRY_DELAYS=${CERTHALL_COURIER_RETRY_DELAYS:-0.5,1,2,4,8}
     # Browser origins the API answers CORS for (comma list): a Vite dev server.
     export CERTHALL_CORS_ORIGINS=${CERTHALL_CORS_ORIGINS:-http://127.0.0.1:5173}
 }
@@ -288,6 +298,8 @@ STACK_ENV_VARS=(
     CERTHALL_SIGNER_SM2_KEY_FILE CERTHALL_SIGNER_SM2_PASS_FILE CERTHALL_CA_BASE_URL
     CERTHALL_CA_POLICY_OID CERTHALL_CA_ORG CERTHALL_CA_NAME CERTHALL_SIGNER_BATCH
     CERTHALL_SIGNER_LEASE CERTHALL_SIGNER_SESSIONS
+    CERTHALL_COURIER_NAME CERTHALL_COURIER_PORT CERTHALL_COURIER_URL CERTHALL_COURIER_KEY_FILE
+    CERTHALL_COURIER_NOTIFY_URL CERTHALL_COURIER_RETRY_DELAYS
 )
 
 # Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs, pepper and keys stay in
@@ -322,7 +334,8 @@ stack_load_env() {
 stack_prepare_dirs() {
     local s=$CERTHALL_STACK
     mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway" \
-        "$s/pay" "$s/pay-gateway" "$s/signer"
+        "$s/pay" "$s/pay-gateway" "$s/signer" "$s/courier" "$s/courier-sandbox"
+    chmod 700 "$s/courier" "$s/courier-sandbox"
     chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
     chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway" "$s/pay" "$s/pay-gateway" \
         "$s/signer"
@@ -759,6 +772,7 @@ stack_api_start() {
         env -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN \
         -u CERTHALL_SIGNER_DIR -u CERTHALL_SIGNER_SM2_KEY_FILE -u CERTHALL_SIGNER_SM2_PASS_FILE \
         -u CERTHALL_SMS_KEY_FILE -u CERTHALL_PAY_GATEWAY_KEY_FILE \
+        -u CERTHALL_COURIER_PORT -u CERTHALL_COURIER_RETRY_DELAYS \
         CERTHALL_PEPPER_FILE="$CERTHALL_PEPPER_FILE" \
         CERTHALL_CORS_ORIGINS="$CERTHALL_CORS_ORIGINS" \
         CERTHALL_DB="$CERTHALL_APP_DB" "$bin" "${args[@]}" \
@@ -974,7 +988,7 @@ STACK_DAEMON_ENV_UNSET=(
     -u SOFTHSM2_CONF -u CERTHALL_HSM_PIN_FILE -u CERTHALL_HSM_MODULE -u CERTHALL_HSM_TOKEN
     -u CERTHALL_SIGNER_DIR -u CERTHALL_SIGNER_SM2_KEY_FILE -u CERTHALL_SIGNER_SM2_PASS_FILE
     -u CERTHALL_PEPPER_FILE -u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY
-    -u ALL_PROXY -u all_proxy
+    -u ALL_PROXY -u all_proxy -u CERTHALL_COURIER_KEY_FILE
 )
 
 # ---------------------------------------------------------------------------------------
@@ -1105,6 +1119,41 @@ stack_payd_start() {
 # wait up to 20 s, print its exit status on stdout (stack_daemon_stop).
 stack_payd_stop() {
     stack_daemon_stop payd "$CERTHALL_STACK/run"
+}
+
+# ---------------------------------------------------------------------------------------
+# The sandbox courier (tests/fakes/courier.py; issue 14)
+
+# Creates, once per stack, the key certhall and the courier share (courier/courier.key,
+# 64 hex characters, 0600: the API's master reads it at start, before dropping to the run
+# user; the sandbox and the tests read it too).
+stack_courier_key_init() {
+    local f=$CERTHALL_STACK/courier/courier.key
+    if [ ! -s "$f" ]; then
+        (umask 077 && printf '%s' "$(openssl rand -hex 32)" >"$f.tmp" && mv -f "$f.tmp" "$f")
+    fi
+    chmod 600 "$f"
+}
+
+stack_courier_pid() {
+    stack_service_pid courier "$CERTHALL_STACK/courier-sandbox/journal.jsonl"
+}
+
+# Starts the sandbox courier on 127.0.0.1:$CERTHALL_COURIER_PORT; returns when it answers.
+# Its journal (courier-sandbox/journal.jsonl) survives restarts.
+stack_courier_start() {
+    local s=$CERTHALL_STACK
+    stack_fake_start courier "$s/courier-sandbox/journal.jsonl" CERTHALL_COURIER_PORT \
+        "$CERTHALL_COURIER_URL/sandbox/waybills" \
+        env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u ALL_PROXY -u all_proxy \
+        /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/courier.py" \
+        --listen "127.0.0.1:$CERTHALL_COURIER_PORT" --key-file "$CERTHALL_COURIER_KEY_FILE" \
+        --retry-delays "$CERTHALL_COURIER_RETRY_DELAYS" \
+        --state "$s/courier-sandbox/journal.jsonl" --pid-file "$s/run/courier.pid"
+}
+
+stack_courier_stop() {
+    stack_fake_stop courier "$CERTHALL_STACK/courier-sandbox/journal.jsonl"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1268,6 +1317,8 @@ stack_up() {
     stack_sms_sender_start
     stack_pay_gateway_start
     stack_payd_start
+    stack_courier_key_init
+    stack_courier_start
     stack_api_start
     stack_nginx_start
 }
@@ -1304,6 +1355,7 @@ stack_down() {
     stack_payd_stop >/dev/null 2>&1 || true
     stack_signer_stop >/dev/null 2>&1 || true
     stack_pay_gateway_stop >/dev/null 2>&1 || true
+    stack_courier_stop >/dev/null 2>&1 || true
     stack_pg_stop || true
     return 0
 }
@@ -1355,6 +1407,12 @@ stack_status() {
         printf 'pay-gateway: stopped\n'
         rc=1
     fi
+    if pid=$(stack_courier_pid); then
+        printf 'courier:    running (pid %s, %s)\n' "$pid" "$CERTHALL_COURIER_URL"
+    else
+        printf 'courier:    stopped\n'
+        rc=1
+    fi
     if pid=$(stack_signer_pid); then
         printf 'signer:     running (pid %s, user %s)\n' "$pid" "$(ps -o user= -p "$pid" 2>/dev/null || echo '?')"
     else
@@ -1369,7 +1427,7 @@ stack_show_logs() {
     local dir=${1:-$CERTHALL_STACK/log} f
     printf '\n[stack] logs are in %s\n' "$dir" >&2
     for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log payd.log \
-        pay-gateway.log signer.log; do
+        pay-gateway.log signer.log courier.log; do
         [ -s "$dir/$f" ] || continue
         printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
         tail -n 40 "$dir/$f" >&2

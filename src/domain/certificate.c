@@ -764,7 +764,7 @@ ch_cert_installed(ch_ctx_t *ctx, const char *serial, const char **json,
 		return CH_INSTALL_CONFLICT;
 	}
 	if (a.status != CH_ST_ISSUED) {
-		*why = a.status == CH_ST_ACTIVATED
+		*why = a.status == CH_ST_ACTIVATED || a.status == CH_ST_COMPLETED
 		    ? "its installation was confirmed already"
 		    : "its application is not issued";
 		return CH_INSTALL_CONFLICT;
@@ -783,6 +783,12 @@ ch_cert_installed(ch_ctx_t *ctx, const char *serial, const char **json,
 	default:
 		return CH_INSTALL_ERROR;
 	}
+	/* Enabled online (开通权限) is the end of renew and change (issue 14):
+	 * activated → completed in the same transaction, its own history row
+	 * and audit event, so the history shows both steps. */
+	if (ch_wf_transition(ctx, app_id, CH_ST_BIT(CH_ST_ACTIVATED),
+	    CH_ST_COMPLETED, NULL, NULL, NULL) != CH_WF_OK)
+		return CH_INSTALL_ERROR;
 	if (ch_audit(ctx, "certificate.installed", "certificate", serial,
 	    json_pack("{s:I}", "application_id", (json_int_t)app_id)) != 0)
 		return CH_INSTALL_ERROR;

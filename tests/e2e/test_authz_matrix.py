@@ -67,7 +67,9 @@ RAW_BODIES = {
 # Public routes that check a signature of their own (issue 5: the payment gateway's
 # notification): whoever calls without it gets the route's own 401, naming the header.
 NOTIFY = ("POST", "/api/v1/payments/notify/{provider}")
-OWN_SIGNATURE = {NOTIFY: "X-Pay-Signature"}
+# Issue 14: the courier's delivery callback, signed likewise (X-Courier-Signature).
+COURIER_NOTIFY = ("POST", "/api/v1/couriers/notify/{courier}")
+OWN_SIGNATURE = {NOTIFY: "X-Pay-Signature", COURIER_NOTIFY: "X-Courier-Signature"}
 
 
 def admin_routes(*args):
@@ -167,6 +169,7 @@ def objects(principals):
         CERTIFICATE_ROUTES: {"serial": make_certificate(owner)},
         CA_ROUTES: {"name": "issuing"},
         NOTIFY[1]: {"provider": "sandbox"},
+        COURIER_NOTIFY[1]: {"courier": "sandbox"},
         "snapshot": {app_id: application_state(owner, app_id)},
     }
 

@@ -11,7 +11,8 @@ openssl command.
   station's POST /usb-keys leaves it) and the key moves to `requested`;
 - renew and change: the handler sends it, made with the key the current certificate is
   for (possession was proven with the same key in settlement); issued by the signer,
-  downloaded, and confirmed installed: the application ends `activated`.
+  downloaded, and confirmed installed: the application goes on through `activated` to
+  `completed`.
 
 Certificates are issued by the stack's own certhall-signer and verified with openssl against
 its CA as GET /api/v1/ca serves it. A test that looks at a job between the key request and
@@ -347,14 +348,17 @@ def confirm_installed(principal, app_id, serial):
     resp = principal.post_json(f"/api/v1/certificates/{serial}/installed", {})
     assert resp.status_code == 200, resp.content[:300]
     assert resp.body["installed_at"] and resp.body["serial"] == serial, resp.body
-    assert R.get(principal, app_id)["status"] == "activated"
-    assert R.history(app_id)[-1][:2] == ("issued", "activated")
+    # Enabled online is the end of renew and change (issue 14): activated, then completed,
+    # a history row for each.
+    assert R.get(principal, app_id)["status"] == "completed"
+    assert [h[:2] for h in R.history(app_id)[-2:]] == [("issued", "activated"),
+                                                       ("activated", "completed")]
     assert "certificate.installed" in [r[0] for r in sql(
         "SELECT action FROM audit_event WHERE object_type = 'certificate' AND object_id = %s",
         (serial,))]
     body = assert_problem(principal.post_json(f"/api/v1/certificates/{serial}/installed", {}),
                           409, "conflict")
-    assert body["status_now"] == "activated", body
+    assert body["status_now"] == "completed", body
 
 
 def test_renew_through_the_api_with_the_existing_token_key(applicant, reviewer, token, ca,

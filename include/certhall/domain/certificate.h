@@ -180,7 +180,7 @@ const char *ch_cert_list(ch_ctx_t *ctx, const ch_cert_filter_t *f,
     size_t *len);
 
 typedef enum {
-	CH_INSTALL_DONE,	/* installed_at set, application activated:
+	CH_INSTALL_DONE,	/* installed_at set, application completed:
 				 * *json is the certificate as it now is */
 	CH_INSTALL_NOT_FOUND,	/* absent, or not the caller's to confirm */
 	CH_INSTALL_CONFLICT,	/* not a renew or change, or the application
@@ -195,8 +195,9 @@ typedef enum {
  * installed on its USB key: in the caller's transaction, locks its
  * application (ch_app_load() with CH_APP_CHANGE: the owner, or a counter
  * clerk for a counter application), sets certificate.installed_at, moves
- * the application issued → activated (certhall/domain/workflow.h: history,
- * audit) and audits "certificate.installed".  *json (ctx->pool) is the
+ * the application issued → activated → completed (two moves, each with
+ * its history row and audit event: certhall/domain/workflow.h; issue 14)
+ * and audits "certificate.installed".  *json (ctx->pool) is the
  * Certificate object afterwards; *status_now and *why (static) explain a
  * conflict.  Roll back after anything but CH_INSTALL_DONE.
  */

@@ -15,6 +15,7 @@
  * lines on stderr.  Exit codes follow sysexits.h.
  */
 #include "api.h"
+#include "certhall/clients/courier.h"
 #include "certhall/clients/paygw.h"
 #include "certhall/web/cors.h"
 #include "certhall/base/crypto.h"
@@ -65,6 +66,7 @@ main(int argc, char **argv)
 		.worker_fini = api_worker_fini,
 	};
 	ch_paygw_config_t *paygw = NULL;
+	ch_courier_config_t *courier = NULL;
 	api_settings_t settings;
 	long v;
 	int c, rc;
@@ -135,10 +137,20 @@ main(int argc, char **argv)
 		    "(CERTHALL_PAY_*) are not usable");
 		return 78;
 	}
+	/* The courier (issue 14): without one, operators type tracking
+	 * numbers and record deliveries by hand. */
+	if (ch_courier_config_from_env(&courier) == CH_COURIER_CONFIG_BAD) {
+		ch_error("not started: the courier settings (CERTHALL_COURIER_*)"
+		    " are not usable");
+		ch_paygw_config_free(paygw);
+		return 78;
+	}
 	settings.paygw = paygw;
+	settings.courier = courier;
 	cfg.worker_arg = &settings;
 	rc = ch_server_run(&cfg);
 	ch_paygw_config_free(paygw);
+	ch_courier_config_free(courier);
 	return rc;
 bad:
 	usage(stderr);
