@@ -244,4 +244,15 @@ extern const ch_schema_t api_revocation_schema;
 /* The 404 of a serial that names no certificate (api/certificates.c). */
 void api_certificate_not_found(ch_req_t *req);
 
+/* api/calendar.c: the working-day calendar, the deadline, the fulfilment
+ * queue (issue 14).  PUT .../years/{year} takes its JSON raw (an array of
+ * objects, checked there). */
+int api_calendar_status(ch_req_t *req);
+int api_calendar_year_get(ch_req_t *req);
+int api_calendar_year_put(ch_req_t *req);
+int api_calendar_day_put(ch_req_t *req);
+int api_calendar_deadline(ch_req_t *req);
+int api_fulfilment_queue(ch_req_t *req);
+extern const ch_schema_t api_calendar_day_schema;
+
 #endif

@@ -43,12 +43,17 @@ static const ch_stmt_t stmt_record = {
 	.nparams = 4,
 };
 
-/* settled_at, the signing job (the payload of sql/0008_settlement.sql) and
- * the signer's wake-up, in one statement. */
+/* settled_at, the deadline (due_by, due_by_estimated: the one definition,
+ * calendar_due_by() of sql/0018_calendar.sql, from the settle time), the
+ * signing job (the payload of sql/0008_settlement.sql) and the signer's
+ * wake-up, in one statement. */
 static const ch_stmt_t stmt_job = {
 	.name = "settle_job",
 	.sql = "WITH s AS ("
-	       "  UPDATE application SET settled_at = now() WHERE id = $1"
+	       "  UPDATE application SET settled_at = now(),"
+	       "   (due_by, due_by_estimated) = (SELECT d.due_by, d.estimated"
+	       "    FROM calendar_due_by(now()) d)"
+	       "  WHERE id = $1"
 	       "  RETURNING *),"
 	       " j AS ("
 	       "  INSERT INTO signing_job (application_id, kind, payload)"
