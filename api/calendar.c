@@ -363,7 +363,7 @@ api_calendar_deadline(ch_req_t *req)
 	    " this takes at", &q) != 0)
 		return 0;
 	if (q.at == NULL) {
-		json_object_set_new(ch_problem(req, CH_P_MISSING_FIELD,
+		json_object_set_new(ch_problem(req, CH_P_INVALID_FIELD,
 		    "at is required: the settlement time, RFC 3339"),
 		    "parameter", json_string("at"));
 		return 0;
