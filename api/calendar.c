@@ -309,10 +309,9 @@ api_calendar_day_put(ch_req_t *req)
 	case CH_CAL_NOT_LOADED:
 		if (ch_db_rollback(req->ctx.db) != 0)
 			return -1;
-		json_object_set_new(ch_problem(req, CH_P_CONFLICT,
-		    "the calendar year %d is not loaded: put the whole year"
-		    " first (PUT /api/v1/admin/calendar/years/%d)", year, year),
-		    "year", json_integer(year));
+		ch_problem(req, CH_P_CONFLICT, "the calendar year %d is not"
+		    " loaded: put the whole year first"
+		    " (PUT /api/v1/admin/calendar/years/%d)", year, year);
 		return 0;
 	case CH_CAL_ERROR:
 	default:
