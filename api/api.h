@@ -65,6 +65,10 @@ void api_app_conflict(ch_req_t *req, long long id, const char *action);
 /* A ch_qparam_t parse function for a list's "cursor": the long long id at
  * slot (ch_app_cursor_decode()). */
 int api_cursor_parse(const char *value, void *slot);
+/* The end of a read handler: 200 with the JSON text body (len bytes,
+ * built by PostgreSQL), or -1 when body is NULL (the domain logged the
+ * database error; the server answers 5xx).  A handler's return value. */
+int api_send_text(ch_req_t *req, const char *body, size_t len);
 /* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
  * §13.1.2: W/ prefixes are ignored; "*" matches anything).  Pure. */
 int api_etag_listed(const char *header, const char *etag);

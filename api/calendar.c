@@ -65,10 +65,8 @@ api_calendar_status(ch_req_t *req)
 	const char *body;
 	size_t len;
 
-	if ((body = ch_cal_status_json(&req->ctx, &len)) == NULL)
-		return -1;
-	ch_resp_json_text(req, 200, body, len);
-	return 0;
+	body = ch_cal_status_json(&req->ctx, &len);
+	return api_send_text(req, body, len);
 }
 
 int
@@ -186,14 +184,6 @@ check_day(ch_req_t *req, json_t *e, size_t i, int year, unsigned char *seen)
 static int
 year_body(ch_req_t *req, int year, json_t **body)
 {
-	static const ch_problem_t problems[CH_JSON_E__MAX] = {
-		[CH_JSON_E_MALFORMED] = CH_P_MALFORMED_JSON,
-		[CH_JSON_E_DUPLICATE_KEY] = CH_P_DUPLICATE_KEY,
-		[CH_JSON_E_TOO_DEEP] = CH_P_TOO_DEEP,
-		[CH_JSON_E_INVALID_FIELD] = CH_P_INVALID_FIELD,
-		[CH_JSON_E_MISSING_FIELD] = CH_P_MISSING_FIELD,
-		[CH_JSON_E_UNKNOWN_FIELD] = CH_P_UNKNOWN_FIELD,
-	};
 	unsigned char seen[(YEAR_DAYS_MAX + 7) / 8];
 	ch_json_error_t err;
 	const char *key;
@@ -202,7 +192,7 @@ year_body(ch_req_t *req, int year, json_t **body)
 
 	json = ch_json_parse(req->body, req->body_len, CH_JSON_MAX_DEPTH, &err);
 	if (json == NULL) {
-		ch_problem(req, problems[err.kind], "%s", err.detail);
+		ch_problem_json(req, &err);
 		return -1;
 	}
 	ch_pool_json(req->ctx.pool, json);
@@ -376,10 +366,8 @@ api_calendar_deadline(ch_req_t *req)
 		    json_string("at"));
 		return 0;
 	}
-	if ((body = ch_cal_deadline_json(&req->ctx, at, &len)) == NULL)
-		return -1;
-	ch_resp_json_text(req, 200, body, len);
-	return 0;
+	body = ch_cal_deadline_json(&req->ctx, at, &len);
+	return api_send_text(req, body, len);
 }
 
 /* ---- GET /api/v1/fulfilment ---------------------------------------------- */
@@ -406,19 +394,15 @@ static const ch_qparam_t queue_params[] = {
 int
 api_fulfilment_queue(ch_req_t *req)
 {
-	ch_fulfil_filter_t f;
+	ch_fulfil_filter_t f = { .limit = QUEUE_LIMIT_DEFAULT };
 	const char *body;
 	size_t len;
 
-	memset(&f, 0, sizeof f);
-	f.limit = QUEUE_LIMIT_DEFAULT;
 	if (ch_query_parse(req, queue_params,
 	    sizeof queue_params / sizeof queue_params[0],
 	    "unknown query parameter; this list takes bucket, next,"
 	    " business_type and limit", &f) != 0)
 		return 0;
-	if ((body = ch_fulfil_list(&req->ctx, &f, &len)) == NULL)
-		return -1;
-	ch_resp_json_text(req, 200, body, len);
-	return 0;
+	body = ch_fulfil_list(&req->ctx, &f, &len);
+	return api_send_text(req, body, len);
 }
