@@ -170,6 +170,16 @@ def test_settlement_sets_due_by_in_its_transaction(clerk, reviewer, admin):
     shown = deadline(admin, row[2])
     assert (shown["due_by"], shown["due_by_estimated"]) == (app["due_by"],
                                                            app["due_by_estimated"])
+    # The handler's SMS names the day (not when it is only an estimate).
+    body, params = sql("SELECT body, params FROM outbox WHERE template = 'settled'"
+                       " AND params->>'id' = %s", (str(app["id"]),))[0]
+    due = datetime.date.fromisoformat(app["due_by"][:10])
+    day = f"{due.month}月{due.day}日"
+    assert params["due_by"] == day
+    if app["due_by_estimated"]:
+        assert "将在2个工作日内办结。" in body, body
+    else:
+        assert f"将在2个工作日内（{day}前）办结。" in body, body
     # Settled and due together: no settled application without a deadline.
     assert sql("SELECT count(*) FROM application WHERE settled_at IS NOT NULL"
                " AND due_by IS NULL AND id = %s", (app["id"],))[0][0] == 0
