@@ -66,6 +66,10 @@ void api_app_conflict(ch_req_t *req, long long id, const char *action);
 /* A ch_qparam_t parse function for a list's "cursor": the long long id at
  * slot (ch_app_cursor_decode()). */
 int api_cursor_parse(const char *value, void *slot);
+/* The end of a read handler: 200 with the JSON text body (len bytes,
+ * built by PostgreSQL), or -1 when body is NULL (the domain logged the
+ * database error; the server answers 5xx).  A handler's return value. */
+int api_send_text(ch_req_t *req, const char *body, size_t len);
 /* Whether an If-None-Match value lists etag (weak comparison, RFC 9110
  * §13.1.2: W/ prefixes are ignored; "*" matches anything).  Pure. */
 int api_etag_listed(const char *header, const char *etag);
@@ -258,5 +262,15 @@ extern const ch_schema_t api_delivery_schema;
 /* This worker's courier client (req->worker), NULL when none is
  * integrated.  Borrowed. */
 ch_courier_t *api_courier(const ch_req_t *req);
+/* api/calendar.c: the working-day calendar, the deadline, the fulfilment
+ * queue (issue 14).  PUT .../years/{year} takes its JSON raw (an array of
+ * objects, checked there). */
+int api_calendar_status(ch_req_t *req);
+int api_calendar_year_get(ch_req_t *req);
+int api_calendar_year_put(ch_req_t *req);
+int api_calendar_day_put(ch_req_t *req);
+int api_calendar_deadline(ch_req_t *req);
+int api_fulfilment_queue(ch_req_t *req);
+extern const ch_schema_t api_calendar_day_schema;
 
 #endif

@@ -195,3 +195,12 @@ api_etag_listed(const char *header, const char *etag)
 	}
 	return 0;
 }
+
+int
+api_send_text(ch_req_t *req, const char *body, size_t len)
+{
+	if (body == NULL)
+		return -1;
+	ch_resp_json_text(req, 200, body, len);
+	return 0;
+}

@@ -19,9 +19,18 @@
  * the member instead.  Each worker reads signer_status at most once per
  * SIGNER_CHECK_MS and answers from what it read in between; that read is a
  * round trip to the database too, so it stands in for ch_db_check's.
+ *
+ * checks.calendar (issue 14) is "ok" when every day from today to
+ * CH_CAL_HORIZON_DAYS ahead (Asia/Shanghai) lies in a loaded calendar
+ * year, else "incomplete": deadlines computed from such days fall back to
+ * plain weekends and are flagged estimated, so a year an admin forgot to
+ * load shows here (GET /api/v1/admin/calendar/status names it).  Like the
+ * signer it never makes the answer 503, and each worker reads it at most
+ * once per CALENDAR_CHECK_MS.
  */
 #include "api.h"
 #include "certhall/base/util.h"
+#include "certhall/domain/calendar.h"
 #include "certhall/domain/issuance.h"
 
 #include <jansson.h>
@@ -31,11 +40,16 @@
 #define HEALTH_MAX_AGE_MS 1000
 #define SIGNER_MAX_AGE_S 15
 #define SIGNER_CHECK_MS 1000
+#define CALENDAR_CHECK_MS 10000
 
 /* This worker's last reading of signer_status. */
 static bool signer_ok;
 static bool signer_read;
 static long long signer_read_ms;
+/* ... and of the calendar's coverage. */
+static bool calendar_ok;
+static bool calendar_read;
+static long long calendar_read_ms;
 
 int
 api_health(ch_req_t *req)
@@ -56,6 +70,15 @@ api_health(ch_req_t *req)
 	} else {
 		db = ch_db_check(req->ctx.db, req->ctx.pool, HEALTH_MAX_AGE_MS);
 	}
+	if (db == 0 && (!calendar_read ||
+	    t - calendar_read_ms >= CALENDAR_CHECK_MS)) {
+		db = ch_cal_covered(&req->ctx, &ok);
+		if (db == 0) {
+			calendar_ok = ok;
+			calendar_read = true;
+			calendar_read_ms = t;
+		}
+	}
 	if (db != 0) {
 		json_t *p = ch_problem(req, CH_P_SERVICE_UNAVAILABLE,
 		    "the database is unavailable");
@@ -65,10 +88,11 @@ api_health(ch_req_t *req)
 		ch_resp_header(req, "Retry-After", "5");
 		return 0;
 	}
-	ch_resp_json(req, 200, json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}",
+	ch_resp_json(req, 200, json_pack("{s:s, s:{s:s, s:s, s:s}, s:s, s:s}",
 	    "status", "ok",
 	    "checks", "database", "ok",
 	    "signer", signer_ok ? "ok" : "unavailable",
+	    "calendar", calendar_ok ? "ok" : "incomplete",
 	    "version", CERTHALL_VERSION,
 	    "time", now));
 	return 0;

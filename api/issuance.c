@@ -170,8 +170,6 @@ api_issuance_queue(ch_req_t *req)
 	    "unknown query parameter; this list takes stage, kind, limit and"
 	    " cursor", &f) != 0)
 		return 0;
-	if ((body = ch_job_list(&req->ctx, &f, &len)) == NULL)
-		return -1;
-	ch_resp_json_text(req, 200, body, len);
-	return 0;
+	body = ch_job_list(&req->ctx, &f, &len);
+	return api_send_text(req, body, len);
 }

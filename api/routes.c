@@ -215,6 +215,20 @@ const ch_route_t ch_routes[] = {
 	  CH_ROLE_OPERATOR, &api_delivery_schema, 2 * KiB, NULL },
 	{ CH_POST, "/api/v1/couriers/notify/{courier}", api_courier_notify,
 	  CH_ROLE_PUBLIC, NULL, 16 * KiB, json_types },
+	/* Working days and the deadline (issue 14, api/calendar.c): admins
+	 * keep the calendar; operators work the fulfilment queue. */
+	{ CH_GET, "/api/v1/admin/calendar/status", api_calendar_status,
+	  CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/admin/calendar/years/{year}", api_calendar_year_get,
+	  CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_PUT, "/api/v1/admin/calendar/years/{year}", api_calendar_year_put,
+	  CH_ROLE_ADMIN, NULL, 64 * KiB, json_types },
+	{ CH_PUT, "/api/v1/admin/calendar/days/{date}", api_calendar_day_put,
+	  CH_ROLE_ADMIN, &api_calendar_day_schema, 1 * KiB, NULL },
+	{ CH_GET, "/api/v1/admin/calendar/deadline", api_calendar_deadline,
+	  CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/fulfilment", api_fulfilment_queue,
+	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

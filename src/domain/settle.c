@@ -15,7 +15,10 @@
 
 #define TEXT_SETTLED \
 	"【四川CA】您的数字证书申请（编号%s）已完成%s，正在制证，" \
-	"将在2个工作日内办结。"
+	"将在2个工作日内%s办结。"
+/* The date in TEXT_SETTLED; an estimated deadline (a year of the calendar
+ * not loaded: certhall/domain/calendar.h) is not promised by date. */
+#define TEXT_SETTLED_BY "（%s前）"
 
 /*
  * Records the facts asked for ($2 paid, $3 verified, $4 possession; the
@@ -43,12 +46,17 @@ static const ch_stmt_t stmt_record = {
 	.nparams = 4,
 };
 
-/* settled_at, the signing job (the payload of sql/0008_settlement.sql) and
- * the signer's wake-up, in one statement. */
+/* settled_at, the deadline (due_by, due_by_estimated: the one definition,
+ * calendar_due_by() of sql/0018_calendar.sql, from the settle time), the
+ * signing job (the payload of sql/0008_settlement.sql) and the signer's
+ * wake-up, in one statement. */
 static const ch_stmt_t stmt_job = {
 	.name = "settle_job",
 	.sql = "WITH s AS ("
-	       "  UPDATE application SET settled_at = now() WHERE id = $1"
+	       "  UPDATE application SET settled_at = now(),"
+	       "   (due_by, due_by_estimated) = (SELECT d.due_by, d.estimated"
+	       "    FROM calendar_due_by(now()) d)"
+	       "  WHERE id = $1"
 	       "  RETURNING *),"
 	       " j AS ("
 	       "  INSERT INTO signing_job (application_id, kind, payload)"
@@ -70,7 +78,10 @@ static const ch_stmt_t stmt_job = {
 	       "   'paid_at', s.paid_at, 'verified_at', s.verified_at,"
 	       "   'possession_proven_at', s.possession_proven_at)"
 	       "  FROM s RETURNING id)"
-	       " SELECT j.id, pg_notify('signing_job', j.id::text) FROM j",
+	       " SELECT j.id, pg_notify('signing_job', j.id::text),"
+	       "  (SELECT to_char(s.due_by AT TIME ZONE 'Asia/Shanghai',"
+	       "   'FMMM\"月\"FMDD\"日\"') FROM s),"
+	       "  (SELECT s.due_by_estimated FROM s) FROM j",
 	.nparams = 1,
 };
 
@@ -102,7 +113,7 @@ ch_settle_result_t
 ch_settle_record(ch_ctx_t *ctx, long long id, ch_settle_fact_t fact)
 {
 	char idbuf[24];
-	const char *params[4], *text;
+	const char *params[4], *text, *by;
 	unsigned have = 0, needs;
 	ch_business_t business;
 	PGresult *res;
@@ -150,10 +161,12 @@ ch_settle_record(ch_ctx_t *ctx, long long id, ch_settle_fact_t fact)
 	res = ch_db_exec(ctx->db, ctx->pool, &stmt_job, params);
 	if (res == NULL || PQntuples(res) != 1)
 		return CH_SETTLE_ERROR;
+	by = *PQgetvalue(res, 0, 3) == 't' ? "" : ch_psprintf(ctx->pool,
+	    TEXT_SETTLED_BY, PQgetvalue(res, 0, 2));
 	text = ch_psprintf(ctx->pool, TEXT_SETTLED, idbuf,
-	    needs & CH_SETTLE_PAID ? "缴费" : "验证");
-	if (ch_wf_notify(ctx, id, "settled", json_pack("{s:s}", "id", idbuf),
-	    text) != 0)
+	    needs & CH_SETTLE_PAID ? "缴费" : "验证", by);
+	if (ch_wf_notify(ctx, id, "settled", json_pack("{s:s, s:s}", "id", idbuf,
+	    "due_by", PQgetvalue(res, 0, 2)), text) != 0)
 		return CH_SETTLE_ERROR;
 	return CH_SETTLE_MOVED;
 }

@@ -115,6 +115,22 @@ check_media_type(ch_req_t *req, const ch_route_t *route)
 	return 0;
 }
 
+void
+ch_problem_json(ch_req_t *req, const ch_json_error_t *err)
+{
+	switch (err->kind) {
+	case CH_JSON_E_INVALID_FIELD:
+	case CH_JSON_E_MISSING_FIELD:
+	case CH_JSON_E_UNKNOWN_FIELD:
+		ch_problem_field(req, json_problems[err->kind], err->pointer,
+		    "%s", err->detail);
+		break;
+	default:
+		ch_problem(req, json_problems[err->kind], "%s", err->detail);
+		break;
+	}
+}
+
 /* Parses and validates the body read by read_body(). */
 static int
 take_json(ch_req_t *req, const ch_route_t *route)
@@ -124,14 +140,13 @@ take_json(ch_req_t *req, const ch_route_t *route)
 
 	json = ch_json_parse(req->body, req->body_len, CH_JSON_MAX_DEPTH, &err);
 	if (json == NULL) {
-		ch_problem(req, json_problems[err.kind], "%s", err.detail);
+		ch_problem_json(req, &err);
 		return -1;
 	}
 	req->json = ch_pool_json(req->ctx.pool, json);
 	req->input = ch_palloc(req->ctx.pool, route->schema->size);
 	if (ch_json_validate(route->schema, json, req->input, &err) != 0) {
-		ch_problem_field(req, json_problems[err.kind], err.pointer, "%s",
-		    err.detail);
+		ch_problem_json(req, &err);
 		return -1;
 	}
 	return 0;

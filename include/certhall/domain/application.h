@@ -108,6 +108,10 @@ typedef struct {
 	"  OR (k.code = 'seal_impression' AND " seals " > 0)" \
 	" ORDER BY k.position"
 
+/* PostgreSQL's json_build_object() takes at most 100 arguments (50
+ * members): the full form has 44 (issue 14 added due_by,
+ * due_by_estimated, fulfilled_at, overdue_at); more go in a nested
+ * object. */
 #define CH_SQL_APP_FIELDS_(holder_id, handler_id) \
 	"json_build_object('id', a.id, 'status', a.status," \
 	" 'version', a.version, 'channel', a.channel," \
@@ -143,7 +147,11 @@ typedef struct {
 	" 'paid_at', " CH_SQL_TIME("a.paid_at") "," \
 	" 'verified_at', " CH_SQL_TIME("a.verified_at") "," \
 	" 'possession_proven_at', " CH_SQL_TIME("a.possession_proven_at") "," \
-	" 'settled_at', " CH_SQL_TIME("a.settled_at")
+	" 'settled_at', " CH_SQL_TIME("a.settled_at") "," \
+	" 'due_by', " CH_SQL_TIME("a.due_by") "," \
+	" 'due_by_estimated', a.due_by_estimated," \
+	" 'fulfilled_at', " CH_SQL_TIME("a.fulfilled_at") "," \
+	" 'overdue_at', " CH_SQL_TIME("a.overdue_at")
 
 #define CH_SQL_APP_LIST_JSON \
 	CH_SQL_APP_FIELDS_(CH_SQL_MASK_ID("a.holder_id_number"), \

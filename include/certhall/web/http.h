@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "certhall/base/json.h"
 #include "certhall/base/pool.h"
 #include "certhall/base/util.h"
 #include "certhall/store/ctx.h"
@@ -169,6 +170,11 @@ struct json_t *ch_problem(ch_req_t *req, ch_problem_t kind,
 struct json_t *ch_problem_field(ch_req_t *req, ch_problem_t kind,
     const char *pointer, const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The problem of a body fault err (ch_json_parse(), ch_json_validate();
+ * certhall/base/json.h): malformed-json, duplicate-key, too-deep (400) or
+ * invalid-field, missing-field, unknown-field (422) naming err->pointer.  What the dispatcher answers for a route's schema,
+ * for a handler that parses a body of its own. */
+void ch_problem_json(ch_req_t *req, const ch_json_error_t *err);
 
 /*
  * Serializes the response into a CGI/FastCGI header block and body.  The

@@ -7,6 +7,9 @@
  * CERTHALL_PAY_GATEWAY_URL, CERTHALL_PAY_MERCHANT_ID,
  * CERTHALL_PAY_MERCHANT_KEY_FILE, CERTHALL_PAY_GATEWAY_PUBKEY_FILE,
  * CERTHALL_PAY_NOTIFY_URL; certhall/clients/paygw.h), read once at start,
+ * the operations desk's duty phone for overdue notices from
+ * $CERTHALL_OPERATOR_PHONE (unset: overdue applications are audited but
+ * nobody is texted, and a warning says so at start),
  * the database from $CERTHALL_DB (the app role), the interval from
  * $CERTHALL_PAYD_QUERY_AFTER (default 60).  The settings, the merchant key
  * among them, are read before --user drops root, so the key can stay
@@ -19,6 +22,7 @@
 #include "payd.h"
 #include "certhall/clients/paygw.h"
 #include "certhall/base/util.h"
+#include "certhall/base/validate.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -65,7 +69,7 @@ main(int argc, char **argv)
 	};
 	ch_payd_config_t cfg = { .conninfo = getenv("CERTHALL_DB") };
 	const char *interval = getenv("CERTHALL_PAYD_QUERY_AFTER");
-	const char *user = NULL;
+	const char *user = NULL, *why = NULL;
 	ch_paygw_config_t *settings = NULL;
 	int c, rc;
 
@@ -97,6 +101,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "certhall-payd: set CERTHALL_DB (or --db)\n");
 		return 64;
 	}
+	cfg.operator_phone = getenv("CERTHALL_OPERATOR_PHONE");
+	if (cfg.operator_phone != NULL && *cfg.operator_phone == '\0')
+		cfg.operator_phone = NULL;
+	if (cfg.operator_phone != NULL &&
+	    ch_check_phone(cfg.operator_phone, &why) != 0) {
+		fprintf(stderr, "certhall-payd: CERTHALL_OPERATOR_PHONE %s\n",
+		    why);
+		return 64;
+	}
+	if (cfg.operator_phone == NULL)
+		ch_warn("CERTHALL_OPERATOR_PHONE is not set: overdue applications"
+		    " are audited, but no operator is sent an SMS");
 	if ((cfg.query_after_s = query_after(interval)) < 0) {
 		fprintf(stderr, "certhall-payd: the query interval must be 1 to "
 		    "%d seconds, not \"%s\"\n", QUERY_AFTER_MAX, interval);

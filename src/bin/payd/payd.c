@@ -14,6 +14,7 @@
 #include "certhall/store/daemon.h"
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
+#include "certhall/domain/calendar.h"
 #include "certhall/domain/payment.h"
 #include "certhall/base/pool.h"
 #include "certhall/base/util.h"
@@ -683,6 +684,18 @@ order_step(struct payd *d)
 	return 1;
 }
 
+/* ---- overdue applications (issue 14) --------------------------------- */
+
+/* Flags one overdue application: 1 done, 0 none due, -1 error. */
+static int
+overdue_step(struct payd *d)
+{
+	int r = ch_deadline_sweep_step(step_begin(d), d->cfg->operator_phone);
+
+	step_end(d);
+	return r;
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
 /* Steps until nothing is due (or a signal).  -1 when the database went
@@ -690,7 +703,7 @@ order_step(struct payd *d)
 static int
 round_of_steps(struct payd *d)
 {
-	int r, o;
+	int r, o, v;
 
 	do {
 		read_signals(d);
@@ -703,7 +716,12 @@ round_of_steps(struct payd *d)
 			return 0;
 		if ((o = order_step(d)) < 0)
 			return -1;
-	} while (r > 0 || o > 0);
+		read_signals(d);
+		if (d->stopping)
+			return 0;
+		if ((v = overdue_step(d)) < 0)
+			return -1;
+	} while (r > 0 || o > 0 || v > 0);
 	return 0;
 }
 

@@ -31,6 +31,15 @@
  * ch_payment_apply().  A refund attempt that only failed to reach the
  * gateway changes refund.last_error and its next attempt, and is logged,
  * not audited.
+ *
+ * It also runs the overdue sweep of issue 14 (certhall/domain/calendar.h
+ * ch_deadline_sweep_step()): an application whose due_by has passed
+ * unfulfilled is flagged once, audited (application.overdue) and
+ * announced by SMS to the operations desk's duty phone
+ * ($CERTHALL_OPERATOR_PHONE), in one transaction, within about a second
+ * (IDLE_WAIT_MS) of its deadline.  Here because this is the hall's one
+ * daemon that already wakes every second as the system; the sweep needs
+ * nothing of the gateway.
  */
 #ifndef CERTHALL_PAYD_H
 #define CERTHALL_PAYD_H
@@ -45,6 +54,7 @@ typedef struct ch_payd_config {
 	const char *conninfo;		/* libpq conninfo (the app role) */
 	ch_paygw_t *gw;			/* borrowed */
 	long query_after_s;		/* >= 1 */
+	const char *operator_phone;	/* overdue SMS; NULL: none sent */
 } ch_payd_config_t;
 
 /*
