@@ -262,6 +262,7 @@ extern const ch_schema_t api_delivery_schema;
 /* This worker's courier client (req->worker), NULL when none is
  * integrated.  Borrowed. */
 ch_courier_t *api_courier(const ch_req_t *req);
+
 /* api/calendar.c: the working-day calendar, the deadline, the fulfilment
  * queue (issue 14).  PUT .../years/{year} takes its JSON raw (an array of
  * objects, checked there). */
