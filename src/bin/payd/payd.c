@@ -14,6 +14,7 @@
 #include "certhall/store/daemon.h"
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
+#include "certhall/domain/invoice.h"
 #include "certhall/domain/payment.h"
 #include "certhall/base/pool.h"
 #include "certhall/base/util.h"
@@ -484,6 +485,11 @@ refund_record(struct payd *d, struct refund *rf)
 		ch_db_rollback(d->db);
 		return 0;
 	}
+	/* A refund that succeeded gets its red invoice in the same
+	 * transaction (certhall/domain/invoice.h). */
+	if (rf->outcome == OUT_SUCCEEDED &&
+	    ch_invoice_queue_red(&d->ctx, strtoll(rf->id, NULL, 10)) != 0)
+		goto failed;
 	if (refund_audit(d, rf) != 0 || ch_db_commit(d->db) != 0)
 		goto failed;
 	return 0;
