@@ -244,4 +244,12 @@ extern const ch_schema_t api_revocation_schema;
 /* The 404 of a serial that names no certificate (api/certificates.c). */
 void api_certificate_not_found(ch_req_t *req);
 
+/* api/invoices.c: the e-invoice and the finance views (issue 14). */
+int api_invoice_get(ch_req_t *req);
+int api_invoice_pdf(ch_req_t *req);
+int api_application_invoices(ch_req_t *req);
+int api_finance_invoices(ch_req_t *req);
+int api_finance_payments(ch_req_t *req);
+int api_finance_refunds(ch_req_t *req);
+
 #endif
