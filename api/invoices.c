@@ -97,7 +97,7 @@ api_invoice_pdf(ch_req_t *req)
 		      " the JSON has what the tax platform confirmed"
 		    : "the invoice is not issued yet: the PDF exists once the tax"
 		      " platform has confirmed it");
-		json_object_set_new(p, "status_now", json_string(status));
+		json_object_set_new(p, "invoice_status", json_string(status));
 		return 0;
 	default:
 		return -1;

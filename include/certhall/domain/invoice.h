@@ -7,7 +7,8 @@
  * Decisions:
  * - Buyer: the application's invoice title (invoice_title) with its
  *   invoice_tax_id: a unit (name + unified social credit code) when the
- *   code is given, else a person (name only).  Without a title (it is
+ *   code is given, or when the title is the org certificate's own unit
+ *   name (its credit code then), else a person (name only).  Without a title (it is
  *   required at submit for paid business, so only for old rows) the unit
  *   name and credit code of an org certificate, or the holder's name.
  * - Lines: one per fee item of the locked quote (application.quote
