@@ -231,16 +231,6 @@ ch_invoice_queue_red(ch_ctx_t *ctx, long long refund_id)
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* The visibility parameter: NULL for staff, else the applicant the caller
- * acts for ("0", nobody's, for an integrator acting for nobody). */
-static const char *
-viewer(ch_ctx_t *ctx)
-{
-	if (ctx->principal.kind == CH_ACTOR_STAFF)
-		return NULL;
-	return ch_psprintf(ctx->pool, "%lld", ctx->principal.applicant_id > 0
-	    ? ctx->principal.applicant_id : 0);
-}
 
 /* The Invoice JSON text of the database with "total_capitals" and
  * "total_yuan" added, in ctx->pool. */
@@ -271,7 +261,7 @@ ch_invoice_result_t
 ch_invoice_load(ch_ctx_t *ctx, long long id, const char **json)
 {
 	const char *params[2] = { ch_psprintf(ctx->pool, "%lld", id),
-	    viewer(ctx) };
+	    ch_ctx_owner_param(ctx) };
 	PGresult *res = ch_db_exec(ctx->db, ctx->pool, &stmt_load, params);
 
 	if (res == NULL)
@@ -287,7 +277,7 @@ ch_invoice_pdf_load(ch_ctx_t *ctx, long long id, const unsigned char **pdf,
     size_t *len, const char **number, const char **status)
 {
 	const char *params[2] = { ch_psprintf(ctx->pool, "%lld", id),
-	    viewer(ctx) };
+	    ch_ctx_owner_param(ctx) };
 	PGresult *res = ch_db_exec(ctx->db, ctx->pool, &stmt_pdf, params);
 	const char *hex;
 	unsigned char *bytes;

@@ -9,6 +9,10 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "certhall/base/pool.h"
+
+struct ch_db;
+
 /*
  * Blocks SIGTERM, SIGINT and SIGHUP, which are read from the returned
  * signalfd instead (non-blocking, close-on-exec), and ignores SIGPIPE.
@@ -33,6 +37,17 @@ void ch_daemon_log_notices(PGconn *conn);
  * broken (the caller drops it).
  */
 int ch_daemon_drain_notifies(PGconn *conn);
+
+/*
+ * Makes sure db is connected (ch_db_check(), max_age_ms 5000) and LISTENs
+ * on channel on this very connection: a new backend after a reconnect is
+ * told again (*listen_pid holds the backend that was told; 0 for none),
+ * its notices logged (ch_daemon_log_notices()).  1 when LISTEN was sent
+ * now (a new connection), 0 when this connection listened already, -1
+ * with *listen_pid 0 while the database is away.
+ */
+int ch_daemon_listen(struct ch_db *db, ch_pool_t *pool, const char *channel,
+    int *listen_pid);
 
 #define CH_WAKE_SIGNAL 0x1u	/* something to read on the signalfd */
 #define CH_WAKE_DB 0x2u		/* conn's socket is readable: a NOTIFY, or

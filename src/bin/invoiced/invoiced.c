@@ -111,24 +111,15 @@ struct claimed {
 static int
 ensure_db(struct invoiced *d)
 {
-	PGconn *conn;
-
-	if (ch_db_check(d->db, d->pool, 5000) != 0) {
-		d->listen_pid = 0;
-		return -1;
-	}
-	conn = ch_db_conn(d->db);
-	if (PQbackendPID(conn) == d->listen_pid)
+	switch (ch_daemon_listen(d->db, d->pool, "invoice", &d->listen_pid)) {
+	case 1:
+		d->retry_ms = RETRY_MIN_MS;
 		return 0;
-	ch_daemon_log_notices(conn);
-	if (ch_db_command(d->db, "LISTEN invoice") != 0) {
-		d->listen_pid = 0;
+	case 0:
+		return 0;
+	default:
 		return -1;
 	}
-	d->listen_pid = PQbackendPID(conn);
-	d->retry_ms = RETRY_MIN_MS;
-	ch_info("listening on \"invoice\"");
-	return 0;
 }
 
 static void

@@ -175,31 +175,20 @@ read_signals(struct payd *d)
 	ch_daemon_read_signals(d->sigfd, &d->stopping, "the step in hand");
 }
 
-/* Connected, and listening on this very connection (a new backend after a
- * reconnect has to be told again).  0 or -1. */
+/* Connected, and listening on this very connection.  0 or -1. */
 static int
 ensure_db(struct payd *d)
 {
-	PGconn *conn;
-
-	if (ch_db_check(d->db, d->pool, 5000) != 0) {
-		d->listen_pid = 0;
-		return -1;
-	}
-	conn = ch_db_conn(d->db);
-	if (PQbackendPID(conn) == d->listen_pid)
+	switch (ch_daemon_listen(d->db, d->pool, "payment", &d->listen_pid)) {
+	case 1:
+		d->retry_ms = RETRY_MIN_MS;
 		return 0;
-	ch_daemon_log_notices(conn);
-	if (ch_db_command(d->db, "LISTEN payment") != 0) {
-		d->listen_pid = 0;
+	case 0:
+		return 0;
+	default:
 		return -1;
 	}
-	d->listen_pid = PQbackendPID(conn);
-	d->retry_ms = RETRY_MIN_MS;
-	ch_info("listening on \"payment\"");
-	return 0;
 }
-
 
 /* Discards what NOTIFYs have arrived: they only wake us, and a connection
  * they find broken is noticed by the next ensure_db(). */
