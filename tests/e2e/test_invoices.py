@@ -25,7 +25,8 @@ import requests
 
 from conftest import ROOT, assert_problem, require_env, wait_until
 from principals import principals, sql  # noqa: F401  (the fixture)
-from test_payments import approved, counter_approved, open_order, pay
+from test_payments import (applicant, approved, clerk, counter_approved, finance,  # noqa: F401
+                           open_order, pay, reviewer)
 from test_review import application_body, attach, review, submit
 
 APPS = "/api/v1/applications"
@@ -38,28 +39,8 @@ STACKCTL = str(ROOT / "scripts" / "stackctl")
 
 
 @pytest.fixture(scope="module")
-def applicant(principals):  # noqa: F811
-    return principals.new_applicant(name="invoice applicant")
-
-
-@pytest.fixture(scope="module")
 def stranger(principals):  # noqa: F811
     return principals.new_applicant(name="invoice stranger")
-
-
-@pytest.fixture(scope="module")
-def reviewer(principals):  # noqa: F811
-    return principals.staff("reviewer")
-
-
-@pytest.fixture(scope="module")
-def clerk(principals):  # noqa: F811
-    return principals.staff("counter")
-
-
-@pytest.fixture(scope="module")
-def finance(principals):  # noqa: F811
-    return principals.staff("finance")
 
 
 @pytest.fixture(scope="module")

@@ -38,15 +38,13 @@ import argparse
 import hmac
 import json
 import re
-import socket
 import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from fakelib import Journal, serve
+from fakelib import JsonHandler, Journal, KeyedServer, serve
 
 MAX_BODY = 64 * 1024
 SHANGHAI = timezone(timedelta(hours=8))
@@ -158,41 +156,9 @@ def check(doc, state):
     return None
 
 
-class Platform(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, key, state):
-        self.key = key
-        self.state = state
-        super().__init__(address, Handler)
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(JsonHandler):
     server_version = "fake-tax-platform/1"
-
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def log_request(self, code="-", size="-"):
-        sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "tax-platform",
-                                     "method": self.command,
-                                     "path": urlsplit(self.path).path,
-                                     "status": int(code) if str(code).isdigit() else code})
-                         + "\n")
-
-    def answer(self, status, doc):
-        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    prog = "tax-platform"
 
     def body(self):
         length = self.headers.get("Content-Length") or "0"
@@ -304,7 +270,7 @@ def main():
         key = f.read().strip()
     if not key:
         ap.error(f"{args.key_file} is empty")
-    server = Platform((host, int(port)), key, State(args.state, args.channel))
+    server = KeyedServer((host, int(port)), Handler, key, State(args.state, args.channel))
 
     def ready():
         sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "tax-platform",
