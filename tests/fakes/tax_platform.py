@@ -23,7 +23,8 @@ The platform API:
       503 {"code": "DOWN"}                 while switched down (below)
 
 Test-only (no key; loopback only):
-  GET  /invoices[?request_id=…]  issued invoices, oldest first, each with its request
+  GET  /invoices[?request_id=…]  issued invoices, oldest first, each with its request and
+                        "repeats": how often its request_id came again since the start
   GET  /stats           {"issued", "repeats", "refused", "down_answers", "down"}
   POST /control/down    {"down": true|false}: while down every /v1 call answers 503
   POST /control/delay   {"ms": n, "count": k}: the next k issues are recorded at once and
@@ -80,6 +81,7 @@ class State:
         self.order = []
         self.seq = 0
         self.repeats = 0
+        self.repeats_of = {}      # request_id -> times it came again (since this start)
         self.refused = 0
         self.down_answers = 0
         self.down = False
@@ -178,7 +180,8 @@ class Handler(JsonHandler):
         if url.path == "/invoices":
             rid = q.get("request_id", [None])[0]
             with st.lock:
-                out = [r for r in st.order if rid is None or r["request_id"] == rid]
+                out = [dict(r, repeats=st.repeats_of.get(r["request_id"], 0))
+                       for r in st.order if rid is None or r["request_id"] == rid]
             self.answer(200, out)
         elif url.path == "/stats":
             with st.lock:
@@ -227,6 +230,8 @@ class Handler(JsonHandler):
                     return self.answer(409, {"code": "REQUEST_ID_REUSED",
                                              "message": "request_id used for another invoice"})
                 st.repeats += 1
+                st.repeats_of[earlier["request_id"]] = st.repeats_of.get(
+                    earlier["request_id"], 0) + 1
                 return self.answer(200, earlier["confirmation"])
             why = check(doc, st)
             if why is None and doc["kind"] == "red" and doc["original_number"] in st.red_of:
