@@ -123,3 +123,34 @@ ch_daemon_listen(ch_db_t *db, ch_pool_t *pool, const char *channel,
 	ch_info("listening on \"%s\"", channel);
 	return 1;
 }
+
+void
+ch_daemon_idle(int sigfd, ch_db_t *db, long long ms, bool *stopping,
+    const char *what)
+{
+	unsigned woke = ch_daemon_wait(sigfd, ch_db_conn(db), ms);
+
+	if (woke & CH_WAKE_SIGNAL)
+		ch_daemon_read_signals(sigfd, stopping, what);
+	if ((woke & CH_WAKE_DB) && ch_db_conn(db) != NULL)
+		(void)ch_daemon_drain_notifies(ch_db_conn(db));
+}
+
+void
+ch_daemon_step_begin(ch_ctx_t *ctx, ch_pool_t *pool, ch_db_t *db,
+    const char *name, unsigned long long *steps)
+{
+	char id[64];
+
+	ch_pool_reset(pool);
+	snprintf(id, sizeof id, "%s-%llu", name, ++*steps);
+	ch_ctx_system(ctx, pool, db, name, id);
+	ch_log_set_request_id(ctx->correlation_id);
+}
+
+void
+ch_daemon_step_end(ch_db_t *db)
+{
+	ch_db_finish(db);
+	ch_log_set_request_id(NULL);
+}

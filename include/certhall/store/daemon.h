@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "certhall/base/pool.h"
+#include "certhall/store/ctx.h"
 
 struct ch_db;
 
@@ -57,5 +58,23 @@ int ch_daemon_listen(struct ch_db *db, ch_pool_t *pool, const char *channel,
  * anything on conn's socket (conn may be NULL).  What woke it, as
  * CH_WAKE_* bits; 0 when the time ran out. */
 unsigned ch_daemon_wait(int sigfd, PGconn *conn, long long ms);
+
+/*
+ * A daemon's idle wait: ch_daemon_wait() on db's connection (none while
+ * it is away), then the signals that arrived (ch_daemon_read_signals()
+ * with *stopping and what) and the NOTIFYs, discarded.
+ */
+void ch_daemon_idle(int sigfd, struct ch_db *db, long long ms,
+    bool *stopping, const char *what);
+
+/*
+ * Starts one step of daemon name: pool reset, *ctx the system actor name
+ * (ch_ctx_system()) with correlation id "<name>-<n>" (n = ++*steps), which
+ * every log line of the step carries.  ch_daemon_step_end() finishes the
+ * step's transaction, if one is open, and clears the log's request id.
+ */
+void ch_daemon_step_begin(ch_ctx_t *ctx, ch_pool_t *pool, struct ch_db *db,
+    const char *name, unsigned long long *steps);
+void ch_daemon_step_end(struct ch_db *db);
 
 #endif

@@ -125,31 +125,19 @@ ensure_db(struct invoiced *d)
 static void
 wait_for(struct invoiced *d, int ms)
 {
-	unsigned woke = ch_daemon_wait(d->sigfd, ch_db_conn(d->db), ms);
-
-	if (woke & CH_WAKE_SIGNAL)
-		ch_daemon_read_signals(d->sigfd, &d->stopping,
-		    "the invoice in hand");
-	if ((woke & CH_WAKE_DB) && ch_db_conn(d->db) != NULL)
-		(void)ch_daemon_drain_notifies(ch_db_conn(d->db));
+	ch_daemon_idle(d->sigfd, d->db, ms, &d->stopping, "the invoice in hand");
 }
 
 static void
 step_begin(struct invoiced *d)
 {
-	char id[40];
-
-	ch_pool_reset(d->pool);
-	snprintf(id, sizeof id, "invoiced-%llu", ++d->steps);
-	ch_ctx_system(&d->ctx, d->pool, d->db, "invoiced", id);
-	ch_log_set_request_id(d->ctx.correlation_id);
+	ch_daemon_step_begin(&d->ctx, d->pool, d->db, "invoiced", &d->steps);
 }
 
 static void
 step_end(struct invoiced *d)
 {
-	ch_db_finish(d->db);
-	ch_log_set_request_id(NULL);
+	ch_daemon_step_end(d->db);
 }
 
 /* ---- one invoice ------------------------------------------------------ */

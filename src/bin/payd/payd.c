@@ -204,12 +204,7 @@ drain_notifies(struct payd *d)
 static void
 wait_for(struct payd *d, int ms)
 {
-	unsigned woke = ch_daemon_wait(d->sigfd, ch_db_conn(d->db), ms);
-
-	if (woke & CH_WAKE_SIGNAL)
-		read_signals(d);
-	if (woke & CH_WAKE_DB)
-		drain_notifies(d);
+	ch_daemon_idle(d->sigfd, d->db, ms, &d->stopping, "the step in hand");
 }
 
 /* Waits while the database is away (or a statement keeps failing): 250 ms
@@ -228,20 +223,14 @@ wait_retry(struct payd *d)
 static ch_ctx_t *
 step_begin(struct payd *d)
 {
-	char id[32];
-
-	ch_pool_reset(d->pool);
-	snprintf(id, sizeof id, "payd-%llu", ++d->steps);
-	ch_ctx_system(&d->ctx, d->pool, d->db, "payd", id);
-	ch_log_set_request_id(d->ctx.correlation_id);
+	ch_daemon_step_begin(&d->ctx, d->pool, d->db, "payd", &d->steps);
 	return &d->ctx;
 }
 
 static void
 step_end(struct payd *d)
 {
-	ch_db_finish(d->db);
-	ch_log_set_request_id(NULL);
+	ch_daemon_step_end(d->db);
 }
 
 /* Runs one statement in a transaction of its own and commits: the claims.
