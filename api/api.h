@@ -274,4 +274,12 @@ int api_calendar_deadline(ch_req_t *req);
 int api_fulfilment_queue(ch_req_t *req);
 extern const ch_schema_t api_calendar_day_schema;
 
+/* api/invoices.c: the e-invoice and the finance views (issue 14). */
+int api_invoice_get(ch_req_t *req);
+int api_invoice_pdf(ch_req_t *req);
+int api_application_invoices(ch_req_t *req);
+int api_finance_invoices(ch_req_t *req);
+int api_finance_payments(ch_req_t *req);
+int api_finance_refunds(ch_req_t *req);
+
 #endif

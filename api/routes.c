@@ -229,6 +229,26 @@ const ch_route_t ch_routes[] = {
 	  CH_ROLE_ADMIN, NULL, 0, NULL },
 	{ CH_GET, "/api/v1/fulfilment", api_fulfilment_queue,
 	  CH_ROLE_OPERATOR | CH_ROLE_ADMIN, NULL, 0, NULL },
+	/* The e-invoice (issue 14): the handler's own, finance's and admin's;
+	 * the finance views by date range, as JSON or CSV. */
+	{ CH_GET, "/api/v1/invoices/{id}", api_invoice_get,
+	  APPLICANTS | CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/invoices/{id}/pdf", api_invoice_pdf,
+	  APPLICANTS | CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/applications/{id}/invoices", api_application_invoices,
+	  APPLICANTS | CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/invoices", api_finance_invoices,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/invoices.csv", api_finance_invoices,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/payments", api_finance_payments,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/payments.csv", api_finance_payments,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/refunds", api_finance_refunds,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
+	{ CH_GET, "/api/v1/finance/refunds.csv", api_finance_refunds,
+	  CH_ROLE_FINANCE | CH_ROLE_ADMIN, NULL, 0, NULL },
 };
 
 const size_t ch_nroutes = sizeof ch_routes / sizeof ch_routes[0];

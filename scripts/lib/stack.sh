@@ -95,7 +95,8 @@ stack_build() {
     cmake -S "$CERTHALL_ROOT" -B "$CERTHALL_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
     cmake --build "$CERTHALL_BUILD" -j2
     local bin
-    for bin in certhall-api certhall-admin certhall-sms-sender certhall-payd certhall-signer; do
+    for bin in certhall-api certhall-admin certhall-sms-sender certhall-payd certhall-signer \
+        certhall-invoiced; do
         [ -x "$CERTHALL_BUILD/$bin" ] || stack_die "build did not produce $CERTHALL_BUILD/$bin"
     done
 }
@@ -274,6 +275,17 @@ stack_configure() {
     export CERTHALL_COURIER_RETRY_DELAYS=${CERTHALL_COURIER_RETRY_DELAYS:-0.5,1,2,4,8}
     # Overdue applications (issue 14): certhall-payd texts the operations desk's duty phone.
     export CERTHALL_OPERATOR_PHONE=${CERTHALL_OPERATOR_PHONE:-13900000014}
+    # The e-invoice (issue 14; docs/CONTRACT.md "certhall-invoiced"): the fake tax
+    # platform (tests/fakes/tax_platform.py) on CERTHALL_TAX_PORT, our key at it in
+    # secrets/tax-key, and certhall-invoiced's lease and back-off cap (short for tests).
+    export CERTHALL_TAX_PORT=${CERTHALL_TAX_PORT:-$(stack_free_port)}
+    stack_check_number CERTHALL_TAX_PORT 1 65535
+    export CERTHALL_TAX_URL="http://127.0.0.1:$CERTHALL_TAX_PORT"
+    export CERTHALL_TAX_KEY_FILE=$stack/secrets/tax-key
+    export CERTHALL_INVOICED_LEASE=${CERTHALL_INVOICED_LEASE:-10}
+    export CERTHALL_INVOICED_BACKOFF_CAP=${CERTHALL_INVOICED_BACKOFF_CAP:-4}
+    stack_check_number CERTHALL_INVOICED_LEASE 1 3600
+    stack_check_number CERTHALL_INVOICED_BACKOFF_CAP 1 86400
     # Browser origins the API answers CORS for (comma list): a Vite dev server.
     export CERTHALL_CORS_ORIGINS=${CERTHALL_CORS_ORIGINS:-http://127.0.0.1:5173}
 }
@@ -302,6 +314,8 @@ STACK_ENV_VARS=(
     CERTHALL_SIGNER_LEASE CERTHALL_SIGNER_SESSIONS
     CERTHALL_COURIER_NAME CERTHALL_COURIER_PORT CERTHALL_COURIER_URL CERTHALL_COURIER_KEY_FILE
     CERTHALL_COURIER_NOTIFY_URL CERTHALL_COURIER_RETRY_DELAYS
+    CERTHALL_TAX_PORT CERTHALL_TAX_URL CERTHALL_TAX_KEY_FILE CERTHALL_INVOICED_LEASE
+    CERTHALL_INVOICED_BACKOFF_CAP
 )
 
 # Writes $CERTHALL_STACK/env: the exports above, no secrets (PINs, pepper and keys stay in
@@ -336,7 +350,8 @@ stack_load_env() {
 stack_prepare_dirs() {
     local s=$CERTHALL_STACK
     mkdir -p "$s/run" "$s/log" "$s/nginx/tmp" "$s/softhsm/tokens" "$s/secrets" "$s/sms-gateway" \
-        "$s/pay" "$s/pay-gateway" "$s/signer" "$s/courier" "$s/courier-sandbox"
+        "$s/pay" "$s/pay-gateway" "$s/signer" "$s/courier" "$s/courier-sandbox" \
+        "$s/tax-platform"
     chmod 700 "$s/courier" "$s/courier-sandbox"
     chmod 755 "$s" "$s/log" "$s/nginx" "$s/softhsm"
     chmod 700 "$s/secrets" "$s/softhsm/tokens" "$s/sms-gateway" "$s/pay" "$s/pay-gateway" \
@@ -570,13 +585,13 @@ stack_secrets_init() {
     local f
     (
         umask 077
-        for f in "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE"; do
+        for f in "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE" "$CERTHALL_TAX_KEY_FILE"; do
             [ -s "$f" ] && continue
             printf '%s' "$(openssl rand -hex 32)" >"$f.tmp"
             mv -f "$f.tmp" "$f"
         done
     )
-    chmod 600 "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE"
+    chmod 600 "$CERTHALL_PEPPER_FILE" "$CERTHALL_SMS_KEY_FILE" "$CERTHALL_TAX_KEY_FILE"
     if stack_is_root; then
         chown "root:$CERTHALL_RUN_GROUP" "$CERTHALL_PEPPER_FILE"
         chmod 640 "$CERTHALL_PEPPER_FILE"
@@ -1158,6 +1173,60 @@ stack_courier_stop() {
     stack_fake_stop courier "$CERTHALL_STACK/courier-sandbox/journal.jsonl"
 }
 
+# The fake tax platform (tests/fakes/tax_platform.py) and certhall-invoiced (issue 14)
+
+stack_tax_platform_pid() {
+    stack_service_pid tax-platform "$CERTHALL_STACK/tax-platform/journal.jsonl"
+}
+
+# Starts the fake platform on 127.0.0.1:$CERTHALL_TAX_PORT; returns when it answers. Its
+# journal (tax-platform/journal.jsonl: every invoice it issued) survives restarts.
+stack_tax_platform_start() {
+    local s=$CERTHALL_STACK
+    stack_fake_start tax-platform "$s/tax-platform/journal.jsonl" CERTHALL_TAX_PORT \
+        "$CERTHALL_TAX_URL/stats" \
+        env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY -u ALL_PROXY -u all_proxy \
+        /usr/bin/python3 "$CERTHALL_ROOT/tests/fakes/tax_platform.py" \
+        --listen "127.0.0.1:$CERTHALL_TAX_PORT" --key-file "$CERTHALL_TAX_KEY_FILE" \
+        --state "$s/tax-platform/journal.jsonl" --pid-file "$s/run/tax-platform.pid"
+}
+
+stack_tax_platform_stop() {
+    stack_fake_stop tax-platform "$CERTHALL_STACK/tax-platform/journal.jsonl"
+}
+
+# certhall-invoiced gets its conninfo as an argument, like certhall-payd: the stack's
+# socket path in it tells its process from another stack's.
+stack_invoiced_pid() {
+    stack_service_pid invoiced "$CERTHALL_STACK/run"
+}
+
+# Starts certhall-invoiced (stack_daemon_start) with the CERTHALL_TAX_* settings; returns
+# once it is connected to the database and listening. The SMS link points at the stack.
+stack_invoiced_start() {
+    local bin=$CERTHALL_BUILD/certhall-invoiced args
+    [ -x "$bin" ] || { stack_warn "$bin not built"; return 1; }
+    args=(--db "$CERTHALL_APP_DB" --lease "$CERTHALL_INVOICED_LEASE"
+        --backoff-cap "$CERTHALL_INVOICED_BACKOFF_CAP")
+    [ -n "$CERTHALL_RUN_USER" ] && args+=(--user "$CERTHALL_RUN_USER")
+    # Under the sanitizers: fontconfig's caches and cairo 1.16's known leak per PDF are the
+    # libraries', as in the codec's own tests (tests/codec/lsan-pdf.supp).
+    local lsan=LSAN_OPTIONS=${LSAN_OPTIONS:-}
+    if [ -n "${ASAN_OPTIONS:-}" ]; then
+        lsan="LSAN_OPTIONS=suppressions=$CERTHALL_ROOT/tests/codec/lsan-pdf.supp:print_suppressions=0"
+    fi
+    stack_daemon_start invoiced "$CERTHALL_STACK/run" 'listening on \"invoice\"' \
+        env "${STACK_DAEMON_ENV_UNSET[@]}" -u CERTHALL_SMS_KEY_FILE \
+        -u CERTHALL_PAY_GATEWAY_KEY_FILE -u CERTHALL_PAY_MERCHANT_KEY_FILE -u CERTHALL_DB \
+        CERTHALL_INVOICE_LINK_BASE="$CERTHALL_URL" "$lsan" "$bin" "${args[@]}"
+}
+
+# SIGTERM to certhall-invoiced (it finishes the invoice in hand), wait up to 20 s, print
+# its exit status (stack_daemon_stop).
+stack_invoiced_stop() {
+    stack_daemon_stop invoiced "$CERTHALL_STACK/run"
+}
+
 # ---------------------------------------------------------------------------------------
 # nginx
 
@@ -1321,6 +1390,8 @@ stack_up() {
     stack_payd_start
     stack_courier_key_init
     stack_courier_start
+    stack_tax_platform_start
+    stack_invoiced_start
     stack_api_start
     stack_nginx_start
 }
@@ -1355,6 +1426,8 @@ stack_down() {
     # The payment daemon too: it records the outcome of the step in hand; and the signer,
     # the batch in hand.
     stack_payd_stop >/dev/null 2>&1 || true
+    stack_invoiced_stop >/dev/null 2>&1 || true
+    stack_tax_platform_stop >/dev/null 2>&1 || true
     stack_signer_stop >/dev/null 2>&1 || true
     stack_pay_gateway_stop >/dev/null 2>&1 || true
     stack_courier_stop >/dev/null 2>&1 || true
@@ -1415,6 +1488,18 @@ stack_status() {
         printf 'courier:    stopped\n'
         rc=1
     fi
+    if pid=$(stack_invoiced_pid); then
+        printf 'invoiced:   running (pid %s)\n' "$pid"
+    else
+        printf 'invoiced:   stopped\n'
+        rc=1
+    fi
+    if pid=$(stack_tax_platform_pid); then
+        printf 'tax-platform: running (pid %s, %s)\n' "$pid" "$CERTHALL_TAX_URL"
+    else
+        printf 'tax-platform: stopped\n'
+        rc=1
+    fi
     if pid=$(stack_signer_pid); then
         printf 'signer:     running (pid %s, user %s)\n' "$pid" "$(ps -o user= -p "$pid" 2>/dev/null || echo '?')"
     else
@@ -1429,7 +1514,7 @@ stack_show_logs() {
     local dir=${1:-$CERTHALL_STACK/log} f
     printf '\n[stack] logs are in %s\n' "$dir" >&2
     for f in api.log nginx-error.log postgres.log sms-sender.log sms-gateway.log payd.log \
-        pay-gateway.log signer.log courier.log; do
+        pay-gateway.log signer.log courier.log invoiced.log tax-platform.log; do
         [ -s "$dir/$f" ] || continue
         printf '\n----- last 40 lines of %s -----\n' "$dir/$f" >&2
         tail -n 40 "$dir/$f" >&2

@@ -222,3 +222,15 @@ ch_pool_json(ch_pool_t *pool, json_t *json)
 		ch_pool_cleanup(pool, json_cleanup, json);
 	return json;
 }
+
+const char *
+ch_pascii(ch_pool_t *pool, const char *text, size_t max)
+{
+	char *out = ch_palloc(pool, max + 1);
+	size_t n = 0;
+
+	for (; text != NULL && text[n] != '\0' && n < max; n++)
+		out[n] = (text[n] >= 0x20 && text[n] <= 0x7e) ? text[n] : '?';
+	out[n] = '\0';
+	return out;
+}

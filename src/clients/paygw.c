@@ -140,17 +140,11 @@ http_url(const char *s)
 }
 
 /* Printable ASCII of text, at most DETAIL_MAX characters, for *why (it
- * lands in logs and refund.last_error). */
+ * lands in logs and last_error columns). */
 static const char *
 printable(ch_pool_t *pool, const char *text)
 {
-	char *out = ch_palloc(pool, DETAIL_MAX + 1);
-	size_t n = 0;
-
-	for (; text != NULL && text[n] != '\0' && n < DETAIL_MAX; n++)
-		out[n] = (text[n] >= 0x20 && text[n] <= 0x7e) ? text[n] : '?';
-	out[n] = '\0';
-	return out;
+	return ch_pascii(pool, text, DETAIL_MAX);
 }
 
 /* ---- settings, read once ------------------------------------------- */

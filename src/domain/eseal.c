@@ -166,17 +166,6 @@ unhex_pool(ch_pool_t *pool, const char *hex, size_t *len)
 	return out;
 }
 
-/* The visibility parameter: NULL for staff, else the applicant the caller
- * acts for ("0", nobody's, for an integrator acting for nobody). */
-static const char *
-viewer(ch_ctx_t *ctx)
-{
-	if (ctx->principal.kind == CH_ACTOR_STAFF)
-		return NULL;
-	return ch_psprintf(ctx->pool, "%lld", ctx->principal.applicant_id > 0
-	    ? ctx->principal.applicant_id : 0);
-}
-
 static unsigned long
 be32(const unsigned char *p)
 {
@@ -378,7 +367,7 @@ ch_eseal_list(ch_ctx_t *ctx, const ch_eseal_filter_t *f, size_t *len)
 	PGresult *res;
 	int n;
 
-	params[0] = viewer(ctx);
+	params[0] = ch_ctx_owner_param(ctx);
 	params[1] = ch_psprintf(ctx->pool, "%lld", f->before);
 	params[2] = f->certificate_serial;
 	params[3] = f->status;
@@ -397,7 +386,7 @@ ch_eseal_result_t
 ch_eseal_load(ch_ctx_t *ctx, long long id, const char **json)
 {
 	const char *params[2] = { ch_psprintf(ctx->pool, "%lld", id),
-	    viewer(ctx) };
+	    ch_ctx_owner_param(ctx) };
 	PGresult *res = ch_db_exec(ctx->db, ctx->pool, &stmt_load, params);
 
 	if (res == NULL)
@@ -413,7 +402,7 @@ ch_eseal_der(ch_ctx_t *ctx, long long id, const unsigned char **der,
     size_t *len, const char **es_id)
 {
 	const char *params[2] = { ch_psprintf(ctx->pool, "%lld", id),
-	    viewer(ctx) };
+	    ch_ctx_owner_param(ctx) };
 	PGresult *res = ch_db_exec(ctx->db, ctx->pool, &stmt_der, params);
 
 	if (res == NULL)

@@ -18,6 +18,7 @@
 #include "certhall/base/crypto.h"
 #include "certhall/store/db.h"
 #include "certhall/domain/fees.h"
+#include "certhall/domain/invoice.h"
 #include "certhall/base/log.h"
 #include "certhall/domain/settle.h"
 #include "certhall/base/util.h"
@@ -512,6 +513,10 @@ queue_refund(ch_ctx_t *ctx, long long payment_id, const char *reason,
 	}
 	*id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	*status = ch_pstrdup(ctx->pool, PQgetvalue(res, 0, 1));
+	/* Paid out at the window at once: its red invoice now. */
+	if (strcmp(*status, "succeeded") == 0 &&
+	    ch_invoice_queue_red(ctx, *id) != 0)
+		return -1;
 	return 0;
 }
 
@@ -809,6 +814,10 @@ apply(ch_ctx_t *ctx, const ch_paygw_txn_t *txn, const struct arrival *how,
 	    "source", how->source)) != 0)
 		return CH_PAY_ERROR;
 	if (ch_settle_record(ctx, l.app_id, CH_SETTLE_PAID) == CH_SETTLE_ERROR)
+		return CH_PAY_ERROR;
+	/* Its e-invoice, pending for certhall-invoiced, in this very
+	 * transaction: notify, query and counter all capture here. */
+	if (ch_invoice_queue_blue(ctx, strtoll(pid, NULL, 10), l.app_id) != 0)
 		return CH_PAY_ERROR;
 	return CH_PAY_CAPTURED;
 }

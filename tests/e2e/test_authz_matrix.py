@@ -55,6 +55,7 @@ APPLICATIONS = "/api/v1/applications"
 APPLICATION_ROUTES = APPLICATIONS + "/{id}"     # every route under one application
 CERTIFICATE_ROUTES = "/api/v1/certificates/{serial}"   # every route under one certificate
 CA_ROUTES = "/api/v1/ca/{name}"                 # every route under one CA certificate
+INVOICE_ROUTES = "/api/v1/invoices/{id}"        # every route under one invoice (issue 14)
 MATERIAL_KIND = "application_form"              # the material the matrix's application has
 # A tiny but real PDF (what the server checks is the leading "%PDF-").
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -153,6 +154,24 @@ def make_certificate(owner):
     return serial
 
 
+def make_invoice(owner):
+    """A pending blue invoice of a counter payment on another application of owner's, written
+    as payment.c writes one (issue 14); its id. The application the matrix must not change
+    stays unpaid."""
+    app_id = make_application(owner)
+    no = "CH" + "".join(secrets.choice("0123456789") for _ in range(24))
+    order = sql("INSERT INTO payment_order (out_trade_no, application_id, provider, amount_fen,"
+                " status, expires_at, created_by_kind, paid_at) VALUES (%s, %s, 'counter',"
+                " 40000, 'paid', now(), 'system', now()) RETURNING id", (no, app_id))[0][0]
+    payment = sql("INSERT INTO payment (order_id, application_id, provider, transaction_id,"
+                  " method, amount_fen, disposition, source, paid_at) VALUES (%s, %s,"
+                  " 'counter', %s, 'cash', 40000, 'captured', 'counter', now()) RETURNING id",
+                  (order, app_id, "R" + secrets.token_hex(8)))[0][0]
+    return str(sql("INSERT INTO invoice (kind, application_id, payment_id, buyer_name, lines,"
+                   " net_fen, tax_fen, gross_fen) VALUES ('blue', %s, %s, '矩阵测试单位',"
+                   " '[]', 37736, 2264, 40000) RETURNING id", (app_id, payment))[0][0])
+
+
 @pytest.fixture(scope="module")
 def objects(principals):
     """The objects the matrix acts on, {path template: {parameter: value}}: a throwaway
@@ -168,6 +187,7 @@ def objects(principals):
         APPLICATION_ROUTES: {"id": app_id, "kind": MATERIAL_KIND},
         CERTIFICATE_ROUTES: {"serial": make_certificate(owner)},
         CA_ROUTES: {"name": "issuing"},
+        INVOICE_ROUTES: {"id": make_invoice(owner)},
         NOTIFY[1]: {"provider": "sandbox"},
         COURIER_NOTIFY[1]: {"courier": "sandbox"},
         "snapshot": {app_id: application_state(owner, app_id)},
@@ -211,7 +231,7 @@ def path_params(path, objects):
     application share it), else none."""
     if path in objects:
         return objects[path]
-    for prefix in (APPLICATION_ROUTES, CERTIFICATE_ROUTES, CA_ROUTES):
+    for prefix in (APPLICATION_ROUTES, CERTIFICATE_ROUTES, CA_ROUTES, INVOICE_ROUTES):
         if path.startswith(prefix + "/"):
             return objects[prefix]
     return {}
@@ -649,3 +669,36 @@ def test_every_staff_role_reads_the_certificate(principals, objects, role):
     assert staff.get(f"/api/v1/certificates/{serial}").body["serial"] == serial
     resp = staff.get(f"/api/v1/certificates/{serial}/der")
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/pkix-cert"
+
+
+# ---------------------------------------------------------------------------------
+# Object level: invoices (issue 14)
+# ---------------------------------------------------------------------------------
+
+INVOICE_REQUESTS = [("get", ""), ("pdf", "/pdf")]
+
+
+@pytest.mark.parametrize("label,suffix", INVOICE_REQUESTS, ids=[r[0] for r in INVOICE_REQUESTS])
+@pytest.mark.parametrize("who", A_STRANGERS + ["integrator X for nobody"])
+def test_strangers_get_404_on_applicant_as_invoice(principals, objects, who, label, suffix):
+    invoice_id = objects[INVOICE_ROUTES]["id"]
+    assert_hidden(stranger(principals, who).get(f"/api/v1/invoices/{invoice_id}{suffix}"),
+                  who, f"invoice {label}")
+    owner = get_principal(principals, "applicant A")
+    assert owner.get(f"/api/v1/invoices/{invoice_id}").body["id"] == int(invoice_id)
+    # Its PDF does not exist yet (pending): the owner is told so, not "not found".
+    resp = owner.get(f"/api/v1/invoices/{invoice_id}/pdf")
+    assert_problem(resp, 409, "conflict")
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_only_finance_and_admin_staff_read_invoices(principals, objects, role):
+    invoice_id = objects[INVOICE_ROUTES]["id"]
+    staff = principals.staff(role)
+    for path in (f"/api/v1/invoices/{invoice_id}", "/api/v1/finance/invoices",
+                 "/api/v1/finance/payments.csv"):
+        resp = staff.get(path)
+        if role in ("finance", "admin"):
+            assert resp.status_code == 200, (role, path, resp.content[:200])
+        else:
+            assert_problem(resp, 403, "forbidden")

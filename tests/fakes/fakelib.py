@@ -9,7 +9,12 @@ until SIGTERM or SIGINT with a pid file the stack scripts read. Standard library
 import json
 import os
 import signal
+import socket
+import sys
 import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 class Journal:
@@ -68,3 +73,47 @@ def serve(server, pid_file, ready, close):
                 os.unlink(pid_file)
             except FileNotFoundError:
                 pass
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """What the fakes' request handlers share: HTTP/1.1 keep-alive without Nagle's delay,
+    one JSON log line per request on stderr (path without the query string, which may
+    carry phone numbers) named by the class's prog, and answer(status, doc) in JSON."""
+
+    protocol_version = "HTTP/1.1"   # keep-alive, as a real provider does
+    prog = "fake"
+
+    def setup(self):
+        super().setup()
+        # Headers and body are two writes: without this, Nagle and the client's delayed
+        # ACK add 40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        pass                        # log_request below: no query strings
+
+    def log_request(self, code="-", size="-"):
+        sys.stderr.write(json.dumps({
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "prog": self.prog, "method": self.command, "path": urlsplit(self.path).path,
+            "status": int(code) if str(code).isdigit() else code}) + "\n")
+
+    def answer(self, status, doc):
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class KeyedServer(ThreadingHTTPServer):
+    """A threading server whose handler finds the bearer key and the state on it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, handler, key, state):
+        self.key = key
+        self.state = state
+        super().__init__(address, handler)

@@ -35,16 +35,14 @@ import argparse
 import hmac
 import json
 import re
-import socket
 import sys
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from fakelib import Journal, serve
+from fakelib import JsonHandler, Journal, KeyedServer, serve
 
 PHONE = re.compile(r"1[3-9][0-9]{9}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -96,47 +94,13 @@ class State:
         self._apply(rec)
 
 
-class Gateway(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, key, state):
-        self.key = key
-        self.state = state
-        super().__init__(address, Handler)
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, as a real provider does
+class Handler(JsonHandler):
     server_version = "fake-sms-gateway/1"
+    prog = "sms-gateway"
 
     # -- plumbing ------------------------------------------------------------------
-    def setup(self):
-        super().setup()
-        # Headers and body are two writes: without this, Nagle and the client's delayed
-        # ACK add 40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, fmt, *args):
-        pass                        # log_request below: no query strings (phones)
-
-    def log_request(self, code="-", size="-"):
-        path = urlsplit(self.path).path
-        sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway",
-                                     "method": self.command, "path": path,
-                                     "status": int(code) if str(code).isdigit() else code})
-                         + "\n")
-
     def note(self, msg):
         sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway", "msg": msg}) + "\n")
-
-    def answer(self, status, doc):
-        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def drain(self):
         """Reads and discards the request body (a kept-alive connection needs it gone)."""
@@ -317,7 +281,7 @@ def main():
     if not key:
         ap.error(f"{args.key_file} is empty")
 
-    server = Gateway((host, int(port)), key, State(args.state))
+    server = KeyedServer((host, int(port)), Handler, key, State(args.state))
 
     def ready():
         sys.stderr.write(json.dumps({"ts": now_iso(), "prog": "sms-gateway",

@@ -9,6 +9,7 @@
 #include "certhall/base/crypto.h"
 #include "certhall/clients/paygw.h"
 #include "certhall/base/pool.h"
+#include "canned_http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -578,102 +579,6 @@ test_paygw_config_refusals(void)
 
 /* ---- the client against canned answers ------------------------------ */
 
-/* Serves answers[i] to the i-th connection, appending each request to
- * log; the child's loop (exits when the answers are used up). */
-static void
-serve(int lfd, const char *const *answers, const char *log)
-{
-	for (int i = 0; answers[i] != NULL; i++) {
-		char buf[16384];
-		size_t n = 0;
-		ssize_t r;
-		int fd = accept(lfd, NULL, NULL);
-		const char *end = NULL, *cl;
-		FILE *f;
-
-		if (fd < 0)
-			_exit(1);
-		/* The head, then as many bytes as Content-Length says. */
-		while (n < sizeof buf - 1) {
-			r = read(fd, buf + n, sizeof buf - 1 - n);
-			if (r <= 0)
-				break;
-			n += (size_t)r;
-			buf[n] = '\0';
-			if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL)
-				end += 4;
-			if (end != NULL) {
-				cl = strcasestr(buf, "\r\nContent-Length:");
-				if (cl == NULL || cl > end ||
-				    n >= (size_t)(end - buf) +
-				    strtoul(cl + 17, NULL, 10))
-					break;
-			}
-		}
-		buf[n] = '\0';
-		if ((f = fopen(log, "a")) != NULL) {
-			fprintf(f, "%s\n=====\n", buf);
-			fclose(f);
-		}
-		if (answers[i][0] != '\0')
-			(void)!write(fd, answers[i], strlen(answers[i]));
-		close(fd);
-	}
-	_exit(0);
-}
-
-/* Listens on a free loopback port and forks the server; its pid, or -1. */
-static pid_t
-start_server(const char *const *answers, const char *log, char *url,
-    size_t cap)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof sa;
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
-	pid_t pid;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    listen(lfd, 16) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &len) != 0)
-		return -1;
-	snprintf(url, cap, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		/* Never outlives the test, nor waits forever for it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		alarm(30);
-		serve(lfd, answers, log);
-	}
-	close(lfd);
-	return pid;
-}
-
-
-static const char *
-answer(ch_pool_t *pool, const char *status, const char *body)
-{
-	return ch_psprintf(pool, "HTTP/1.1 %s\r\nContent-Type: application/json"
-	    "\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s", status,
-	    strlen(body), body);
-}
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	static char buf[65536];
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int
 test_paygw_client_answers(void)
 {
@@ -684,44 +589,44 @@ test_paygw_client_answers(void)
 	    "40000,\"currency\":\"CNY\"},\"success_time\":"
 	    "\"2026-11-24T10:54:02+08:00\"}";
 	const char *answers[] = {
-		answer(p, "201 Created", "{\"prepay_id\":\"wx24105400\","
+		canned_answer(p, "201 Created", "{\"prepay_id\":\"wx24105400\","
 		    "\"pay_url\":\"http://127.0.0.1:9/pay/wx24105400\"}"),
-		answer(p, "409 Conflict", "{\"code\":\"ORDER_MISMATCH\","
+		canned_answer(p, "409 Conflict", "{\"code\":\"ORDER_MISMATCH\","
 		    "\"message\":\"another order\\nwith this number\"}"),
-		answer(p, "200 OK", paid),
-		answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
+		canned_answer(p, "200 OK", paid),
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
 		    "\"NOTPAY\",\"amount\":{\"total\":40000,\"currency\":\"CNY\"}}"),
-		answer(p, "404 Not Found", "{\"code\":\"ORDER_NOT_EXIST\"}"),
-		answer(p, "503 Service Unavailable", "{}"),
+		canned_answer(p, "404 Not Found", "{\"code\":\"ORDER_NOT_EXIST\"}"),
+		canned_answer(p, "503 Service Unavailable", "{}"),
 		/* 2xx answers that break the protocol */
-		answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
 		    "\"SUCCESS\",\"amount\":{\"total\":40000,\"currency\":\"CNY\"}}"),
-		answer(p, "200 OK", "{\"out_trade_no\":\"CH1\",\"trade_state\":"
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"CH1\",\"trade_state\":"
 		    "\"NOTPAY\",\"amount\":{\"total\":40000,\"currency\":\"CNY\"}}"),
-		answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
 		    "\"NOTPAY\",\"amount\":{\"total\":400.0,\"currency\":\"CNY\"}}"),
-		answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
 		    "\"PAYING\",\"amount\":{\"total\":400,\"currency\":\"CNY\"}}"),
-		answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
+		canned_answer(p, "200 OK", "{\"out_trade_no\":\"" OTN "\",\"trade_state\":"
 		    "\"NOTPAY\",\"amount\":{\"total\":400,\"currency\":\"CNY\"},"
 		    "\"x\":1}"),
-		answer(p, "200 OK", "not json"),
+		canned_answer(p, "200 OK", "not json"),
 		"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/\r\n"
 		    "Connection: close\r\nContent-Length: 0\r\n\r\n",
-		answer(p, "401 Unauthorized", "{\"code\":\"SIGN_ERROR\"}"),
+		canned_answer(p, "401 Unauthorized", "{\"code\":\"SIGN_ERROR\"}"),
 		"",		/* the connection closed without an answer */
 		/* close */
 		"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
-		answer(p, "409 Conflict", "{\"code\":\"ORDERPAID\","
+		canned_answer(p, "409 Conflict", "{\"code\":\"ORDERPAID\","
 		    "\"message\":\"order paid\"}"),
 		/* refunds */
-		answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
+		canned_answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
 		    "\"PROCESSING\"}"),
-		answer(p, "400 Bad Request", "{\"code\":\"NOT_ENOUGH\","
+		canned_answer(p, "400 Bad Request", "{\"code\":\"NOT_ENOUGH\","
 		    "\"message\":\"\xe4\xbd\x99\xe9\xa2\x9d\xe4\xb8\x8d\xe8\xb6\xb3\"}"),
-		answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
+		canned_answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
 		    "\"DONE\"}"),
-		answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
+		canned_answer(p, "200 OK", "{\"refund_id\":\"R5000\",\"status\":"
 		    "\"ABNORMAL\"}"),
 		NULL,
 	};
@@ -736,7 +641,7 @@ test_paygw_client_answers(void)
 
 	CHECK(setup(&f, "http://127.0.0.1:1") == 0);
 	snprintf(logpath, sizeof logpath, "%s/requests.log", f.dir);
-	pid = start_server(answers, logpath, url, sizeof url);
+	pid = canned_start(answers, logpath, url, sizeof url);
 	CHECK(pid > 0);
 	/* Read once: the client made after the environment and the key
 	 * files are gone still carries the merchant key (checked in the
@@ -811,7 +716,7 @@ test_paygw_client_answers(void)
 
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 0);
-	log = slurp(logpath);
+	log = canned_slurp(logpath);
 	CHECK(log != NULL);
 	CHECK(strstr(log, "POST /v3/orders HTTP/1.1\r\n") == log);
 	CHECK(strstr(log, "\r\nAuthorization: Bearer " MERCHANT_KEY "\r\n") != NULL);

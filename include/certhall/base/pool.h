@@ -49,4 +49,12 @@ void *ch_xmalloc(size_t n);
 void *ch_xrealloc(void *p, size_t n);
 void ch_oom(void) __attribute__((noreturn));
 
+/*
+ * text as printable ASCII (every other byte '?'), at most max characters,
+ * in pool: an outside service's words made fit for a log line or a
+ * last_error column (the payment gateway's and the tax platform's
+ * clients).  NULL is "".
+ */
+const char *ch_pascii(ch_pool_t *pool, const char *text, size_t max);
+
 #endif

@@ -35,4 +35,13 @@ typedef struct ch_ctx {
 void ch_ctx_system(ch_ctx_t *ctx, ch_pool_t *pool, struct ch_db *db,
     const char *name, const char *correlation_id);
 
+/*
+ * Whose objects ctx's principal may see, as the text of a bigint query
+ * parameter: NULL for staff (the route table decides which staff), else
+ * the applicant it acts for, "0" (nobody's) for an integrator acting for
+ * nobody.  Statements take it as "($n::bigint IS NULL OR owner = $n)".
+ * In ctx->pool.
+ */
+const char *ch_ctx_owner_param(ch_ctx_t *ctx);
+
 #endif

@@ -15,6 +15,7 @@
 #include "certhall/store/db.h"
 #include "certhall/base/log.h"
 #include "certhall/domain/calendar.h"
+#include "certhall/domain/invoice.h"
 #include "certhall/domain/payment.h"
 #include "certhall/base/pool.h"
 #include "certhall/base/util.h"
@@ -175,31 +176,20 @@ read_signals(struct payd *d)
 	ch_daemon_read_signals(d->sigfd, &d->stopping, "the step in hand");
 }
 
-/* Connected, and listening on this very connection (a new backend after a
- * reconnect has to be told again).  0 or -1. */
+/* Connected, and listening on this very connection.  0 or -1. */
 static int
 ensure_db(struct payd *d)
 {
-	PGconn *conn;
-
-	if (ch_db_check(d->db, d->pool, 5000) != 0) {
-		d->listen_pid = 0;
-		return -1;
-	}
-	conn = ch_db_conn(d->db);
-	if (PQbackendPID(conn) == d->listen_pid)
+	switch (ch_daemon_listen(d->db, d->pool, "payment", &d->listen_pid)) {
+	case 1:
+		d->retry_ms = RETRY_MIN_MS;
 		return 0;
-	ch_daemon_log_notices(conn);
-	if (ch_db_command(d->db, "LISTEN payment") != 0) {
-		d->listen_pid = 0;
+	case 0:
+		return 0;
+	default:
 		return -1;
 	}
-	d->listen_pid = PQbackendPID(conn);
-	d->retry_ms = RETRY_MIN_MS;
-	ch_info("listening on \"payment\"");
-	return 0;
 }
-
 
 /* Discards what NOTIFYs have arrived: they only wake us, and a connection
  * they find broken is noticed by the next ensure_db(). */
@@ -215,12 +205,7 @@ drain_notifies(struct payd *d)
 static void
 wait_for(struct payd *d, int ms)
 {
-	unsigned woke = ch_daemon_wait(d->sigfd, ch_db_conn(d->db), ms);
-
-	if (woke & CH_WAKE_SIGNAL)
-		read_signals(d);
-	if (woke & CH_WAKE_DB)
-		drain_notifies(d);
+	ch_daemon_idle(d->sigfd, d->db, ms, &d->stopping, "the step in hand");
 }
 
 /* Waits while the database is away (or a statement keeps failing): 250 ms
@@ -239,20 +224,14 @@ wait_retry(struct payd *d)
 static ch_ctx_t *
 step_begin(struct payd *d)
 {
-	char id[32];
-
-	ch_pool_reset(d->pool);
-	snprintf(id, sizeof id, "payd-%llu", ++d->steps);
-	ch_ctx_system(&d->ctx, d->pool, d->db, "payd", id);
-	ch_log_set_request_id(d->ctx.correlation_id);
+	ch_daemon_step_begin(&d->ctx, d->pool, d->db, "payd", &d->steps);
 	return &d->ctx;
 }
 
 static void
 step_end(struct payd *d)
 {
-	ch_db_finish(d->db);
-	ch_log_set_request_id(NULL);
+	ch_daemon_step_end(d->db);
 }
 
 /* Runs one statement in a transaction of its own and commits: the claims.
@@ -485,6 +464,11 @@ refund_record(struct payd *d, struct refund *rf)
 		ch_db_rollback(d->db);
 		return 0;
 	}
+	/* A refund that succeeded gets its red invoice in the same
+	 * transaction (certhall/domain/invoice.h). */
+	if (rf->outcome == OUT_SUCCEEDED &&
+	    ch_invoice_queue_red(&d->ctx, strtoll(rf->id, NULL, 10)) != 0)
+		goto failed;
 	if (refund_audit(d, rf) != 0 || ch_db_commit(d->db) != 0)
 		goto failed;
 	return 0;
