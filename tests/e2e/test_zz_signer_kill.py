@@ -58,9 +58,11 @@ def wait_gone(pid, timeout=10):
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        status = Path(f"/proc/{pid}/stat")
-        if status.exists() and ") Z" in status.read_text():
-            return
+        try:
+            if ") Z" in Path(f"/proc/{pid}/stat").read_text():
+                return      # a zombie: dead, not yet reaped
+        except FileNotFoundError:
+            return          # reaped between the two looks
         time.sleep(0.05)
     raise AssertionError(f"process {pid} did not go")
 
@@ -133,12 +135,13 @@ def queue_left():
                   " AND csr IS NOT NULL")[0][0]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def drained_queue_and_a_signer_after(stackctl):
-    """Before: the queue that earlier tests left is worked off (claims of a signer that an
-    earlier test stopped run out with the lease), so "nothing left behind" below speaks of
-    these tests' jobs alone. After, whatever failed: the stack's signer runs again, so a
-    failure here does not become a failure of every signer test after it."""
+    """Before each test: the stack's signer runs, and the queue that earlier tests left is
+    worked off (claims of a signer that was killed or stopped run out with the lease), so
+    "nothing left behind" speaks of this test's jobs alone. After, whatever failed: the
+    stack's signer runs again, so one failure does not become a failure of every signer
+    test after it."""
     if signer_pid(stackctl) is None:
         stackctl.run("signer-start")
     lease = int(os.environ.get("CERTHALL_SIGNER_LEASE", "60"))
