@@ -264,7 +264,8 @@ ch_fin_view(ch_ctx_t *ctx, ch_fin_view_t view, const ch_fin_query_t *q,
 		return NULL;
 	if (csv)
 		return to_csv(ctx->pool, view, items, len);
-	out = ch_pool_json(ctx->pool, json_pack("{s:s, s:s, s:O, s:O}",
+	/* "status" is made here and handed over (o); items stays the pool's (O). */
+	out = ch_pool_json(ctx->pool, json_pack("{s:s, s:s, s:o, s:O}",
 	    "from", q->from, "to", q->to, "status",
 	    q->status != NULL ? json_string(q->status) : json_null(),
 	    "items", items));
