@@ -61,8 +61,8 @@ def wait_gone(pid, timeout=10):
         try:
             if ") Z" in Path(f"/proc/{pid}/stat").read_text():
                 return      # a zombie: dead, not yet reaped
-        except FileNotFoundError:
-            return          # reaped between the two looks
+        except (FileNotFoundError, ProcessLookupError):
+            return          # reaped between the two looks (open: ENOENT; read: ESRCH)
         time.sleep(0.05)
     raise AssertionError(f"process {pid} did not go")
 
