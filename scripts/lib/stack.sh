@@ -169,6 +169,19 @@ stack_web_build() {
     stack_log "web hall built into $dir"
 }
 
+# stack_ensure_browser: Debian's chromium for the web hall's browser test (tests/browser/),
+# installed with apt-get like the other packages when /usr/bin/chromium is missing. Not in
+# STACK_PACKAGES: the stack and the rest of the suite run without it, so a failed install
+# is a warning here and the browser test's own failure (tests/browser/run says why).
+stack_ensure_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    # A subshell: stack_ensure_packages exits on failure, which must not end the caller.
+    if ! (STACK_PACKAGES=(chromium) && stack_ensure_packages); then
+        stack_warn "chromium could not be installed: the browser test (browser.hall) will fail"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------------------------------
 # Configuration and the env file
 
