@@ -131,6 +131,58 @@ stack_ensure_node_tools() {
 }
 
 # ---------------------------------------------------------------------------------------
+# The web hall (web/, issue 15)
+
+# stack_web_build DIR: builds the web hall into DIR (nginx serves it at /; its
+# Content-Security-Policy and caching are in nginx/certhall.conf.in). Installs web/'s npm
+# packages from web/package-lock.json with `npm ci` first, when web/node_modules is missing
+# or the lock changed since the last install. Returns 1 (and says why; the log is
+# DIR.log) when npm is missing or a step fails: the caller decides whether the stack goes
+# on without the hall, which it can (nginx answers the 404 problem at / until a build is
+# there, and serves one made later without a reload).
+stack_web_build() {
+    local dir=$1 web=$CERTHALL_ROOT/web log=$1.log
+    command -v npm >/dev/null 2>&1 || { stack_warn "npm not found: the web hall is not built"; return 1; }
+    mkdir -p "$(dirname "$dir")"
+    : >"$log"
+    if [ ! -d "$web/node_modules" ] || ! cmp -s "$web/package-lock.json" "$web/node_modules/.certhall-installed-lock"; then
+        stack_log "installing the web hall's packages from web/package-lock.json (npm ci)"
+        if ! (cd "$web" && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error) >>"$log" 2>&1; then
+            stack_warn "npm ci failed in web/ (log: $log)"
+            return 1
+        fi
+        cp "$web/package-lock.json" "$web/node_modules/.certhall-installed-lock"
+    fi
+    # Type check, then the production build (hashed file names) into a fresh directory,
+    # moved into place whole so that nginx never serves half a build.
+    rm -rf "$dir.new"
+    if ! (cd "$web" && npm run --silent build -- --outDir "$dir.new" --emptyOutDir) >>"$log" 2>&1; then
+        stack_warn "the web hall's build failed (log: $log)"
+        rm -rf "$dir.new"
+        return 1
+    fi
+    chmod -R a+rX "$dir.new"
+    rm -rf "$dir.old"
+    [ ! -e "$dir" ] || mv "$dir" "$dir.old"
+    mv "$dir.new" "$dir"
+    rm -rf "$dir.old"
+    stack_log "web hall built into $dir"
+}
+
+# stack_ensure_browser: Debian's chromium for the web hall's browser test (tests/browser/),
+# installed with apt-get like the other packages when /usr/bin/chromium is missing. Not in
+# STACK_PACKAGES: the stack and the rest of the suite run without it, so a failed install
+# is a warning here and the browser test's own failure (tests/browser/run says why).
+stack_ensure_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    # A subshell: stack_ensure_packages exits on failure, which must not end the caller.
+    if ! (STACK_PACKAGES=(chromium) && stack_ensure_packages); then
+        stack_warn "chromium could not be installed: the browser test (browser.hall) will fail"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
 # Configuration and the env file
 
 # A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
@@ -187,6 +239,8 @@ stack_configure() {
     export CERTHALL_PGPORT=$pgport
     export CERTHALL_URL="http://127.0.0.1:$port"
     export CERTHALL_BUILD=${CERTHALL_BUILD:-$CERTHALL_ROOT/build}
+    # The web hall's production build, served at / (stack_web_build writes it).
+    export CERTHALL_WEB_ROOT=${CERTHALL_WEB_ROOT:-$CERTHALL_BUILD/web}
     export CERTHALL_WORKERS=${CERTHALL_WORKERS:-4}
     export CERTHALL_NGINX_WORKERS=${CERTHALL_NGINX_WORKERS:-1}
     export CERTHALL_PG_BINDIR=${CERTHALL_PG_BINDIR:-$(stack_pg_bindir)}
@@ -300,7 +354,7 @@ stack_check_number() {
 }
 
 STACK_ENV_VARS=(
-    CERTHALL_STACK CERTHALL_ROOT CERTHALL_BUILD CERTHALL_URL CERTHALL_PORT CERTHALL_PGPORT
+    CERTHALL_STACK CERTHALL_ROOT CERTHALL_BUILD CERTHALL_WEB_ROOT CERTHALL_URL CERTHALL_PORT CERTHALL_PGPORT
     CERTHALL_WORKERS CERTHALL_NGINX_WORKERS CERTHALL_PG_BINDIR CERTHALL_RUN_USER
     CERTHALL_RUN_GROUP CERTHALL_DB CERTHALL_APP_DB SOFTHSM2_CONF CERTHALL_HSM_MODULE
     CERTHALL_HSM_TOKEN CERTHALL_HSM_PIN_FILE CERTHALL_PEPPER_FILE CERTHALL_SMS_KEY_FILE
@@ -1271,6 +1325,7 @@ stack_nginx_render() {
         -e "s|@KEEP_CONN@|$keep_conn|g" \
         -e "s|@USER_LINE@|$(stack_sed_escape "$user_line")|g" \
         -e "s|@OPENAPI@|$(stack_sed_escape "$openapi")|g" \
+        -e "s|@WEB_ROOT@|$(stack_sed_escape "$CERTHALL_WEB_ROOT")|g" \
         "$CERTHALL_ROOT/nginx/certhall.conf.in" >"$s/nginx/nginx.conf.tmp"
     if grep -q '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp"; then
         stack_die "unrendered placeholder in nginx config: $(grep -o '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp" | head -n 1)"

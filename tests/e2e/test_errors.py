@@ -36,12 +36,10 @@ def test_unknown_api_path_is_404(client):
     assert body.get("instance") == "/api/v1/nope"
 
 
-def test_non_api_path_is_404_from_nginx(client):
-    assert_problem(client.get("/nope"), 404, "not-found")
-
-
-def test_root_is_404(client):
-    assert_problem(client.get("/"), 404, "not-found")
+@pytest.mark.parametrize("path", ["/api/nope", "/api/v2/catalog", "/api/", "/_certhall/nope"])
+def test_unknown_api_path_outside_v1_is_404_from_nginx(client, path):
+    """Every other path is the web hall's (test_web_hall.py); an API path never is."""
+    assert assert_problem(client.get(path), 404, "not-found").get("instance") == path
 
 
 def test_trailing_slash_is_another_path(client):

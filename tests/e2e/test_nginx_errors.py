@@ -7,7 +7,8 @@ X-Request-Id exactly once, `status` equal to the status on the wire.
 
 Two groups:
 - what a client can provoke from outside, in each location of nginx/certhall.conf.in (the
-  FastCGI location, the materials location, openapi.yaml, `/`, the problem page itself);
+  FastCGI location, the materials location, openapi.yaml, `/` (the web hall), the problem
+  page itself);
 - every status nginx 1.22 has a page for, through test locations that `return` it (put in
   the stack's extra-*.conf hook and removed afterwards), so that none is left out of the
   error_page list; and a real 502 and 504 from an upstream that is gone or silent.
@@ -230,8 +231,11 @@ def outside_cases():
              "HEAD-501", head=True),
         case(505, "http-version-not-supported", request("HEAD", "/", version="HTTP/2.0"), None,
              "HEAD-505", head=True),
-        case(404, "not-found", request("GET", "/nope"), "/nope", "404"),
-        case(404, "not-found", request("HEAD", "/nope"), "/nope", "HEAD-404", head=True),
+        # Any other path is the web hall's (test_web_hall.py); a missing build file is a 404.
+        case(404, "not-found", request("GET", "/api/nope"), "/api/nope", "404"),
+        case(404, "not-found", request("HEAD", "/api/nope"), "/api/nope", "HEAD-404", head=True),
+        case(404, "not-found", request("GET", "/assets/nope.js"), "/assets/nope.js",
+             "404-asset"),
         case(405, "method-not-allowed", request("DELETE", OPENAPI_DOC), OPENAPI_DOC,
              "DELETE-openapi"),
         case(405, "method-not-allowed", request("CONNECT", "/"), "/", "CONNECT"),

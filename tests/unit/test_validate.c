@@ -1,5 +1,6 @@
 #include "test.h"
 #include "certhall/base/validate.h"
+#include "shared_cases.h"
 
 #include <stddef.h>
 
@@ -32,20 +33,10 @@ table(checker_fn check, const char *const *good, const char *const *bad)
 int
 test_validate_phone(void)
 {
-	static const char *const good[] = {
-		"13800138000", "19912345678", "15000000000", "17700000001",
-		NULL,
-	};
-	static const char *const bad[] = {
-		"", "1", "1380013800", "138001380000", "12800138000",
-		"10800138000", "23800138000", "+8613800138000",
-		"138 0013 8000", "138-0013-800", "1380013800a", "１3800138000",
-		"13800138000\n", " 13800138000", "\xe4\xb8\xad" "3800138000",
-		NULL,
-	};
 	const char *why = NULL;
 
-	CHECK(table(ch_check_phone, good, bad) == 0);
+	/* The table is shared with the web hall (validate_cases.json). */
+	CHECK(shared_cases("phone", ch_check_phone) == 0);
 	/* The reason completes "phone ..." in a problem detail. */
 	CHECK(ch_check_phone("1", &why) == -1);
 	CHECK(strncmp(why, "must be", 7) == 0);

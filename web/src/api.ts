@@ -1,0 +1,77 @@
+// The API on the same origin (/api/v1/, nginx). Every error is application/problem+json
+// (RFC 9457): ApiError carries it, so a page can show `detail` at the field that
+// `field` names. The applicant's bearer token lives in sessionStorage: it
+// survives a reload, not the closing of the tab.
+
+export interface Problem {
+  type?: string
+  title?: string
+  status: number
+  detail?: string
+  field?: string
+  parameter?: string
+  [k: string]: unknown
+}
+
+export class ApiError extends Error {
+  constructor(public problem: Problem) {
+    super(problem.detail ?? problem.title ?? `HTTP ${problem.status}`)
+  }
+  /** The reason given for one field, when the server named it. */
+  fieldReason(name: string): string | undefined {
+    return this.problem.field === name || this.problem.parameter === name ? this.problem.detail : undefined
+  }
+}
+
+const TOKEN_KEY = 'certhall.token'
+export const session = {
+  get token(): string | null { return sessionStorage.getItem(TOKEN_KEY) },
+  set(token: string): void { sessionStorage.setItem(TOKEN_KEY, token) },
+  clear(): void { sessionStorage.removeItem(TOKEN_KEY) },
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const token = session.token
+  if (token) headers.Authorization = `Bearer ${token}`
+  const res = await fetch(`/api/v1${path}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  const data: unknown = text ? JSON.parse(text) : null
+  if (!res.ok) {
+    if (res.status === 401 && token) session.clear()
+    throw new ApiError({ status: res.status, ...(data as object) } as Problem)
+  }
+  return data as T
+}
+
+// ---- the shapes this slice reads (openapi.yaml) --------------------------------------
+
+export interface FeeItem {
+  code: string; name: string; certificate_type: string; amount_fen: number
+  per_year: boolean; per_seal: boolean; tax_rate_bp: number; note: string
+}
+export interface Catalog {
+  business_types: { code: string; name: string; description: string; settlement: string; fee_items: string[] }[]
+  certificate_types: { code: string; name: string; subject_fields: string[] }[]
+  material_kinds: { code: string; name: string }[]
+  required_materials: { business_type: string; certificate_type: string; materials: { kind: string; title: string }[] }[]
+  material_rules: { accepted_types: string[]; max_file_bytes: number; official_seal_note: string }
+  years: { min: number; max: number }
+  fee_schedule: { version: number; effective_from: string; currency: string; items: FeeItem[] }
+  online_flow: { step: number; title: string; description: string }[]
+  counter: { address: string; open_days: string; weekdays: number[]; note: string }
+  support: { website: string; hotline: string; hotline_note: string; qq: string }
+}
+export interface SmsCodeSent { phone: string; expires_in: number; resend_after: number }
+export interface SessionCreated {
+  token: string; expires_at: string
+  me: { kind: string; roles: string[]; applicant: { id: number; phone: string } | null }
+}
+export interface ApplicationSummary {
+  id: number; status: string; business_type: string; certificate_type: string
+  unit_name: string | null; created_at: string; updated_at: string
+  quote: { total_fen: number } | null; review_reason: string | null
+}

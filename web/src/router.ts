@@ -1,0 +1,24 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import CatalogPage from './pages/CatalogPage.vue'
+
+// The catalogue is in the first page's bundle; the other pages load on demand, so the first
+// page's JS stays small (README "web hall").
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/', name: 'catalog', component: CatalogPage, meta: { title: '业务指南' } },
+    { path: '/signin', name: 'signin', component: () => import('./pages/SignInPage.vue'), meta: { title: '短信登录' } },
+    { path: '/my/applications', name: 'my-applications', component: () => import('./pages/MyApplicationsPage.vue'), meta: { title: '我的申请', auth: true } },
+    { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
+  ],
+})
+
+router.beforeEach((to) => {
+  if (to.meta.auth && !sessionStorage.getItem('certhall.token')) {
+    return { name: 'signin', query: { next: to.fullPath } }
+  }
+  return true
+})
+router.afterEach((to) => {
+  document.title = `${String(to.meta.title ?? '')} - 四川CA自助网厅`
+})
