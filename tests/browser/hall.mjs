@@ -14,73 +14,10 @@
 // Usage: node tests/browser/hall.mjs   (tests/browser/run sets the environment up)
 // Exit 0 when every step passed, 1 otherwise (the failing step and the page's errors on
 // stderr).
-import { createRequire } from 'node:module'
-import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-const here = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(here, '../..')
-const { chromium } = createRequire(path.join(root, 'web/package.json'))('playwright-core')
-
-const need = (name) => {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (run through tests/browser/run or scripts/test)`)
-  return v.replace(/\/+$/, '')
-}
-const base = need('CERTHALL_URL')
-const smsGateway = need('CERTHALL_SMS_GATEWAY_URL')
-const logDir = process.env.CERTHALL_BROWSER_LOG_DIR ||
-  path.join(process.env.CERTHALL_BUILD || path.join(root, 'build'), 'browser-results')
-mkdirSync(logDir, { recursive: true })
-
-const DESKTOP = { width: 1280, height: 800 }
-const PHONE = { width: 390, height: 844 }
-// As the machine notes say: no background networking, which a closed network refuses.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-const log = (...a) => console.log('[browser]', ...a)
-
-// Everything that went wrong on a page: console errors, exceptions, failed requests.
-function watch(page) {
-  const problems = []
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`) })
-  page.on('pageerror', (e) => problems.push(`exception: ${e.message}`))
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`))
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`) })
-  return problems
-}
-
-function clean(problems, where) {
-  if (problems.length) throw new Error(`${where}:\n  ${problems.join('\n  ')}`)
-}
-
-// Opens url and fails at once, with what the page reported, unless the document loaded.
-async function open(page, url, problems) {
-  const resp = await page.goto(url, { waitUntil: 'networkidle' })
-  if (!resp || !resp.ok()) {
-    throw new Error(`GET ${url}: ${resp ? resp.status() : 'no answer'}\n  ${problems.join('\n  ')}`)
-  }
-}
-
-async function getJson(url) {
-  const res = await fetch(url)
-  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`)
-  return res.json()
-}
-
-// The newest login code the fake gateway holds for phone (waits up to 15 s).
-async function smsCode(phone) {
-  const until = Date.now() + 15000
-  while (Date.now() < until) {
-    const msgs = await getJson(`${smsGateway}/messages?phone=${phone}`)
-    const codes = msgs.filter((m) => m.template === 'login_code')
-    if (codes.length) return codes[codes.length - 1].params.code
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`no login code for ${phone} at ${smsGateway} within 15 s`)
-}
+import {
+  base, DESKTOP, PHONE, log, logDir, watch, clean, open, getJson, smsCode, launch, freshPhone, run,
+} from './lib.mjs'
 
 async function checkCatalogue(page, catalog, where) {
   await page.getByRole('heading', { name: '业务类型' }).waitFor({ timeout: 15000 })
@@ -106,7 +43,7 @@ async function checkCatalogue(page, catalog, where) {
 
 async function main() {
   const catalog = await getJson(`${base}/api/v1/catalog`)
-  const browser = await chromium.launch({ executablePath: process.env.CERTHALL_CHROMIUM || '/usr/bin/chromium', args: ARGS })
+  const browser = await launch()
   try {
     // 1. The catalogue, desktop and phone.
     for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
@@ -133,8 +70,7 @@ async function main() {
     await open(page, `${base}/`, problems)
     await page.getByRole('link', { name: '登录', exact: true }).click()
     await page.waitForURL(`${base}/signin`)
-    // A phone of this run's own, so runs never meet each other's rate limits.
-    const phone = `139${String(Date.now() % 1e8).padStart(8, '0')}`
+    const phone = freshPhone()
     const phoneInput = page.getByLabel('手机号码')
     // The client's check, as the user types: refused, then accepted.
     await phoneInput.fill('1380013800')
@@ -191,7 +127,4 @@ async function main() {
   log(`screenshots in ${logDir}`)
 }
 
-main().then(() => log('passed'), (e) => {
-  console.error(`[browser] FAILED: ${e.stack || e}`)
-  process.exitCode = 1
-})
+run(main)
