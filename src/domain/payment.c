@@ -96,6 +96,12 @@ static const ch_stmt_t stmt_lock_app = {
 	.nparams = 1,
 };
 
+static const ch_stmt_t stmt_lock_app_row = {
+	.name = "pay_lock_app_row",
+	.sql = "SELECT id FROM application WHERE id = $1 FOR UPDATE",
+	.nparams = 1,
+};
+
 static const ch_stmt_t stmt_paid = {
 	.name = "pay_paid",
 	.sql = "SELECT " CH_SQL_APP_PAID " FROM application a WHERE a.id = $1",
@@ -885,6 +891,15 @@ ch_payment_is_paid(ch_ctx_t *ctx, long long app_id)
 	if (res == NULL || PQntuples(res) != 1)
 		return -1;
 	return *PQgetvalue(res, 0, 0) == 't';
+}
+
+int
+ch_payment_lock_app(ch_db_t *db, ch_pool_t *pool, const char *app_id)
+{
+	const char *params[1] = { app_id };
+	PGresult *res = ch_db_exec(db, pool, &stmt_lock_app_row, params);
+
+	return res != NULL && PQntuples(res) == 1 ? 0 : -1;
 }
 
 ch_payable_t

@@ -47,6 +47,14 @@ struct json_t;
  * such application. */
 int ch_payment_is_paid(ch_ctx_t *ctx, long long app_id);
 
+/* Locks application app_id's row (SELECT ... FOR UPDATE) in the caller's
+ * open transaction on db: the lock order of sql/0009_payments.sql takes
+ * the application before its orders, payments, refunds and invoices, and
+ * every writer of those (web workers, certhall-payd, certhall-invoiced)
+ * keeps it.  0, or -1 after a database error (logged) or when there is no
+ * such application. */
+int ch_payment_lock_app(ch_db_t *db, ch_pool_t *pool, const char *app_id);
+
 typedef enum {
 	CH_PAY_CAPTURED,	/* it paid its application (which may now be issuing) */
 	CH_PAY_DUPLICATE,	/* this transaction was applied before: nothing changed */

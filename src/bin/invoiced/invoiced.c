@@ -54,12 +54,6 @@ static const ch_stmt_t stmt_claim = {
 	.nparams = 1,
 };
 
-static const ch_stmt_t stmt_lock_app = {
-	.name = "invoiced_lock_app",
-	.sql = "SELECT id FROM application WHERE id = $1 FOR UPDATE",
-	.nparams = 1,
-};
-
 /* Each outcome only while this claim holds (attempts unchanged). */
 static const ch_stmt_t stmt_issued = {
 	.name = "invoiced_issued",
@@ -310,7 +304,7 @@ record(struct invoiced *d, const struct claimed *c, ch_taxplat_result_t r,
 {
 	char delay[16], errmax[16];
 	const char *params[10] = { c->id, c->attempts };
-	const char *app[1] = { c->app_id }, *hex = NULL, *pdf_why = NULL;
+	const char *hex = NULL, *pdf_why = NULL;
 	const ch_stmt_t *stmt;
 	long long issued_at = 0;
 	PGresult *res;
@@ -354,7 +348,7 @@ record(struct invoiced *d, const struct claimed *c, ch_taxplat_result_t r,
 	}
 	if (ch_db_begin(d->db) != 0)
 		return -1;
-	if (ch_db_exec(d->db, d->pool, &stmt_lock_app, app) == NULL ||
+	if (ch_payment_lock_app(d->db, d->pool, c->app_id) != 0 ||
 	    (res = ch_db_exec(d->db, d->pool, stmt, params)) == NULL)
 		goto fail;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {

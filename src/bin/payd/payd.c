@@ -59,13 +59,6 @@ static const ch_stmt_t stmt_claim_order = {
 	.nparams = 2,
 };
 
-/* The lock order of sql/0009_payments.sql: the application first. */
-static const ch_stmt_t stmt_lock_app = {
-	.name = "payd_lock_app",
-	.sql = "SELECT id FROM application WHERE id = $1 FOR UPDATE",
-	.nparams = 1,
-};
-
 static const ch_stmt_t stmt_expire = {
 	.name = "payd_expire",
 	.sql = "UPDATE payment_order SET status = 'expired', closed_at = now()"
@@ -422,7 +415,6 @@ refund_record(struct payd *d, struct refund *rf)
 {
 	char delay[16], errmax[16];
 	const char *params[5] = { rf->id, rf->attempts, NULL, NULL, NULL };
-	const char *app[1] = { rf->app_id };
 	const ch_stmt_t *stmt;
 	PGresult *res;
 
@@ -455,7 +447,7 @@ refund_record(struct payd *d, struct refund *rf)
 	}
 	if (ch_db_begin(d->db) != 0)
 		goto lost;
-	if (ch_db_exec(d->db, d->pool, &stmt_lock_app, app) == NULL ||
+	if (ch_payment_lock_app(d->db, d->pool, rf->app_id) != 0 ||
 	    (res = ch_db_exec(d->db, d->pool, stmt, params)) == NULL)
 		goto failed;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
@@ -550,12 +542,12 @@ order_apply(struct payd *d, const struct order *o, const ch_paygw_txn_t *txn)
 static int
 order_expire(struct payd *d, const struct order *o, const char *gateway)
 {
-	const char *app[1] = { o->app_id }, *id[1] = { o->id };
+	const char *id[1] = { o->id };
 	PGresult *res;
 
 	if (ch_db_begin(d->db) != 0)
 		return -1;
-	if (ch_db_exec(d->db, d->pool, &stmt_lock_app, app) == NULL ||
+	if (ch_payment_lock_app(d->db, d->pool, o->app_id) != 0 ||
 	    (res = ch_db_exec(d->db, d->pool, &stmt_expire, id)) == NULL)
 		goto fail;
 	if (PQntuples(res) == 1 &&
