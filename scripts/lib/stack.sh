@@ -447,7 +447,9 @@ stack_pid_alive() {
 stack_pid_matches() {
     local pid=$1 needle=$2
     stack_pid_alive "$pid" || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
+    # grep without -q reads to the end, so the writer never dies of SIGPIPE, which
+    # pipefail would turn into "no match".
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F -- "$needle" >/dev/null
 }
 
 stack_read_pidfile() {
@@ -1002,7 +1004,7 @@ stack_daemon_start() {
     echo "$!" >"$s/run/$name.wrapper.pid"
     for ((i = 0; i < 150; i++)); do
         if stack_service_pid "$name" "$needle" >/dev/null &&
-            tail -c "+$from" "$log" | grep -qF -- "$ready"; then
+            tail -c "+$from" "$log" | grep -F -- "$ready" >/dev/null; then
             return 0
         fi
         [ -s "$s/run/$name.exit" ] && break
@@ -1417,7 +1419,7 @@ stack_nginx_old_workers_done() {
     local w
     for w in "$@"; do
         stack_pid_alive "$w" || continue
-        tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null | grep -q 'shutting down' || return 1
+        tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null | grep 'shutting down' >/dev/null || return 1
     done
 }
 

@@ -275,7 +275,7 @@ def test_postgresql_restart_while_signing(stackctl, csr, chain):
 def test_sigterm_finishes_the_batches_in_hand(stackctl, csr, chain):
     jobs = burst(csr, 120, businesses=("new",))
     ids = [j.id for j in jobs]
-    name = f"{socket.gethostname()}:{signer_pid(stackctl)}"
+    name = signer_name(signer_pid(stackctl))
     wait_until(lambda: sj.sql("SELECT count(*) FROM signing_job WHERE id = ANY(%s)"
                               " AND status IN ('claimed', 'done')", (ids,))[0][0] > 0,
                30, interval=0.05, what="the signer at work")
