@@ -1290,7 +1290,7 @@ stack_sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
 # Renders nginx/certhall.conf.in into $STACK/nginx/nginx.conf.
 stack_nginx_render() {
-    local s=$CERTHALL_STACK k keepalive keep_conn user_line openapi
+    local s=$CERTHALL_STACK k keepalive keep_conn user_line openapi web_root
     # Keepalive pool per nginx worker: one idle connection, and only when there are more
     # FastCGI workers than nginx workers (see the SIZING RULE in the template).
     # CERTHALL_UPSTREAM_KEEPALIVE overrides it, for measurements only.
@@ -1320,6 +1320,18 @@ stack_nginx_render() {
         fi
         openapi=$s/nginx/htdocs/openapi.yaml
     fi
+    # The web hall's build likewise: when the workers cannot reach it (a clone under a
+    # private home), nginx serves a copy in the stack, made now; a build made later is then
+    # served after the stack restarts.
+    web_root=$CERTHALL_WEB_ROOT
+    if [ -n "$CERTHALL_RUN_USER" ] && [ -f "$web_root/index.html" ] &&
+        ! runuser -u "$CERTHALL_RUN_USER" -- test -r "$web_root/index.html" 2>/dev/null; then
+        rm -rf "$s/nginx/web"
+        cp -R "$web_root" "$s/nginx/web"
+        chmod -R a+rX "$s/nginx/web"
+        web_root=$s/nginx/web
+        stack_log "nginx ($CERTHALL_RUN_USER) cannot read $CERTHALL_WEB_ROOT: serving a copy from $web_root"
+    fi
     sed -e "s|@STACK@|$(stack_sed_escape "$s")|g" \
         -e "s|@PORT@|$(stack_sed_escape "$CERTHALL_PORT")|g" \
         -e "s|@NGINX_WORKERS@|$(stack_sed_escape "$CERTHALL_NGINX_WORKERS")|g" \
@@ -1327,7 +1339,7 @@ stack_nginx_render() {
         -e "s|@KEEP_CONN@|$keep_conn|g" \
         -e "s|@USER_LINE@|$(stack_sed_escape "$user_line")|g" \
         -e "s|@OPENAPI@|$(stack_sed_escape "$openapi")|g" \
-        -e "s|@WEB_ROOT@|$(stack_sed_escape "$CERTHALL_WEB_ROOT")|g" \
+        -e "s|@WEB_ROOT@|$(stack_sed_escape "$web_root")|g" \
         "$CERTHALL_ROOT/nginx/certhall.conf.in" >"$s/nginx/nginx.conf.tmp"
     if grep -q '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp"; then
         stack_die "unrendered placeholder in nginx config: $(grep -o '@[A-Z_]*@' "$s/nginx/nginx.conf.tmp" | head -n 1)"
