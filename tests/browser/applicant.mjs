@@ -311,6 +311,20 @@ async function main() {
     await page.getByRole('link', { name: String(appId), exact: true }).waitFor()
     await shoot(page, 'my-applications-list')
     clean(problems, 'my applications')
+
+    // A field error only the server can find (no such certificate), shown at its field.
+    await page.getByRole('link', { name: '新建申请' }).click()
+    await page.getByRole('heading', { name: /^第1步/ }).waitFor()
+    await page.getByRole('radio', { name: /吊销/ }).check()
+    await page.getByLabel('原证书编号').fill('987654321')
+    await page.getByRole('button', { name: '保存并下一步' }).click()
+    await page.locator('#e-certificate_id', { hasText: '没有找到此编号的证书' }).waitFor()
+    if ((await page.locator('#f-certificate_id').getAttribute('aria-invalid')) !== 'true') throw new Error('certificate_id not marked invalid')
+    // Deliberate: the server refuses the draft naming a certificate that does not exist.
+    expectRefusal(problems, 422, 'POST', `${api}/applications`)
+    await shoot(page, 'apply-server-field-error')
+    clean(problems, 'server field error')
+    log('a server field error (/certificate_id) is shown at its field in Chinese')
     await ctx.close()
   } finally {
     await browser.close()

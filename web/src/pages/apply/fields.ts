@@ -88,6 +88,21 @@ export function fieldOfPointer(pointer: string | undefined): string | null {
   return name in STEP_OF ? name : null
 }
 
+/** The original certificate's number for every business but new: a positive integer id. */
+export function checkCertificateId(bt: string, s: string): string | null {
+  if (bt === 'new') return null
+  return /^[1-9][0-9]{0,17}$/.test(s.trim()) ? null : '请填写原证书编号（数字，见证书详情）'
+}
+
+/**
+ * A field error only the server can find, in Chinese (the client's checks cover the rest):
+ * a certificate_id that names no certificate. Null when there is no special text.
+ */
+export function serverFieldText(field: string, slug: string): string | null {
+  if (field === 'certificate_id' && slug === 'invalid-field') return '没有找到此编号的证书，请核对原证书编号'
+  return null
+}
+
 /** Shipped business needs a delivery address; paid business an invoice title (SPEC §5). */
 export const isShipped = (bt: string): boolean => bt === 'new' || bt === 'reissue'
 export const isPaid = (bt: string): boolean => bt === 'new' || bt === 'renew' || bt === 'reissue'
