@@ -9,6 +9,9 @@ export const router = createRouter({
     { path: '/', name: 'catalog', component: CatalogPage, meta: { title: '业务指南' } },
     { path: '/signin', name: 'signin', component: () => import('./pages/SignInPage.vue'), meta: { title: '短信登录' } },
     { path: '/my/applications', name: 'my-applications', component: () => import('./pages/MyApplicationsPage.vue'), meta: { title: '我的申请', auth: true } },
+    // The applicant's guided application and one application's page (issue 15, part A).
+    { path: '/apply', name: 'apply', component: () => import('./pages/apply/ApplyPage.vue'), meta: { title: '在线申请', auth: true } },
+    { path: '/my/applications/:id(\\d+)', name: 'application', component: () => import('./pages/apply/ApplicationPage.vue'), meta: { title: '申请详情', auth: true } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
   ],
 })
