@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory } from 'vue-router'
 import CatalogPage from './pages/CatalogPage.vue'
+import { staffRoutes, staffGuard } from './pages/staff/routes'
 
 // The catalogue is in the first page's bundle; the other pages load on demand, so the first
 // page's JS stays small (README "web hall").
@@ -9,6 +10,8 @@ export const router = createRouter({
     { path: '/', name: 'catalog', component: CatalogPage, meta: { title: '业务指南' } },
     { path: '/signin', name: 'signin', component: () => import('./pages/SignInPage.vue'), meta: { title: '短信登录' } },
     { path: '/my/applications', name: 'my-applications', component: () => import('./pages/MyApplicationsPage.vue'), meta: { title: '我的申请', auth: true } },
+    // staff console (helper B): /staff/signin and /staff/…, see pages/staff/routes.ts
+    ...staffRoutes,
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
   ],
 })
@@ -19,6 +22,8 @@ router.beforeEach((to) => {
   }
   return true
 })
+// staff console (helper B): staff pages need a staff session and one of the page's roles.
+router.beforeEach(staffGuard)
 router.afterEach((to) => {
   document.title = `${String(to.meta.title ?? '')} - 四川CA自助网厅`
 })
