@@ -20,8 +20,9 @@
 // deliberate 401 in step 5, filtered there by exact URL). Screenshots of every console page
 // at desktop and phone width (no horizontal overflow) go to $CERTHALL_BROWSER_LOG_DIR.
 import path from 'node:path'
+import { spawnSync } from 'node:child_process'
 import {
-  base, DESKTOP, log, logDir, watch, clean, launch, run, apiCall, newAdmin, newStaff, newApplicant,
+  base, need, DESKTOP, log, logDir, watch, clean, launch, run, apiCall, newAdmin, newStaff, newApplicant,
   submittedApplication, signInStaffPage, shoot,
 } from './lib.mjs'
 
@@ -59,7 +60,11 @@ async function main() {
   const locked = await apiCall(reviewer.token, 'POST', `/applications/${paidApp.id}/review`, { decision: 'approve' })
   await apiCall(clerk.token, 'POST', `/applications/${paidApp.id}/counter-payment`,
     { method: 'cash', receipt_no: `R${Date.now()}`, amount_fen: locked.quote.total_fen }, { expect: 201 })
-  log(`counter application ${paidApp.id} paid at the counter through the API`)
+  // Its promise already broken, as tests/e2e/test_calendar.py does it (owner role).
+  const psql = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', need('CERTHALL_DB'), '-c',
+    `UPDATE application SET due_by = now() - interval '1 hour' WHERE id = ${Number(paidApp.id)}`], { encoding: 'utf8' })
+  if (psql.status !== 0) throw new Error(`psql: ${psql.stderr}`)
+  log(`counter application ${paidApp.id} paid at the counter through the API, its due date moved into the past`)
 
   const browser = await launch()
   try {
@@ -137,6 +142,13 @@ async function main() {
       await page.getByRole('status').filter({ hasText: `共 ${q.matching} 件` }).waitFor()
       const item = q.items.find((i) => i.application_id === paidApp.id)
       if (!item) throw new Error(`GET /fulfilment lacks the paid application ${paidApp.id}`)
+      if (item.bucket !== 'overdue') throw new Error(`the API puts ${paidApp.id} in ${item.bucket}, not overdue`)
+      // Ordered by due date as the API orders it: the overdue one comes first.
+      same(await page.locator('main tbody tr td:first-child').allInnerTexts(), q.items.map((i) => String(i.application_id)), 'fulfilment order')
+      // Overdue in words and in colour.
+      const tag = page.locator('main tbody tr').first().locator('.tag')
+      same(await tag.innerText(), '已超期', 'overdue tag')
+      same(await tag.evaluate((el) => getComputedStyle(el).color), 'rgb(216, 57, 49)', 'overdue colour')
       const row = page.locator('main tbody tr').filter({ has: page.getByRole('cell', { name: String(paidApp.id), exact: true }) })
       const due = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(item.due_by))
       const rowText = await row.innerText()
