@@ -109,6 +109,7 @@ async function main() {
       await page.getByRole('checkbox', { name: kindName.business_license }).check()
       await page.getByRole('button', { name: '提交审核结果' }).click()
       await page.getByRole('status').filter({ hasText: `申请 ${toReturn.id} 现为「已退回」` }).waitFor()
+      await page.getByText(`审核意见：营业执照复印件未加盖单位公章（鲜章）；需重新提交：${kindName.business_license}`).waitFor()
       await shoot(page, 'console-review-returned')
       const returned = await apiCall(reviewer.token, 'GET', `/applications/${toReturn.id}`)
       if (returned.status !== 'returned') throw new Error(`after the return the API says ${returned.status}`)
