@@ -88,3 +88,134 @@ export function run(main) {
     process.exitCode = 1
   })
 }
+
+// ---- staff console (helper B): staff accounts and API calls for console.mjs and counter.mjs
+// Staff are made as tests/e2e/principals.py makes them: the first admin with
+// `certhall-admin create-admin` (password on stdin, as the owner role), the others with
+// POST /api/v1/staff as that admin; each signs in with POST /api/v1/auth/staff-sessions.
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+
+function pepperFile() {
+  if (process.env.CERTHALL_PEPPER_FILE) return process.env.CERTHALL_PEPPER_FILE
+  const stack = process.env.CERTHALL_STACK
+  const m = stack && /^export CERTHALL_PEPPER_FILE=(.*)$/m.exec(readFileSync(path.join(stack, 'env'), 'utf8'))
+  if (!m) throw new Error('CERTHALL_PEPPER_FILE is not set (nor in $CERTHALL_STACK/env)')
+  return m[1].trim().replace(/^['"]|['"]$/g, '')
+}
+
+/** Runs $CERTHALL_BUILD/certhall-admin ARGS as the owner role; returns stdout. */
+export function adminCli(args, stdin) {
+  const bin = path.join(need('CERTHALL_BUILD'), 'certhall-admin')
+  const r = spawnSync(bin, args, {
+    input: stdin, encoding: 'utf8', timeout: 60000,
+    env: { ...process.env, CERTHALL_DB: need('CERTHALL_DB'), CERTHALL_PEPPER_FILE: pepperFile() },
+  })
+  if (r.status !== 0) throw new Error(`certhall-admin ${args[0]} exited ${r.status}: ${r.stderr}`)
+  return r.stdout
+}
+
+/** One API call with a bearer token; JSON unless opts.contentType says otherwise. */
+export async function apiCall(token, method, p, body, opts = {}) {
+  const headers = { Accept: 'application/json', ...(opts.headers ?? {}) }
+  if (token) headers.Authorization = `Bearer ${token}`
+  if (body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json'
+  const res = await fetch(`${base}/api/v1${p}`, {
+    method, headers, body: body === undefined ? undefined : opts.contentType ? body : JSON.stringify(body),
+  })
+  const text = await res.text()
+  const data = text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text
+  if (opts.expect !== undefined ? res.status !== opts.expect : !res.ok) {
+    throw new Error(`${method} ${p}: ${res.status} ${text.slice(0, 400)}`)
+  }
+  return data
+}
+
+const uname = (prefix) => `${prefix}.${randomBytes(5).toString('hex')}`
+const password = () => `pw-${randomBytes(18).toString('base64url')}`
+
+export async function signInStaffApi(username, pw) {
+  const s = await apiCall(null, 'POST', '/auth/staff-sessions', { username, password: pw }, { expect: 201 })
+  return { username, password: pw, token: s.token, id: s.me.staff.id }
+}
+
+/** A new admin (certhall-admin create-admin), signed in through the API. */
+export async function newAdmin() {
+  const username = uname('admin')
+  const pw = password()
+  adminCli(['create-admin', '--username', username, '--display-name', '测试管理员'], `${pw}\n`)
+  return signInStaffApi(username, pw)
+}
+
+/** A new staff account with these roles (POST /staff as admin), signed in through the API. */
+export async function newStaff(admin, roles, displayName = '测试员工') {
+  const username = uname(roles[0].slice(0, 5))
+  const pw = password()
+  await apiCall(admin.token, 'POST', '/staff', { username, display_name: displayName, password: pw, roles }, { expect: 201 })
+  return signInStaffApi(username, pw)
+}
+
+/** A new applicant signed in by the real SMS flow; returns { phone, token }. */
+export async function newApplicant() {
+  const phone = freshPhone('137')
+  await apiCall(null, 'POST', '/auth/sms-codes', { phone }, { expect: 202 })
+  const s = await apiCall(null, 'POST', '/auth/sessions', { phone, code: await smsCode(phone) }, { expect: 201 })
+  return { phone, token: s.token }
+}
+
+// The sample scans the README uses (docs/samples), by material kind.
+export const SAMPLES = {
+  application_form: ['application/pdf', 'application-form.pdf'],
+  business_license: ['image/jpeg', 'business-license.jpg'],
+  handler_id: ['image/jpeg', 'handler-id.jpg'],
+  holder_id: ['image/jpeg', 'handler-id.jpg'],
+  seal_impression: ['image/png', 'seal-impression.png'],
+}
+export const samplePath = (kind) => path.join(root, 'docs/samples', SAMPLES[kind][1])
+
+/** A new/org draft with one seal, as the README's $DRAFT, for handler phone `phone`. */
+export function orgDraft(phone, unit = '成都市郫都区红光镇白云村股份经济合作联合社') {
+  return {
+    business_type: 'new', certificate_type: 'org', unit_name: unit, credit_code: '91510107MA6CM1234F',
+    handler_name: '张伟', handler_phone: phone, handler_id_number: '510104198503121232', years: 1, seals: 1,
+    delivery_recipient: '张伟', delivery_phone: phone, delivery_province: '四川省', delivery_city: '成都市',
+    delivery_address: '红光镇白云村3组18号', invoice_title: unit,
+  }
+}
+
+/** An applicant's submitted application: draft, every required scan, submit. Returns it. */
+export async function submittedApplication(applicant, unit) {
+  const a = await apiCall(applicant.token, 'POST', '/applications', orgDraft(applicant.phone, unit), { expect: 201 })
+  for (const kind of a.required_materials) {
+    await apiCall(applicant.token, 'PUT', `/applications/${a.id}/materials/${kind}`, readFileSync(samplePath(kind)),
+      { contentType: SAMPLES[kind][0] })
+  }
+  return apiCall(applicant.token, 'POST', `/applications/${a.id}/submit`, {})
+}
+
+/** Signs in at /staff/signin through the page and waits for the console. */
+export async function signInStaffPage(page, who) {
+  await page.goto(`${base}/staff/signin`, { waitUntil: 'networkidle' })
+  await page.getByLabel('用户名').fill(who.username)
+  await page.getByLabel('密码').fill(who.password)
+  await page.getByRole('button', { name: '登录', exact: true }).click()
+  await page.waitForURL(`${base}/staff`)
+  await page.getByRole('navigation', { name: '工作台导航' }).waitFor()
+}
+
+/** Fails when the page is wider than the phone's screen. */
+export async function noOverflow(page, where) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  if (overflow > 0) throw new Error(`${where}: the page is ${overflow}px wider than the screen`)
+}
+
+/** A screenshot at desktop width and at phone width (checked for overflow), then desktop again. */
+export async function shoot(page, name) {
+  await page.setViewportSize(DESKTOP)
+  await page.screenshot({ path: path.join(logDir, `${name}-desktop.png`), fullPage: true })
+  await page.setViewportSize(PHONE)
+  await noOverflow(page, `${name} (phone)`)
+  await page.screenshot({ path: path.join(logDir, `${name}-phone.png`), fullPage: true })
+  await page.setViewportSize(DESKTOP)
+}

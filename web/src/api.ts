@@ -75,3 +75,59 @@ export interface ApplicationSummary {
   unit_name: string | null; created_at: string; updated_at: string
   quote: { total_fen: number } | null; review_reason: string | null
 }
+
+// ---- staff console (helper B): who is signed in, with which roles ----------------------
+// A staff member signs in with a username and password (POST /auth/staff-sessions) and gets
+// the same kind of bearer token as an applicant, kept in the same place (`session`). Who
+// they are (GET /me's `staff`: id, name, roles) is kept next to it, so the console's nav
+// can show only what the roles allow without asking the server on every page; it counts
+// only while the token is there (a 401 drops the token, and with it the staff member).
+export type StaffRole = 'reviewer' | 'operator' | 'finance' | 'counter' | 'admin'
+export interface StaffMe { id: number; username: string; display_name: string; roles: StaffRole[] }
+const STAFF_KEY = 'certhall.staff'
+export const staffSession = {
+  get me(): StaffMe | null {
+    if (!session.token) return null
+    const raw = sessionStorage.getItem(STAFF_KEY)
+    return raw ? (JSON.parse(raw) as StaffMe) : null
+  },
+  set(me: StaffMe): void { sessionStorage.setItem(STAFF_KEY, JSON.stringify(me)) },
+  clear(): void { sessionStorage.removeItem(STAFF_KEY) },
+  has(role: StaffRole): boolean { return this.me?.roles.includes(role) ?? false },
+}
+
+/**
+ * One call on /api/v1 with the bearer token, for what `api` does not send: extra headers
+ * (Idempotency-Key, If-Match), a raw body (a scanned file, typed by its Content-Type), or
+ * an answer that is not JSON. Gives the Response when it is 2xx, else throws ApiError with
+ * the problem (a 401 drops the token, as `api` does).
+ */
+export async function apiRaw(method: string, path: string, opts: {
+  body?: BodyInit; contentType?: string; accept?: string; headers?: Record<string, string>
+} = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: opts.accept ?? 'application/json', ...opts.headers }
+  if (opts.contentType) headers['Content-Type'] = opts.contentType
+  const token = session.token
+  if (token) headers.Authorization = `Bearer ${token}`
+  const res = await fetch(`/api/v1${path}`, { method, headers, body: opts.body })
+  if (res.ok) return res
+  const text = await res.text()
+  if (res.status === 401 && token) session.clear()
+  let data: object = {}
+  try { data = JSON.parse(text) as object } catch { /* not a problem document */ }
+  throw new ApiError({ status: res.status, ...data } as Problem)
+}
+
+/** `api` with extra request headers (e.g. Idempotency-Key); JSON in, JSON out. */
+export async function apiWith<T>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<T> {
+  const res = await apiRaw(method, path, { body: JSON.stringify(body), contentType: 'application/json', headers })
+  return (await res.json()) as T
+}
+
+/**
+ * A file from the API with the bearer token (a scan, a CSV), as a Blob: an <img> or a
+ * download link cannot send the token, so pages show it through URL.createObjectURL.
+ */
+export async function apiBlob(path: string, accept = '*/*'): Promise<Blob> {
+  return (await apiRaw('GET', path, { accept })).blob()
+}

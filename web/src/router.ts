@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory } from 'vue-router'
 import CatalogPage from './pages/CatalogPage.vue'
+import { staffRoutes, staffGuard } from './pages/staff/routes'
 
 // The catalogue is in the first page's bundle; the other pages load on demand, so the first
 // page's JS stays small (README "web hall").
@@ -12,6 +13,8 @@ export const router = createRouter({
     // The applicant's guided application and one application's page (issue 15, part A).
     { path: '/apply', name: 'apply', component: () => import('./pages/apply/ApplyPage.vue'), meta: { title: '在线申请', auth: true } },
     { path: '/my/applications/:id(\\d+)', name: 'application', component: () => import('./pages/apply/ApplicationPage.vue'), meta: { title: '申请详情', auth: true } },
+    // staff console (helper B): /staff/signin and /staff/…, see pages/staff/routes.ts
+    ...staffRoutes,
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
   ],
 })
@@ -22,6 +25,8 @@ router.beforeEach((to) => {
   }
   return true
 })
+// staff console (helper B): staff pages need a staff session and one of the page's roles.
+router.beforeEach(staffGuard)
 router.afterEach((to) => {
   document.title = `${String(to.meta.title ?? '')} - 四川CA自助网厅`
 })
