@@ -649,6 +649,8 @@ class Handler(BaseHTTPRequestHandler):
         page = (
             "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\">"
             f"<title>沙箱支付 {e(doc['out_trade_no'])}</title>"
+            # No icon: a browser would otherwise ask for /favicon.ico and get a 404.
+            "<link rel=\"icon\" href=\"data:,\">"
             "<h1>沙箱支付（测试环境，不产生真实扣款）</h1><dl>"
             f"<dt>商户订单号</dt><dd>{e(doc['out_trade_no'])}</dd>"
             f"<dt>商品</dt><dd>{e(doc['description'])}</dd>"

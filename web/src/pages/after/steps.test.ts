@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { nextSteps, paymentState, safePayUrl, signatureBase64, signCommand } from './steps'
+import { hasCertificate, hasShipment, nextSteps, paymentState, safePayUrl, signatureBase64, signCommand } from './steps'
 import type { PaymentView } from './types'
 
 const app = (status: string, business_type: string, facts: Partial<Record<'paid_at' | 'verified_at' | 'possession_proven_at', string>> = {}) => ({
@@ -31,6 +31,19 @@ describe('nextSteps', () => {
   })
   it('asks nothing before approval or after an end', () => {
     for (const s of ['draft', 'submitted', 'returned', 'rejected', 'cancelled']) expect(kinds(app(s, 'new'))).toEqual([])
+  })
+})
+
+describe('hasCertificate and hasShipment', () => {
+  it('a certificate once issued, for business that makes one', () => {
+    expect(hasCertificate({ status: 'issuing', business_type: 'new' })).toBe(false)
+    expect(hasCertificate({ status: 'issued', business_type: 'change' })).toBe(true)
+    expect(hasCertificate({ status: 'completed', business_type: 'revoke' })).toBe(false)
+  })
+  it('a shipment for new and reissue once shipped', () => {
+    expect(hasShipment({ status: 'issued', business_type: 'new' })).toBe(false)
+    expect(hasShipment({ status: 'shipped', business_type: 'reissue' })).toBe(true)
+    expect(hasShipment({ status: 'completed', business_type: 'renew' })).toBe(false)
   })
 })
 

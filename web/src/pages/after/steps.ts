@@ -33,6 +33,17 @@ export function nextSteps(a: Pick<AppView, 'status' | 'business_type' | 'paid_at
   return steps
 }
 
+const NEW_CERTIFICATE = new Set(['new', 'renew', 'reissue', 'change'])
+const SHIPPED = new Set(['shipped', 'delivered', 'activated', 'completed'])
+
+/** Whether the application has a certificate of its own to download (issued and after). */
+export const hasCertificate = (a: Pick<AppView, 'status' | 'business_type'>): boolean =>
+  NEW_CERTIFICATE.has(a.business_type) && ISSUED.has(a.status)
+
+/** Whether a USB key was shipped for it (new and reissue, once shipped). */
+export const hasShipment = (a: Pick<AppView, 'status' | 'business_type'>): boolean =>
+  (a.business_type === 'new' || a.business_type === 'reissue') && SHIPPED.has(a.status)
+
 export type PaymentState = 'none' | 'open' | 'paid' | 'refunded' | 'failed'
 
 /**
