@@ -18,6 +18,11 @@ export interface AppView {
   due_by: string | null
 }
 
+/** What ApplicationNextStep reads: any Application (GET /applications/{id}) will do. */
+export type NextStepApp = Pick<AppView, 'id' | 'status' | 'business_type' | 'paid_at' | 'verified_at' | 'possession_proven_at'> & {
+  quote: { total_fen: number } | null
+}
+
 export interface PaymentOrder {
   id: number; out_trade_no: string; amount_fen: number; status: string
   pay_url: string | null; expires_at: string; paid_at: string | null; provider: string
