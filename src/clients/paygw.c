@@ -241,24 +241,34 @@ header_safe(const char *key)
 /* Where the gateway sends the payer back to: CERTHALL_PAY_RETURN_BASE, else
  * CERTHALL_URL (the hall's public origin, scheme://host[:port], no path);
  * neither set leaves it NULL (payers come back by hand).  0, or -1 after
- * logging. */
+ * logging when CERTHALL_PAY_RETURN_BASE is not an origin.  CERTHALL_URL
+ * serves other programs too (a base with a path is theirs to take), so
+ * when it is not an origin the way back is off, with a warning, and the
+ * process still starts. */
 static int
 return_base(ch_paygw_config_t *cfg)
 {
 	const char *v = getenv("CERTHALL_PAY_RETURN_BASE");
+	bool explicit = v != NULL && *v != '\0';
 	size_t n;
 
-	if (v == NULL || *v == '\0')
+	if (!explicit)
 		v = getenv("CERTHALL_URL");
 	if (v == NULL || *v == '\0')
 		return 0;
 	n = strlen(v);
 	while (n > 0 && v[n - 1] == '/')
 		n--;
-	if (!http_url(v) || memchr(v + 8, '/', n - 8) != NULL ||
+	if (!http_url(v) || n < 9 || memchr(v + 8, '/', n - 8) != NULL ||
 	    strpbrk(v, "?#@\\") != NULL) {
-		ch_error("payment return base \"%s\" is not an http(s) origin "
-		    "(CERTHALL_PAY_RETURN_BASE or CERTHALL_URL)", v);
+		if (!explicit) {
+			ch_warn("CERTHALL_URL \"%s\" is not an http(s) origin: "
+			    "payers are not sent back from the gateway (set "
+			    "CERTHALL_PAY_RETURN_BASE)", v);
+			return 0;
+		}
+		ch_error("CERTHALL_PAY_RETURN_BASE \"%s\" is not an http(s) "
+		    "origin", v);
 		return -1;
 	}
 	if ((cfg->return_base = strndup(v, n)) == NULL)
