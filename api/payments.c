@@ -39,6 +39,12 @@
  * - Orders closed in our books (cancel, counter payment) are closed at the
  *   gateway after the commit, best effort: if that fails, a payment that
  *   still arrives is refunded.
+ * - A browser payer comes back (issue 15): POST may name return_path, a
+ *   path of the hall; the answer's pay_url then carries redirect_url =
+ *   the configured hall origin + that path, which the gateway sends the
+ *   payer to once paid.  The origin is configuration, never the request's
+ *   Host, and the path cannot leave it: no open redirect.  Each POST may
+ *   name its own way back; the stored order is unchanged by it.
  */
 #include "api.h"
 #include "certhall/base/log.h"
@@ -50,6 +56,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,6 +64,7 @@
 #define RECEIPT_MAX 64
 #define REASON_MIN 2
 #define REASON_MAX 500
+#define RETURN_PATH_MAX 200
 #define AMOUNT_MAX 100000000000LL	/* a sanity cap: one billion yuan */
 
 /* ---- the gateway of this worker ---------------------------------------- */
@@ -127,16 +135,73 @@ respond(ch_req_t *req, int status, const char *json, long long id)
 
 /* ---- POST /api/v1/applications/{id}/payment ---------------------------- */
 
-/* The body is {}. */
-const ch_schema_t api_payment_create_schema = {
-	.fields = NULL,
-	.nfields = 0,
-	.size = 0,
+struct payment_input {
+	const char *return_path;
 };
+
+/*
+ * return_path: where in the hall the gateway sends the payer back to (the
+ * web hall's "/my/applications/{id}/pay/return").  Only a path of our own
+ * origin: "/" then unreserved characters, "/", and a query of "=" and "&";
+ * never "//" (a network-path reference), "\", ":" or "@", so the URL
+ * ch_paygw_pay_url_return() makes from it cannot name another host.
+ */
+static int
+check_return_path(const char *s, const char **why)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~/?=&");
+
+	if (s[0] != '/' || s[1] == '/' || s[n] != '\0' ||
+	    strstr(s, "/..") != NULL) {
+		*why = "must be a path of this site: /, then A-Z a-z 0-9 - . _ ~ "
+		    "/ ? = &, not starting with //";
+		return -1;
+	}
+	return 0;
+}
+
+static const ch_field_t payment_fields[] = {
+	{ .name = "return_path", .type = CH_F_STRING, .min = 1,
+	  .max = RETURN_PATH_MAX, .check = check_return_path,
+	  .offset = offsetof(struct payment_input, return_path) },
+};
+
+/* The body is {} or {"return_path": "/..."}. */
+const ch_schema_t api_payment_create_schema =
+    CH_SCHEMA(payment_fields, struct payment_input);
+
+/*
+ * The order's JSON text with pay_url carrying the way back to return_path
+ * (the stored order keeps the plain pay_url: the way back is the payer's,
+ * not the order's).  json itself when there is nothing to add.
+ */
+static const char *
+with_return(ch_req_t *req, const char *json, const char *return_path)
+{
+	json_t *o;
+	const char *url, *back;
+	char *text;
+
+	if (return_path == NULL || api_paygw(req) == NULL ||
+	    (o = ch_pool_json(req->ctx.pool, json_loads(json, 0, NULL))) == NULL ||
+	    (url = json_string_value(json_object_get(o, "pay_url"))) == NULL)
+		return json;
+	back = ch_paygw_pay_url_return(api_paygw(req), req->ctx.pool, url,
+	    return_path);
+	if (json_object_set_new(o, "pay_url", json_string(back)) != 0 ||
+	    (text = json_dumps(o, JSON_COMPACT)) == NULL)
+		ch_oom();
+	json = ch_pstrdup(req->ctx.pool, text);
+	free(text);
+	return json;
+}
 
 int
 api_payment_create(ch_req_t *req)
 {
+	const struct payment_input *in = req->input;
+	const char *back = in != NULL ? in->return_path : NULL;
 	ch_pay_out_t out;
 	long long id;
 	ch_app_t a;
@@ -148,10 +213,10 @@ api_payment_create(ch_req_t *req)
 		return rc;
 	switch (ch_payment_open(&req->ctx, api_paygw(req), &a, &out)) {
 	case CH_ORDER_AGAIN:
-		respond(req, 200, out.json, id);
+		respond(req, 200, with_return(req, out.json, back), id);
 		return ch_db_commit(req->ctx.db);
 	case CH_ORDER_OPENED:
-		respond(req, 201, out.json, id);
+		respond(req, 201, with_return(req, out.json, back), id);
 		if (ch_db_commit(req->ctx.db) != 0)
 			return -1;
 		api_payment_close_at_gateway(req, out.stale);

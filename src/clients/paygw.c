@@ -153,6 +153,7 @@ struct ch_paygw_config {
 	char *provider;
 	char *base_url;			/* without trailing '/' */
 	char *notify_url;
+	char *return_base;		/* the hall's origin, or NULL */
 	char *merchant_id;
 	char merchant_key[KEY_MAX];	/* secret: cleansed by the free */
 	EVP_PKEY *pubkey;		/* the gateway's notification key */
@@ -237,6 +238,44 @@ header_safe(const char *key)
 	return true;
 }
 
+/* Where the gateway sends the payer back to: CERTHALL_PAY_RETURN_BASE, else
+ * CERTHALL_URL (the hall's public origin, scheme://host[:port], no path);
+ * neither set leaves it NULL (payers come back by hand).  0, or -1 after
+ * logging when CERTHALL_PAY_RETURN_BASE is not an origin.  CERTHALL_URL
+ * serves other programs too (a base with a path is theirs to take), so
+ * when it is not an origin the way back is off, with a warning, and the
+ * process still starts. */
+static int
+return_base(ch_paygw_config_t *cfg)
+{
+	const char *v = getenv("CERTHALL_PAY_RETURN_BASE");
+	bool explicit = v != NULL && *v != '\0';
+	size_t n;
+
+	if (!explicit)
+		v = getenv("CERTHALL_URL");
+	if (v == NULL || *v == '\0')
+		return 0;
+	n = strlen(v);
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if (!http_url(v) || n < 9 || memchr(v + 8, '/', n - 8) != NULL ||
+	    strpbrk(v, "?#@\\") != NULL) {
+		if (!explicit) {
+			ch_warn("CERTHALL_URL \"%s\" is not an http(s) origin: "
+			    "payers are not sent back from the gateway (set "
+			    "CERTHALL_PAY_RETURN_BASE)", v);
+			return 0;
+		}
+		ch_error("CERTHALL_PAY_RETURN_BASE \"%s\" is not an http(s) "
+		    "origin", v);
+		return -1;
+	}
+	if ((cfg->return_base = strndup(v, n)) == NULL)
+		ch_oom();
+	return 0;
+}
+
 ch_paygw_config_result_t
 ch_paygw_config_from_env(ch_paygw_config_t **out)
 {
@@ -295,6 +334,8 @@ ch_paygw_config_from_env(ch_paygw_config_t **out)
 		    "for a header");
 		goto bad;
 	}
+	if (return_base(cfg) != 0)
+		goto bad;
 	*out = cfg;
 	return CH_PAYGW_CONFIG_OK;
 bad:
@@ -312,6 +353,7 @@ ch_paygw_config_free(ch_paygw_config_t *cfg)
 	free(cfg->provider);
 	free(cfg->base_url);
 	free(cfg->notify_url);
+	free(cfg->return_base);
 	free(cfg->merchant_id);
 	free(cfg);
 }
@@ -389,6 +431,39 @@ long long
 ch_paygw_order_ttl(const ch_paygw_t *gw)
 {
 	return gw->cfg->order_ttl_s;
+}
+
+/* s percent-encoded for a query value (RFC 3986 unreserved kept), in pool. */
+static char *
+query_escape(ch_pool_t *pool, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = ch_palloc(pool, strlen(s) * 3 + 1), *o = out;
+
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-._~", *c) != NULL) {
+			*o++ = (char)*c;
+			continue;
+		}
+		*o++ = '%';
+		*o++ = hex[*c >> 4];
+		*o++ = hex[*c & 0xf];
+	}
+	*o = '\0';
+	return out;
+}
+
+const char *
+ch_paygw_pay_url_return(const ch_paygw_t *gw, ch_pool_t *pool,
+    const char *pay_url, const char *return_path)
+{
+	if (gw->cfg->return_base == NULL || pay_url == NULL ||
+	    return_path == NULL)
+		return pay_url;
+	return ch_psprintf(pool, "%s%credirect_url=%s", pay_url,
+	    strchr(pay_url, '?') != NULL ? '&' : '?', query_escape(pool,
+	    ch_psprintf(pool, "%s%s", gw->cfg->return_base, return_path)));
 }
 
 /* ---- one exchange --------------------------------------------------- */

@@ -640,3 +640,41 @@ def test_refund_refused_without_a_payment(applicant, reviewer, finance):
     assert books(app["id"])["status"] == "awaiting_payment"
     resp = applicant.post_json(f"{APPS}/{app['id']}/refund", {"reason": "我要退款"})
     assert_problem(resp, 403, "forbidden")
+
+
+# ---------------------------------------------------------------------------------
+# The browser payer's way back (issue 15: the web hall's pay page)
+# ---------------------------------------------------------------------------------
+
+def test_return_path_brings_the_browser_payer_back_and_only_to_this_site(applicant, reviewer):
+    app = approved(applicant, reviewer)
+    path = f"{APPS}/{app['id']}/payment"
+    # Anything that could leave the site is refused at the field, and opens no order.
+    for bad in ("https://evil.example/x", "//evil.example/x", "/\\evil.example", "evil/x",
+                "/a/../b", "/a b", "/x#y", "/@evil.example", "/" + "a" * 200, "", 5):
+        resp = applicant.post_json(path, {"return_path": bad})
+        assert_problem(resp, 422, "invalid-field", field="/return_path")
+    assert books(app["id"])["orders"] == []
+
+    back = f"/my/applications/{app['id']}/pay/return"
+    order = open_order(applicant, app["id"])
+    plain = order["pay_url"]
+    assert "redirect_url" not in plain, order
+    resp = applicant.post_json(path, {"return_path": back})
+    assert resp.status_code == 200, resp.content[:300]      # the same open order, again
+    url = requests.utils.urlparse(resp.body["pay_url"])
+    assert resp.body["id"] == order["id"]
+    assert f"{url.scheme}://{url.netloc}{url.path}" == plain, resp.body
+    expected = require_env("CERTHALL_URL").rstrip("/") + back
+    assert requests.utils.unquote(url.query) == f"redirect_url={expected}", url.query
+    # The stored order keeps the plain pay_url: the way back is each payer's own.
+    assert overview(applicant, app["id"])["order"]["pay_url"] == plain
+
+    # The sandbox's page posts its form and sends the payer back there, paid.
+    page = requests.get(resp.body["pay_url"], timeout=10)
+    assert page.status_code == 200 and "<form method=\"post\">" in page.text
+    paid = requests.post(resp.body["pay_url"], data=b"", allow_redirects=False, timeout=10,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert paid.status_code == 303, paid.content[:300]
+    assert paid.headers["Location"] == expected
+    wait_status(applicant, app["id"], "issuing")

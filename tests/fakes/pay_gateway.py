@@ -31,6 +31,9 @@ Merchant API (Authorization: Bearer <merchant key>, X-Merchant-Id: <merchant id>
 The payer (a browser, the SPA, a test, or curl):
   GET  {pay_url}    the order as a small HTML page (JSON with Accept: application/json)
   POST {pay_url}    pays it; optional JSON body as for /sandbox/orders/{n}/pay below.
+      The page's form posts (application/x-www-form-urlencoded, no options); when the
+      merchant appended redirect_url=<http(s) URL> to the pay_url (as WeChat Pay H5 does)
+      a paid form post answers 303 to it, sending the payer back to the merchant.
       200 {"out_trade_no", "transaction_id", "trade_state": "SUCCESS", "success_time",
            "notify"}; 409 ORDER_CLOSED / ORDER_EXPIRED / ORDERPAID; 404
   After a payment the gateway POSTs the notification to the order's notify_url, signed
@@ -113,6 +116,17 @@ def parse_time(s):
         return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def return_url(query):
+    """The payer's way back: the pay URL's redirect_url (appended by the merchant, as
+    WeChat Pay H5 does), an absolute http(s) URL, or None; Refusal when malformed."""
+    v = query.get("redirect_url")
+    if v is None:
+        return None
+    if not re.fullmatch(r"https?://[^\s\\]+", v):
+        raise Refusal(400, "INVALID_REQUEST", "redirect_url must be an http(s) URL")
+    return v
 
 
 def log(msg, **kw):
@@ -635,6 +649,8 @@ class Handler(BaseHTTPRequestHandler):
         page = (
             "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\">"
             f"<title>沙箱支付 {e(doc['out_trade_no'])}</title>"
+            # No icon: a browser would otherwise ask for /favicon.ico and get a 404.
+            "<link rel=\"icon\" href=\"data:,\">"
             "<h1>沙箱支付（测试环境，不产生真实扣款）</h1><dl>"
             f"<dt>商户订单号</dt><dd>{e(doc['out_trade_no'])}</dd>"
             f"<dt>商品</dt><dd>{e(doc['description'])}</dd>"
@@ -647,6 +663,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def pay_by_url(self, prepay_id, query):
         otn, _ = self.order_by_prepay(prepay_id)
+        back = return_url(query)
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype == "application/x-www-form-urlencoded":
+            # The page's own form (a browser): no options, and back to the merchant's
+            # redirect_url when it gave one, as an H5 payment returns its payer.
+            self.read_body()
+            result = self.server.pay(otn, {})
+            if back is not None:
+                self.send_response(303)
+                self.send_header("Location", back)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.answer(200, result)
+            return
         opts = self.read_json(optional=True)
         self.answer(200, self.server.pay(otn, opts))
 

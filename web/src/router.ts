@@ -15,6 +15,15 @@ export const router = createRouter({
     { path: '/my/applications/:id(\\d+)', name: 'application', component: () => import('./pages/apply/ApplicationPage.vue'), meta: { title: '申请详情', auth: true } },
     // staff console (helper B): /staff/signin and /staff/…, see pages/staff/routes.ts
     ...staffRoutes,
+    // ---- after approval: pay, verify, possession, deliverables, invoice (issue 15, part C;
+    // web/src/pages/after/). All need a session; the invoice SMS links /invoices/:id.
+    { path: '/my/applications/:id(\\d+)/pay', name: 'pay', component: () => import('./pages/after/PayPage.vue'), meta: { title: '在线缴费', auth: true } },
+    { path: '/my/applications/:id(\\d+)/pay/return', name: 'pay-return', component: () => import('./pages/after/PayReturnPage.vue'), meta: { title: '支付结果', auth: true } },
+    { path: '/my/applications/:id(\\d+)/verify', name: 'verify', component: () => import('./pages/after/VerifyPage.vue'), meta: { title: '短信验证', auth: true } },
+    { path: '/my/applications/:id(\\d+)/possession', name: 'possession', component: () => import('./pages/after/PossessionPage.vue'), meta: { title: '证明持有原证书', auth: true } },
+    { path: '/my/applications/:id(\\d+)/deliverables', name: 'deliverables', component: () => import('./pages/after/DeliverablesPage.vue'), meta: { title: '证书与发票', auth: true } },
+    { path: '/invoices/:id(\\d+)', name: 'invoice', component: () => import('./pages/after/InvoicePage.vue'), meta: { title: '电子发票', auth: true } },
+    // ---- end of part C
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: '页面不存在' } },
   ],
 })

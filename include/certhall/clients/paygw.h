@@ -84,6 +84,17 @@ const char *ch_paygw_provider(const ch_paygw_t *gw);
 /* How long an order we open at this gateway stays payable, seconds
  * (CERTHALL_PAY_ORDER_TTL). */
 long long ch_paygw_order_ttl(const ch_paygw_t *gw);
+/*
+ * The pay URL a browser payer is sent to, with the way back appended as
+ * redirect_url (as WeChat Pay H5 takes it): the configured hall origin
+ * (CERTHALL_PAY_RETURN_BASE, else CERTHALL_URL) followed by return_path,
+ * which the caller has checked is a path of the hall ("/..." and nothing
+ * that could leave the origin).  The origin is ours, never the request's,
+ * so no answer of ours redirects a payer elsewhere.  In pool; pay_url
+ * itself (borrowed) when no origin is configured or either is NULL.
+ */
+const char *ch_paygw_pay_url_return(const ch_paygw_t *gw, ch_pool_t *pool,
+    const char *pay_url, const char *return_path);
 
 /* Every call returns one of these; *why (pool or static) says why for the
  * other two, fit for a log line and refund.last_error (printable ASCII). */

@@ -278,8 +278,9 @@ tell(struct invoiced *d, const struct claimed *c, const char *number,
 
 	ch_money_yuan(red ? -c->total.gross_fen : c->total.gross_fen, 0, yuan,
 	    sizeof yuan);
-	link = ch_psprintf(d->pool, "%s/api/v1/invoices/%s/pdf",
-	    d->cfg->link_base, c->id);
+	/* The web hall's invoice page (issue 15), not the API's PDF: that
+	 * needs a session, and the page signs the handler in first. */
+	link = ch_psprintf(d->pool, "%s/invoices/%s", d->cfg->link_base, c->id);
 	text = red ? ch_psprintf(d->pool, TEXT_RED, c->app_id, number,
 	    c->original_number, yuan, link)
 	    : ch_psprintf(d->pool, TEXT_ISSUED, c->app_id, number, yuan, link);

@@ -34,7 +34,7 @@ typedef struct {
 	const char *seller_name;	/* 销售方 */
 	const char *seller_code;	/* its unified social credit code */
 	const char *issuer;		/* 开票人 */
-	const char *link_base;		/* the SMS link: <base>/api/v1/invoices/<id>/pdf */
+	const char *link_base;		/* the SMS link: <base>/invoices/<id> (web hall) */
 	long lease_s;			/* a claimed invoice is due again after this */
 	long backoff_cap_s;		/* the longest wait between attempts */
 } ch_invoiced_config_t;
