@@ -29,6 +29,7 @@ export type Application = {
   review_reason: string | null; return_materials: string[] | null
   materials: Material[]; required_materials: string[]
   created_at: string; updated_at: string; submitted_at: string | null; reviewed_at: string | null
+  paid_at: string | null; verified_at: string | null; possession_proven_at: string | null
   [k: string]: unknown
 } & { [F in TextField]: string | null }
 
