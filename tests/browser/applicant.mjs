@@ -12,8 +12,8 @@
 // `submitted`.
 // Flow 2: a reviewer returns it naming one material; the applicant sees the reason and the
 // named material on the detail page, replaces it and resubmits; the reviewer approves; the
-// applicant sees the new status. The reviewer's two steps go through the API
-// (reviewerReturns, reviewerApproves) until the staff console's clicks replace them.
+// applicant sees the new status. The reviewer works in the staff console (/staff/review),
+// signed in by password in a browser context of their own, beside the applicant's.
 //
 // Every page must show no console error, no exception, no failed request and no answer
 // >= 400, except the one 401 the expired session provokes on purpose (filtered by name
@@ -23,11 +23,11 @@
 //
 // Usage: node tests/browser/applicant.mjs   (tests/browser/run applicant sets the env up)
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
 import {
   base, DESKTOP, PHONE, log, logDir, watch, clean, open, getJson, smsCode, launch, freshPhone, run, need,
+  newAdmin, newStaff, signInStaffPage, shoot as shootBoth,
 } from './lib.mjs'
 
 const api = `${base}/api/v1`
@@ -85,29 +85,50 @@ function fileFor(kind, colour = [200, 30, 30]) {
     : { name: `${kind}.pdf`, mimeType: 'application/pdf', buffer: pdf(kind) }
 }
 
-// ---- the reviewer (through the API until the staff console drives it) ---------------------
-let reviewerToken = null
-async function reviewer() {
-  if (reviewerToken) return reviewerToken
-  // The first admin as a deployment makes one (tests/e2e/principals.py), then a reviewer.
-  const admin = `adm.${randomBytes(5).toString('hex')}`
-  const adminPw = `pw-${randomBytes(18).toString('base64url')}`
-  const cli = spawnSync(path.join(need('CERTHALL_BUILD'), 'certhall-admin'),
-    ['create-admin', '--username', admin, '--display-name', '测试管理员'],
-    { input: `${adminPw}\n`, encoding: 'utf8', env: process.env })
-  if (cli.status !== 0) throw new Error(`certhall-admin create-admin: ${cli.status}\n${cli.stderr}`)
-  const adminToken = (await must('POST', '/auth/staff-sessions', null, { username: admin, password: adminPw }, 201)).token
-  const username = `rev.${randomBytes(5).toString('hex')}`
-  const password = `pw-${randomBytes(18).toString('base64url')}`
-  await must('POST', '/staff', adminToken, { username, display_name: '测试审核员', password, roles: ['reviewer'] }, 201)
-  reviewerToken = (await must('POST', '/auth/staff-sessions', null, { username, password }, 201)).token
-  return reviewerToken
+// ---- the reviewer, in the staff console (pages/staff/), in a browser context of its own ----
+let reviewerCtx = null
+let reviewerPage = null
+let reviewerProblems = null
+/** The reviewer's console page, signed in once (an admin made by the CLI makes the reviewer). */
+async function reviewerConsole(browser) {
+  if (reviewerPage) return reviewerPage
+  const admin = await newAdmin()
+  const reviewer = await newStaff(admin, ['reviewer'], '测试审核员')
+  reviewerCtx = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' })
+  reviewerPage = await reviewerCtx.newPage()
+  reviewerProblems = watch(reviewerPage)
+  await signInStaffPage(reviewerPage, reviewer)
+  return reviewerPage
 }
-async function reviewerReturns(appId, kind, reason) {
-  await must('POST', `/applications/${appId}/review`, await reviewer(), { decision: 'return', reason, materials: [kind] }, 200)
+/** Opens application appId from the review queue, as a reviewer does. */
+async function openInQueue(page, appId) {
+  await page.getByRole('navigation', { name: '工作台导航' }).getByRole('link', { name: '审核队列' }).click()
+  await page.waitForURL(`${base}/staff/review`)
+  await page.getByRole('link', { name: `审核申请 ${appId}` }).click()
+  await page.getByRole('heading', { name: `审核申请 ${appId}` }).waitFor()
 }
-async function reviewerApproves(appId) {
-  await must('POST', `/applications/${appId}/review`, await reviewer(), { decision: 'approve' }, 200)
+async function reviewerReturns(browser, appId, kindName, reason) {
+  const page = await reviewerConsole(browser)
+  await openInQueue(page, appId)
+  await page.getByRole('radio', { name: '退回补正' }).check()
+  await page.getByLabel('原因').fill(reason)
+  await page.getByRole('checkbox', { name: kindName }).check()
+  await page.getByRole('button', { name: '提交审核结果' }).click()
+  await page.getByRole('status').filter({ hasText: `申请 ${appId} 现为「已退回」` }).waitFor()
+  await shootBoth(page, 'flow2-reviewer-returned')
+  clean(reviewerProblems, 'reviewer returns')
+}
+async function reviewerApproves(browser, appId) {
+  const page = await reviewerConsole(browser)
+  await openInQueue(page, appId)
+  // The replaced scan is the one shown (its bytes decoded from the API).
+  await page.waitForFunction(() => [...document.querySelectorAll('main img')].every((i) => i.complete && i.naturalWidth > 0))
+  await page.getByRole('radio', { name: '通过' }).check()
+  await page.getByRole('button', { name: '提交审核结果' }).click()
+  await page.getByRole('status').filter({ hasText: new RegExp(`申请 ${appId} 现为「`) }).waitFor()
+  await shootBoth(page, 'flow2-reviewer-approved')
+  clean(reviewerProblems, 'reviewer approves')
+  await reviewerCtx.close()
 }
 
 // ---- page helpers -------------------------------------------------------------------------
@@ -279,7 +300,8 @@ async function main() {
 
     // ---- flow 2: returned naming a material, replaced, resubmitted, approved ----
     const reason = '营业执照复印件未加盖单位公章（鲜章）'
-    await reviewerReturns(appId, 'business_license', reason)
+    const licenceKind = catalog.material_kinds.find((k) => k.code === 'business_license').name
+    await reviewerReturns(browser, appId, licenceKind, reason)
     await page.reload({ waitUntil: 'networkidle' })
     await page.locator('#return-reason', { hasText: reason }).waitFor()
     const licenceName = catalog.material_kinds.find((k) => k.code === 'business_license').name
@@ -297,7 +319,7 @@ async function main() {
     await page.locator('.status', { hasText: '待审核' }).waitFor()
     if (await statusOf(appId, await token()) !== 'submitted') throw new Error('not resubmitted')
     log('flow 2: the reason and the named material shown, replaced, resubmitted')
-    await reviewerApproves(appId)
+    await reviewerApproves(browser, appId)
     await page.reload({ waitUntil: 'networkidle' })
     const now = await statusOf(appId, await token())
     const wantText = { awaiting_payment: '待缴费', awaiting_verification: '待验证', approved: '审核通过' }[now]
