@@ -26,8 +26,8 @@ import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
 import {
-  base, DESKTOP, PHONE, log, logDir, watch, clean, open, getJson, smsCode, launch, freshPhone, run, need,
-  newAdmin, newStaff, signInStaffPage, shoot as shootBoth,
+  base, DESKTOP, log, logDir, watch, clean, open, getJson, smsCode, launch, freshPhone, run, need,
+  newAdmin, newStaff, signInStaffPage, shoot,
 } from './lib.mjs'
 
 const api = `${base}/api/v1`
@@ -115,7 +115,7 @@ async function reviewerReturns(browser, appId, kindName, reason) {
   await page.getByRole('checkbox', { name: kindName }).check()
   await page.getByRole('button', { name: '提交审核结果' }).click()
   await page.getByRole('status').filter({ hasText: `申请 ${appId} 现为「已退回」` }).waitFor()
-  await shootBoth(page, 'flow2-reviewer-returned')
+  await shoot(page, 'flow2-reviewer-returned')
   clean(reviewerProblems, 'reviewer returns')
 }
 async function reviewerApproves(browser, appId) {
@@ -126,22 +126,12 @@ async function reviewerApproves(browser, appId) {
   await page.getByRole('radio', { name: '通过' }).check()
   await page.getByRole('button', { name: '提交审核结果' }).click()
   await page.getByRole('status').filter({ hasText: new RegExp(`申请 ${appId} 现为「`) }).waitFor()
-  await shootBoth(page, 'flow2-reviewer-approved')
+  await shoot(page, 'flow2-reviewer-approved')
   clean(reviewerProblems, 'reviewer approves')
   await reviewerCtx.close()
 }
 
 // ---- page helpers -------------------------------------------------------------------------
-/** Screenshots at desktop and phone width; at phone width the page must fit the screen. */
-async function shoot(page, name) {
-  await page.screenshot({ path: path.join(logDir, `${name}-desktop.png`), fullPage: true })
-  await page.setViewportSize(PHONE)
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
-  if (overflow > 0) throw new Error(`${name} (phone): the page is ${overflow}px wider than the screen`)
-  await page.screenshot({ path: path.join(logDir, `${name}-phone.png`), fullPage: true })
-  await page.setViewportSize(DESKTOP)
-}
-
 async function signIn(page, phone) {
   await page.getByLabel('手机号码').fill(phone)
   await page.getByRole('button', { name: /获取验证码/ }).click()
