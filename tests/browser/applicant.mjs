@@ -1,4 +1,4 @@
-// The applicant's path through the web hall (issue 15, part A) in Debian's headless chromium
+// The applicant's path through the web hall in Debian's headless chromium
 // against the running stack: the guided application, the materials, submit, a return by the
 // reviewer, the replacement and resubmission, the approval, and an expired session in the
 // middle of the wizard that keeps what was typed.

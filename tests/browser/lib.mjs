@@ -89,7 +89,7 @@ export function run(main) {
   })
 }
 
-// ---- staff console (helper B): staff accounts and API calls for console.mjs and counter.mjs
+// ---- staff console: staff accounts and API calls for console.mjs and counter.mjs
 // Staff are made as tests/e2e/principals.py makes them: the first admin with
 // `certhall-admin create-admin` (password on stdin, as the owner role), the others with
 // POST /api/v1/staff as that admin; each signs in with POST /api/v1/auth/staff-sessions.

@@ -1,4 +1,4 @@
-// After approval, in a real browser (issue 15, part C): paying in the sandbox gateway's page
+// After approval, in a real browser: paying in the sandbox gateway's page
 // and coming back, the SMS verification code of a free business, proof of possession by a
 // signature file, the deliverables (certificate download) and the invoice page the invoice
 // SMS links to.

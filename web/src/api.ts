@@ -76,7 +76,7 @@ export interface ApplicationSummary {
   quote: { total_fen: number } | null; review_reason: string | null
 }
 
-// ---- staff console (helper B): who is signed in, with which roles ----------------------
+// ---- staff console: who is signed in, with which roles ----------------------
 // A staff member signs in with a username and password (POST /auth/staff-sessions) and gets
 // the same kind of bearer token as an applicant, kept in the same place (`session`). Who
 // they are (GET /me's `staff`: id, name, roles) is kept next to it, so the console's nav

@@ -1,4 +1,4 @@
-// The staff console's routes (helper B). Every page is its own lazy chunk, so the
+// The staff console's routes. Every page is its own lazy chunk, so the
 // applicant's first page carries none of the console. A page's `roles` are the API's
 // x-roles for what it shows; the guard sends a visitor without a staff session to the
 // staff sign-in (keeping the address to come back to) and one without the role to /staff.
