@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { adoptDraft, draftKey, dropDraft, keepDraft, keptDraft, overlay, type DraftStore } from './draft'
+import { adoptDraft, draftKey, dropAllDrafts, dropDraft, keepDraft, keptDraft, overlay, type DraftStore } from './draft'
 
 function memory(): DraftStore & { map: Map<string, string> } {
   const map = new Map<string, string>()
@@ -48,5 +48,18 @@ describe('the kept draft', () => {
     expect(overlay(server, { unit_name: '乙单位', years: '3' as unknown as number, extra: 1 } as never))
       .toEqual({ unit_name: '乙单位', years: 1, credit_code: '' })
     expect(overlay(server, null)).toBe(server)
+  })
+})
+
+describe('signing out', () => {
+  it('drops every kept form and nothing else', () => {
+    const map = new Map<string, string>([['certhall.draft.new', '{}'], ['certhall.draft.12', '{}'], ['certhall.token', 't']])
+    const store = {
+      get length() { return map.size },
+      key: (i: number) => [...map.keys()][i] ?? null,
+      removeItem: (k: string) => { map.delete(k) },
+    }
+    dropAllDrafts(store)
+    expect([...map.keys()]).toEqual(['certhall.token'])
   })
 })

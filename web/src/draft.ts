@@ -10,9 +10,10 @@
 // as a sign-in could. When the API answers 401 the page sends the user to
 // /signin?next=<the wizard's URL, with the application id and step>; after signing in the
 // wizard reads the server's copy and lays the kept state over it, so the typed text wins.
-// A key holds no user id: a different applicant signing in in the same tab would see
-// the kept "new" form; the server refuses them any other application (404), so a kept form
-// for an id is dropped when the application cannot be read.
+// A key holds no user id, so signing out (App.vue) drops every kept form: the next person at
+// a shared computer starts clean. Only an expired session keeps them. A different applicant
+// signing in after an expiry is refused any other application (404), so a kept form for an
+// id is dropped when the application cannot be read.
 
 export interface DraftStore {
   getItem(key: string): string | null
@@ -71,4 +72,14 @@ export function overlay<T extends object>(server: T, kept: Partial<T> | null | u
     if (v !== undefined && typeof v === typeof server[k]) out[k] = v as T[keyof T]
   }
   return out
+}
+
+/** Forgets every kept form (signing out: the next person at this computer starts clean). */
+export function dropAllDrafts(store: Pick<Storage, 'length' | 'key' | 'removeItem'> = sessionStorage): void {
+  const keys: string[] = []
+  for (let i = 0; i < store.length; i++) {
+    const k = store.key(i)
+    if (k !== null && k.startsWith(PREFIX)) keys.push(k)
+  }
+  for (const k of keys) store.removeItem(k)
 }
