@@ -46,7 +46,7 @@ export function problemSlug(e: ApiError): string {
 export function problemText(e: unknown, labels: Record<string, string> = {}): string {
   if (!(e instanceof ApiError)) return '网络连接失败，请检查网络后重试'
   const msg = BY_SLUG[problemSlug(e)] ??
-    (e.problem.status >= 500 ? (BY_SLUG.internal as string) : '操作未成功，请检查后重试')
+    (e.problem.status >= 500 ? '系统出现问题，请稍后再试或拨打客服电话' : '操作未成功，请检查后重试')
   const field = e.problem.field ?? e.problem.parameter
   const label = field ? labels[field] : undefined
   return label ? `${label}：${msg}` : msg
