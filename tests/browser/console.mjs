@@ -35,6 +35,21 @@ async function newPage(browser) {
   return { ctx, page, problems: watch(page) }
 }
 
+/** The queue's link to application id, loading further pages until it is there. */
+async function findInQueue(page, id) {
+  const link = page.getByRole('link', { name: `审核申请 ${id}`, exact: true })
+  const more = page.getByRole('button', { name: '加载更多' })
+  await page.getByRole('status').filter({ hasText: '待审核' }).waitFor()
+  for (let i = 0; i < 100 && !(await link.count()); i++) {
+    if (!(await more.count())) break
+    const rows = await page.locator('main tbody tr').count()
+    await more.click()
+    await page.waitForFunction((n) => document.querySelectorAll('main tbody tr').length > n, rows)
+  }
+  await link.waitFor({ timeout: 5000 })
+  return link
+}
+
 async function navTitles(page) {
   return page.getByRole('navigation', { name: '工作台导航' }).getByRole('link').allInnerTexts()
 }
@@ -78,10 +93,12 @@ async function main() {
       await page.getByRole('button', { name: '退出登录' }).waitFor()
       await page.getByRole('navigation', { name: '工作台导航' }).getByRole('link', { name: '审核队列' }).click()
       await page.waitForURL(`${base}/staff/review`)
-      for (const a of [toReturn, toApprove]) await page.getByRole('link', { name: `审核申请 ${a.id}` }).waitFor()
+      // Oldest submission first, 50 a page: on a stack the whole suite has used, this run's
+      // applications may be pages away; "加载更多" follows the API's cursor.
+      for (const a of [toReturn, toApprove]) await findInQueue(page, a.id)
       await shoot(page, 'console-review-queue')
 
-      await page.getByRole('link', { name: `审核申请 ${toReturn.id}` }).click()
+      await page.getByRole('link', { name: `审核申请 ${toReturn.id}`, exact: true }).click()
       await page.waitForURL(`${base}/staff/review/${toReturn.id}`)
       await page.getByRole('heading', { name: `审核申请 ${toReturn.id}` }).waitFor()
       const main = page.locator('main')
@@ -118,7 +135,7 @@ async function main() {
       log(`reviewer returned ${toReturn.id} naming business_license`)
 
       await page.getByRole('link', { name: '返回审核队列' }).click()
-      await page.getByRole('link', { name: `审核申请 ${toApprove.id}` }).click()
+      await (await findInQueue(page, toApprove.id)).click()
       await page.getByRole('heading', { name: `审核申请 ${toApprove.id}` }).waitFor()
       await page.getByRole('radio', { name: '通过' }).check()
       await page.getByRole('button', { name: '提交审核结果' }).click()
