@@ -27,7 +27,7 @@ import path from 'node:path'
 import { deflateSync } from 'node:zlib'
 import {
   base, DESKTOP, log, logDir, watch, clean, open, getJson, smsCode, launch, freshPhone, run, need,
-  newAdmin, newStaff, signInStaffPage, shoot,
+  newAdmin, newStaff, signInStaffPage, shoot, findInQueue,
 } from './lib.mjs'
 
 const api = `${base}/api/v1`
@@ -104,7 +104,8 @@ async function reviewerConsole(browser) {
 async function openInQueue(page, appId) {
   await page.getByRole('navigation', { name: '工作台导航' }).getByRole('link', { name: '审核队列' }).click()
   await page.waitForURL(`${base}/staff/review`)
-  await page.getByRole('link', { name: `审核申请 ${appId}` }).click()
+  // Oldest first, 50 a page: on a stack the suite has used, this one may be pages away.
+  await (await findInQueue(page, appId)).click()
   await page.getByRole('heading', { name: `审核申请 ${appId}` }).waitFor()
 }
 async function reviewerReturns(browser, appId, kindName, reason) {

@@ -23,7 +23,7 @@ import path from 'node:path'
 import { spawnSync } from 'node:child_process'
 import {
   base, need, DESKTOP, log, logDir, watch, clean, launch, run, apiCall, newAdmin, newStaff, newApplicant,
-  submittedApplication, signInStaffPage, shoot,
+  submittedApplication, signInStaffPage, shoot, findInQueue,
 } from './lib.mjs'
 
 const today = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date())
@@ -33,21 +33,6 @@ async function newPage(browser) {
   const ctx = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', acceptDownloads: true })
   const page = await ctx.newPage()
   return { ctx, page, problems: watch(page) }
-}
-
-/** The queue's link to application id, loading further pages until it is there. */
-async function findInQueue(page, id) {
-  const link = page.getByRole('link', { name: `审核申请 ${id}`, exact: true })
-  const more = page.getByRole('button', { name: '加载更多' })
-  await page.getByRole('status').filter({ hasText: '待审核' }).waitFor()
-  for (let i = 0; i < 100 && !(await link.count()); i++) {
-    if (!(await more.count())) break
-    const rows = await page.locator('main tbody tr').count()
-    await more.click()
-    await page.waitForFunction((n) => document.querySelectorAll('main tbody tr').length > n, rows)
-  }
-  await link.waitFor({ timeout: 5000 })
-  return link
 }
 
 async function navTitles(page) {

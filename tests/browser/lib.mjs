@@ -219,3 +219,18 @@ export async function shoot(page, name) {
   await page.screenshot({ path: path.join(logDir, `${name}-phone.png`), fullPage: true })
   await page.setViewportSize(DESKTOP)
 }
+
+/** The queue's link to application id, loading further pages until it is there. */
+export async function findInQueue(page, id) {
+  const link = page.getByRole('link', { name: `审核申请 ${id}`, exact: true })
+  const more = page.getByRole('button', { name: '加载更多' })
+  await page.getByRole('status').filter({ hasText: '待审核' }).waitFor()
+  for (let i = 0; i < 100 && !(await link.count()); i++) {
+    if (!(await more.count())) break
+    const rows = await page.locator('main tbody tr').count()
+    await more.click()
+    await page.waitForFunction((n) => document.querySelectorAll('main tbody tr').length > n, rows)
+  }
+  await link.waitFor({ timeout: 5000 })
+  return link
+}
