@@ -47,6 +47,20 @@ export async function api<T>(method: string, path: string, body?: unknown, extra
   return data as T
 }
 
+/**
+ * A public resource (the catalogue), asked without the session's token: a token that has
+ * expired or been revoked must not turn the first page into an error (the API answers 401 to
+ * bad credentials even where none are needed). The session is found to be gone at the first
+ * call that needs it, which returns the user to sign-in.
+ */
+export async function apiPublic<T>(path: string): Promise<T> {
+  const res = await fetch(`/api/v1${path}`, { headers: { Accept: 'application/json' } })
+  const text = await res.text()
+  const data: unknown = text ? JSON.parse(text) : null
+  if (!res.ok) throw new ApiError({ status: res.status, ...(data as object) } as Problem)
+  return data as T
+}
+
 // ---- the shapes this slice reads (openapi.yaml) --------------------------------------
 
 export interface FeeItem {

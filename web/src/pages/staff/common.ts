@@ -2,7 +2,7 @@
 // of the console's codes, which page each role may open, and the one way a page deals with
 // a failed call (a lost session goes back to the staff sign-in, keeping the page's address).
 import type { Router } from 'vue-router'
-import { api, ApiError, staffSession, type Catalog, type StaffRole } from '../../api'
+import { api, apiPublic, ApiError, staffSession, type Catalog, type StaffRole } from '../../api'
 import { problemText } from '../../problems'
 
 export interface Quote { total_fen: number; lines: { code: string; name?: string; amount_fen: number }[] }
@@ -85,7 +85,7 @@ export interface Names { business: Record<string, string>; cert: Record<string, 
 let catalogOnce: Promise<Catalog> | null = null
 /** GET /catalog once per page load (it is public and changes only with a migration). */
 export function catalog(): Promise<Catalog> {
-  catalogOnce ??= api<Catalog>('GET', '/catalog')
+  catalogOnce ??= apiPublic<Catalog>('/catalog')
   catalogOnce.catch(() => { catalogOnce = null })
   return catalogOnce
 }
