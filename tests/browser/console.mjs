@@ -17,7 +17,7 @@
 //      the API says, and the audit filter finds the return;
 //   5. a lost session (a token the API no longer knows) goes back to the staff sign-in.
 // Every page: no console error, no exception, no failed request, no answer >= 400 (one
-// deliberate 401 in step 5, filtered there by exact URL). Screenshots of every console page
+// deliberate 401 in step 5, filtered there by URL). Screenshots of every console page
 // at desktop and phone width (no horizontal overflow) go to $CERTHALL_BROWSER_LOG_DIR.
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
