@@ -287,7 +287,7 @@ int
 api_application_create(ch_req_t *req)
 {
 	ch_app_fields_t st;
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	ch_app_written_t app;
 	ch_app_edit_result_t r;
 	int rc;
@@ -394,7 +394,7 @@ api_application_patch(ch_req_t *req)
 {
 	const char *if_match = ch_req_env(req, "HTTP_IF_MATCH");
 	ch_app_fields_t change;
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	char etag[16];
 	long long id;
 	ch_app_t a;
@@ -486,7 +486,7 @@ int
 api_application_submit(ch_req_t *req)
 {
 	ch_app_verdict_t v;
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	ch_app_written_t app;
 	long long id;
 	int rc;

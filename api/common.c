@@ -134,9 +134,18 @@ api_app_refuse(ch_req_t *req, const ch_app_verdict_t *v)
 void
 api_refuse_field(ch_req_t *req, const ch_app_refusal_t *r)
 {
-	ch_problem_field(req, r->missing ? CH_P_MISSING_FIELD
+	json_t *p = ch_problem_field(req, r->missing ? CH_P_MISSING_FIELD
 	    : CH_P_INVALID_FIELD, ch_psprintf(req->ctx.pool, "/%s",
 	    r->field != NULL ? r->field : ""), "%s", r->detail);
+
+	/* A refused SMS code says why in words a page can act on, without
+	 * reading the English detail. */
+	if (r->verdict != NULL && p != NULL) {
+		json_object_set_new(p, "code_verdict", json_string(r->verdict));
+		if (strcmp(r->verdict, "wrong") == 0)
+			json_object_set_new(p, "tries_left",
+			    json_integer(r->tries_left > 0 ? r->tries_left : 0));
+	}
 }
 
 void

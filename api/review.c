@@ -59,7 +59,7 @@ api_application_review(ch_req_t *req)
 		.has_materials = ch_json_has(req->json, "materials"),
 		.materials = in->materials,
 	};
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	long long id;
 	ch_app_t a;
 	int rc;

@@ -198,7 +198,7 @@ api_verification_create(ch_req_t *req)
 {
 	const struct verify_input *in = req->input;
 	ch_verify_subject_t s;
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	int rc;
 
 	if ((rc = open_subject(req, CH_VERIFY_CHECK_CODE, &s)) <= 0)
@@ -239,7 +239,7 @@ api_possession_create(ch_req_t *req)
 {
 	const struct possession_input *in = req->input;
 	ch_verify_subject_t s;
-	ch_app_refusal_t why;
+	ch_app_refusal_t why = { 0 };
 	int rc;
 
 	if ((rc = open_subject(req, CH_VERIFY_POSSESSION, &s)) <= 0)

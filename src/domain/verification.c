@@ -268,15 +268,19 @@ out:
  * (reason, and the code's id when there is one). */
 static ch_verify_result_t
 code_refused(ch_ctx_t *ctx, const ch_verify_subject_t *s,
-    const char *code_id, const char *reason, ch_app_refusal_t *r,
-    const char *detail)
+    const char *code_id, const char *reason, const char *verdict,
+    int tries_left, ch_app_refusal_t *r, const char *detail)
 {
 	json_t *d = json_pack("{s:s}", "reason", reason);
+	ch_verify_result_t res;
 
 	if (code_id != NULL)
 		json_object_set_new(d, "code_id", json_string(code_id));
-	return refused(ctx, s, "application.verification_failed", d, r, "code",
+	res = refused(ctx, s, "application.verification_failed", d, r, "code",
 	    detail);
+	r->verdict = verdict;
+	r->tries_left = tries_left;
+	return res;
 }
 
 ch_verify_result_t
@@ -294,7 +298,7 @@ ch_verify_code_check(ch_ctx_t *ctx, const ch_verify_subject_t *s,
 	if (res == NULL)
 		return CH_VERIFY_ERROR;
 	if (PQntuples(res) == 0)
-		return code_refused(ctx, s, NULL, "no code sent", r,
+		return code_refused(ctx, s, NULL, "no code sent", "none", 0, r,
 		    "no code has been sent for this application; request one"
 		    " first");
 	code_id = ch_pstrdup(ctx->pool, PQgetvalue(res, 0, 0));
@@ -307,14 +311,17 @@ ch_verify_code_check(ch_ctx_t *ctx, const ch_verify_subject_t *s,
 	    *PQgetvalue(res, 0, 3) == 't', *PQgetvalue(res, 0, 4) == 't');
 	switch (verdict) {
 	case CH_SMS_CODE_USED:
-		return code_refused(ctx, s, code_id, "code already used", r,
+		return code_refused(ctx, s, code_id, "code already used", "used",
+		    0, r,
 		    "this code has been used; request a new one");
 	case CH_SMS_CODE_EXPIRED:
-		return code_refused(ctx, s, code_id, "code expired", r,
+		return code_refused(ctx, s, code_id, "code expired", "expired", 0,
+		    r,
 		    "this code has expired (codes last 5 minutes); request a"
 		    " new one");
 	case CH_SMS_CODE_SPENT:
-		return code_refused(ctx, s, code_id, "too many tries", r,
+		return code_refused(ctx, s, code_id, "too many tries", "spent", 0,
+		    r,
 		    "this code has had 5 wrong tries; request a new one");
 	case CH_SMS_CODE_RIGHT:
 	case CH_SMS_CODE_WRONG:
@@ -329,7 +336,8 @@ ch_verify_code_check(ch_ctx_t *ctx, const ch_verify_subject_t *s,
 		return CH_VERIFY_ERROR;
 	if (verdict != CH_SMS_CODE_RIGHT) {
 		tries = atoi(PQgetvalue(res, 0, 0));
-		return code_refused(ctx, s, code_id, "wrong code", r,
+		return code_refused(ctx, s, code_id, "wrong code", "wrong",
+		    CH_SMS_CODE_MAX_TRIES - tries, r,
 		    tries < CH_SMS_CODE_MAX_TRIES
 		    ? ch_psprintf(ctx->pool, "the code is wrong; %d tries left",
 		    CH_SMS_CODE_MAX_TRIES - tries)

@@ -310,7 +310,7 @@ async function verifyAndProve(browser, token, app, registeredPhone, privateKey) 
   const wrong = String((Number(code) + 1) % 1000000).padStart(6, '0')
   await page.getByLabel('验证码', { exact: true }).fill(wrong)
   await page.getByRole('button', { name: '提交验证' }).click()
-  await page.locator('#verify-code-error', { hasText: '验证码不正确' }).waitFor()
+  await page.locator('#verify-code-error', { hasText: '验证码不正确，还可尝试4次' }).waitFor()
   if ((await page.getByLabel('验证码', { exact: true }).getAttribute('aria-describedby')) !== 'verify-code-error') {
     throw new Error('the code error is not tied to its field')
   }

@@ -166,6 +166,7 @@ def test_code_to_the_registered_phone_verifies_and_queues_the_signing_job(
     resp = post(applicant, app["id"], "verification", {"code": other_code(code)})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "4 tries left" in resp.body["detail"], resp.body
+    assert (resp.body["code_verdict"], resp.body["tries_left"]) == ("wrong", 4), resp.body
 
     resp = post(applicant, app["id"], "verification", {"code": code})
     assert resp.status_code == 200, resp.content[:300]
@@ -201,13 +202,16 @@ def test_five_wrong_tries_spend_a_code(applicant, reviewer):
         resp = post(applicant, app["id"], "verification", {"code": other_code(code)})
         assert_problem(resp, 422, "invalid-field", field="/code")
         assert f"{left} tries left" in resp.body["detail"], resp.body
+        assert (resp.body["code_verdict"], resp.body["tries_left"]) == ("wrong", left)
     resp = post(applicant, app["id"], "verification", {"code": other_code(code)})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "last try" in resp.body["detail"]
+    assert (resp.body["code_verdict"], resp.body["tries_left"]) == ("wrong", 0)
     # The sixth try is refused even with the right code.
     resp = post(applicant, app["id"], "verification", {"code": code})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "5 wrong tries" in resp.body["detail"]
+    assert resp.body["code_verdict"] == "spent" and "tries_left" not in resp.body
     assert R.get(applicant, app["id"])["status"] == "awaiting_verification"
     assert sql("SELECT attempts FROM verification_code WHERE application_id = %s",
                (app["id"],)) == [(5,)]
@@ -229,6 +233,7 @@ def test_expired_code_is_refused(applicant, reviewer):
     resp = post(applicant, app["id"], "verification", {"code": code})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "expired" in resp.body["detail"]
+    assert resp.body["code_verdict"] == "expired"
     assert R.get(applicant, app["id"])["verified_at"] is None
 
 
@@ -253,6 +258,7 @@ def test_used_code_is_refused(applicant, reviewer):
     resp = post(applicant, other["id"], "verification", {"code": code})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "used" in resp.body["detail"]
+    assert resp.body["code_verdict"] == "used"
 
 
 def test_no_code_sent_and_malformed_codes(applicant, reviewer):
@@ -260,9 +266,12 @@ def test_no_code_sent_and_malformed_codes(applicant, reviewer):
     resp = post(applicant, app["id"], "verification", {"code": "123456"})
     assert_problem(resp, 422, "invalid-field", field="/code")
     assert "no code" in resp.body["detail"]
+    assert resp.body["code_verdict"] == "none"
     for bad in ("12345", "1234567", "12345a", "", 123456):
-        assert_problem(post(applicant, app["id"], "verification", {"code": bad}), 422,
-                       "invalid-field", field="/code")
+        resp = post(applicant, app["id"], "verification", {"code": bad})
+        assert_problem(resp, 422, "invalid-field", field="/code")
+        # Refused by the body's schema, not judged: no verdict.
+        assert "code_verdict" not in resp.body, resp.body
     assert_problem(post(applicant, app["id"], "verification", {}), 422, "missing-field",
                    field="/code")
     assert_problem(post(applicant, app["id"], "verification", {"code": "123456", "x": 1}),

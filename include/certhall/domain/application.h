@@ -78,6 +78,10 @@ typedef struct {
 	bool missing;		/* the input is needed and absent; otherwise
 				 * its value is what is refused */
 	const char *detail;	/* static or owned by ctx->pool */
+	const char *verdict;	/* a refused SMS code, machine-readable: "none",
+				 * "wrong", "expired", "used", "spent"; NULL
+				 * for every other refusal */
+	int tries_left;		/* verdict "wrong": tries the code has left */
 } ch_app_refusal_t;
 
 /* An application as a change left it: what the answer shows.  json is the
