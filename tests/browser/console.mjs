@@ -236,6 +236,37 @@ async function main() {
       await ctx.close()
     }
 
+    // 4b. A staff member changes their own password: a wrong current one is refused at its
+    // field, then the change; the new password signs in, the old one no longer does.
+    {
+      const changer = await newStaff(admin, ['counter'], '改密员')
+      const { ctx, page, problems } = await newPage(browser)
+      await signInStaffPage(page, changer)
+      await page.getByRole('link', { name: '修改密码' }).click()
+      await page.waitForURL(`${base}/staff/password`)
+      const fresh = `new-${Date.now()}-密码够长了`
+      await page.getByLabel('当前密码').fill(`${changer.password}-wrong`)
+      await page.getByLabel('新密码', { exact: true }).fill(fresh)
+      await page.getByLabel('再次输入新密码').fill(fresh)
+      await page.getByRole('button', { name: '修改密码' }).click()
+      await page.locator('#pw-current-error', { hasText: '当前密码不正确' }).waitFor()
+      // Deliberate: the API's 422 at /current_password, and chromium's console line for it.
+      const refusal = `HTTP 422: PUT ${base}/api/v1/me/password`
+      if (!problems.includes(refusal)) throw new Error(`no 422 for the wrong password: ${problems.join('; ')}`)
+      const rest = problems.filter((p) => p !== refusal &&
+        p !== 'console: Failed to load resource: the server responded with a status of 422 (Unprocessable Content)' &&
+        p !== 'console: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)')
+      await page.getByLabel('当前密码').fill(changer.password)
+      await page.getByRole('button', { name: '修改密码' }).click()
+      await page.getByRole('status').filter({ hasText: '密码已修改' }).waitFor()
+      await shoot(page, 'console-password')
+      await apiCall(null, 'POST', '/auth/staff-sessions', { username: changer.username, password: fresh }, { expect: 201 })
+      await apiCall(null, 'POST', '/auth/staff-sessions', { username: changer.username, password: changer.password }, { expect: 401 })
+      clean(rest, 'password change')
+      log('a staff member changed their password: wrong current one refused at its field, new one signs in')
+      await ctx.close()
+    }
+
     // 5. A lost session returns to the staff sign-in, keeping the page to come back to.
     {
       const { ctx, page, problems } = await newPage(browser)

@@ -98,6 +98,10 @@ async function main() {
     const pproblems = watch(ppage)
     await open(ppage, `${base}/signin`, pproblems)
     await ppage.getByLabel('手机号码').waitFor()
+    // Staff find their own sign-in from here.
+    if ((await ppage.getByRole('link', { name: '工作人员登录' }).getAttribute('href')) !== '/staff/signin') {
+      throw new Error('the sign-in page has no link to the staff sign-in')
+    }
     await ppage.screenshot({ path: path.join(logDir, 'signin-phone.png'), fullPage: true })
     clean(pproblems, 'sign-in page (phone)')
     await pctx.close()

@@ -27,6 +27,8 @@ export const staffRoutes: RouteRecordRaw[] = [
       page('admin/fees', 'staff-admin-fees', '收费标准', ['admin'], () => import('./AdminFeesPage.vue')),
       page('admin/calendar', 'staff-admin-calendar', '工作日历', ['admin'], () => import('./AdminCalendarPage.vue')),
       page('admin/audit', 'staff-admin-audit', '审计日志', ['admin'], () => import('./AdminAuditPage.vue')),
+      // Any staff member, for their own password; linked beside their name, not in the nav.
+      page('password', 'staff-password', '修改密码', [], () => import('./PasswordPage.vue')),
     ],
   },
 ]
