@@ -146,13 +146,14 @@ async function main() {
       const item = q.items.find((i) => i.application_id === paidApp.id)
       if (!item) throw new Error(`GET /fulfilment lacks the paid application ${paidApp.id}`)
       if (item.bucket !== 'overdue') throw new Error(`the API puts ${paidApp.id} in ${item.bucket}, not overdue`)
-      // Ordered by due date as the API orders it: the overdue one comes first.
+      // Ordered by due date as the API orders it (on a stack the suite has used, rows of
+      // earlier tests, met or overdue, may come before this run's).
       same(await page.locator('main tbody tr td:first-child').allInnerTexts(), q.items.map((i) => String(i.application_id)), 'fulfilment order')
-      // Overdue in words and in colour.
-      const tag = page.locator('main tbody tr').first().locator('.tag')
+      // This run's overdue row: overdue in words and in colour.
+      const row = page.locator('main tbody tr').filter({ has: page.getByRole('cell', { name: String(paidApp.id), exact: true }) })
+      const tag = row.locator('.tag')
       same(await tag.innerText(), '已超期', 'overdue tag')
       same(await tag.evaluate((el) => getComputedStyle(el).color), 'rgb(216, 57, 49)', 'overdue colour')
-      const row = page.locator('main tbody tr').filter({ has: page.getByRole('cell', { name: String(paidApp.id), exact: true }) })
       const due = new Intl.DateTimeFormat('zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(item.due_by))
       const rowText = await row.innerText()
       for (const want of [due, { overdue: '已超期', due_today: '今日到期', later: '未到期', met: '已按时办结' }[item.bucket]]) {
