@@ -230,7 +230,13 @@ async function main() {
       await page.locator('main tbody tr').first().waitFor()
       await page.getByLabel(/操作类型/).fill('application.returned')
       await page.getByRole('button', { name: '查询' }).click()
-      await page.getByRole('cell', { name: `application ${toReturn.id}` }).waitFor()
+      // Until the filtered answer is in, the table still shows every action (on a used stack,
+      // several rows of this application): wait for a table of returns only.
+      await page.waitForFunction(() => {
+        const rows = [...document.querySelectorAll('main tbody tr')]
+        return rows.length > 0 && rows.every((r) => [...r.querySelectorAll('code')].some((c) => c.textContent === 'application.returned'))
+      })
+      await page.getByRole('cell', { name: `application ${toReturn.id}`, exact: true }).waitFor()
       await shoot(page, 'console-admin-audit')
       clean(problems, 'admin')
       log('admin pages show the API\'s staff, integrators, fees, calendar and audit log')
