@@ -68,18 +68,6 @@ export function shanghaiToday(): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date())
 }
 
-/** Saves a Blob as a file by a temporary object URL (CSP allows no data: navigation tricks). */
-export function saveBlob(blob: Blob, filename: string): void {
-  const url = URL.createObjectURL(blob)
-  const a = document.createElement('a')
-  a.href = url
-  a.download = filename
-  document.body.appendChild(a)
-  a.click()
-  a.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 10000)
-}
-
 /** The catalogue's names of business types, certificate types and material kinds. */
 export interface Names { business: Record<string, string>; cert: Record<string, string>; material: Record<string, string> }
 let catalogOnce: Promise<Catalog> | null = null
